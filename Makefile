@@ -1,0 +1,62 @@
+# webhook-resend: every command a user or CI needs. Each target installs what it needs itself.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+PORT ?= 3000
+PYTEST_ARGS ?=
+
+.PHONY: help install tools run test lint format validate build deploy bench clean
+
+help:
+	@echo "make run       serve the whole stack on http://127.0.0.1:$(PORT) (moto, no Docker, no AWS)"
+	@echo "make test      lint, template checks, sam build and the whole test suite (offline)"
+	@echo "make deploy    sam build and sam deploy to the account of your AWS credentials"
+	@echo "make format    apply ruff's formatting and fixes"
+	@echo "make clean     remove virtualenvs and build output"
+
+# The project's virtualenv, rebuilt when a requirements file changes.
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The SAM CLI pins boto3 exactly, so it gets a virtualenv of its own.
+$(TOOLS)/.installed: requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $@
+
+install: $(VENV)/.installed
+tools: $(TOOLS)/.installed
+
+run: install
+	PORT=$(PORT) $(PY) -m devstack
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+validate: tools
+	$(SAM) validate --lint --template-file template.yaml
+
+build: tools
+	$(SAM) build --template-file template.yaml --build-dir .aws-sam/build
+
+test: lint validate build
+	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+deploy: build
+	$(SAM) deploy --template-file .aws-sam/build/template.yaml $(if $(GUIDED),--guided,)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,19 @@
+"""Content items, tasks and webhooks of a tenant; also the API's `$default` route (JSON 404/405)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webhook_resend.http import build_resolver
+from webhook_resend.observability import logger
+from webhook_resend.routes import content_items, tasks, webhooks
+
+app = build_resolver()
+app.include_router(content_items.router)
+app.include_router(tasks.router)
+app.include_router(webhooks.router)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

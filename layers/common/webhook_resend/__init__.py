@@ -1,0 +1,1 @@
+"""webhook_resend: the shared package of every function (the SAM layer `CommonLayer`)."""

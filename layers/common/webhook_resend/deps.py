@@ -1,0 +1,46 @@
+"""Clients and adapters, created once per container on first use (never at import time, so moto
+can start first). Tests call `reset()` between cases.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from webhook_resend.dynamo import Store
+from webhook_resend.settings import Settings, get_settings
+
+
+@cache
+def boto_client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+@cache
+def store() -> Store:
+    return Store(boto_client("dynamodb"), get_settings().table_name)
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@cache
+def admin_token() -> str:
+    """The operator's admin token: `ADMIN_TOKEN` locally, the Secrets Manager secret in AWS."""
+    current = get_settings()
+    if current.admin_token:
+        return current.admin_token
+    if not current.admin_token_secret_arn:
+        return ""
+    answer = boto_client("secretsmanager").get_secret_value(SecretId=current.admin_token_secret_arn)
+    return str(answer["SecretString"])
+
+
+def reset() -> None:
+    """Forget every client and the settings (tests: a new moto backend, new environment)."""
+    for cached in (boto_client, store, get_settings, admin_token):
+        cached.cache_clear()

@@ -1,0 +1,52 @@
+"""Domain errors. Each maps to one HTTP status in `webhook_resend.http`; none is chosen by text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem with one input field: what `{"errors": [{"field", "message"}]}` lists."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class WebhookResendError(Exception):
+    """Base of every error the API answers with a 4xx."""
+
+    def __init__(self, problems: list[FieldProblem] | FieldProblem) -> None:
+        self.problems = problems if isinstance(problems, list) else [problems]
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in self.problems))
+
+
+class InvalidInputError(WebhookResendError):
+    """The request names an unknown field or operator, or a value out of range (422)."""
+
+
+class NotFoundError(WebhookResendError):
+    """No record with that id for this tenant (404); another tenant's id answers the same."""
+
+
+class UnauthorizedError(WebhookResendError):
+    """Missing or wrong credentials (401)."""
+
+
+class PayloadTooLargeError(WebhookResendError):
+    """The request body is over the limit (413)."""
+
+
+class MethodNotAllowedError(WebhookResendError):
+    """The path exists but not with this method (405)."""
+
+    def __init__(self, problem: FieldProblem, allowed: list[str]) -> None:
+        super().__init__(problem)
+        self.allowed = allowed
+
+
+class ConflictError(WebhookResendError):
+    """The request conflicts with the current state (409)."""

@@ -1,0 +1,1 @@
+"""Powertools routers, one per resource; the functions' entry modules include them."""

@@ -1,0 +1,68 @@
+"""`/content_items` and `/content_items/{id}`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from webhook_resend import catalog, deps, querystring
+from webhook_resend.errors import FieldProblem, InvalidInputError
+from webhook_resend.filters import parse_item_filter
+from webhook_resend.http import json_response, query_or_body, require_tenant
+from webhook_resend.models import ContentItem, ContentItemIn, ContentItemList
+
+router = APIGatewayHttpRouter()
+
+DEFAULT_LIMIT = 25
+
+
+def parse_paging(params: dict[str, Any], *, max_limit: int = catalog.MAX_LIMIT) -> tuple[int, int]:
+    """`skip` (≥ 0, default 0) and `limit` (1..max_limit, default 25), or InvalidInputError."""
+    problems = []
+    values = {}
+    for name, default, low, high in (("skip", 0, 0, None), ("limit", DEFAULT_LIMIT, 1, max_limit)):
+        raw = params.get(name, default)
+        try:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            value = int(raw)
+        except (TypeError, ValueError):
+            problems.append(FieldProblem(name, f"must be a whole number, got {raw!r}"))
+            continue
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            problems.append(FieldProblem(name, f"must be {bound}, got {value}"))
+        values[name] = value
+    if problems:
+        raise InvalidInputError(problems)
+    return values["skip"], values["limit"]
+
+
+@router.get("/content_items", summary="List content items matching a filter")
+def list_items() -> ContentItemList:
+    tenant_id = require_tenant(router)
+    params = query_or_body(router, querystring.decode)
+    item_filter = parse_item_filter(params, allowed_extra=("skip", "limit"))
+    skip, limit = parse_paging(params)
+    return catalog.list_content_items(deps.store(), tenant_id, item_filter, skip, limit)
+
+
+@router.put("/content_items/<id>", summary="Create or replace a content item")
+def put_item(id: str, body: Annotated[ContentItemIn, Body()]) -> Response:
+    tenant_id = require_tenant(router)
+    item, created = catalog.put_content_item(deps.store(), tenant_id, id, body)
+    return json_response(201 if created else 200, item.model_dump())
+
+
+@router.get("/content_items/<id>", summary="Get a content item")
+def get_item(id: str) -> ContentItem:
+    return catalog.get_content_item(deps.store(), require_tenant(router), id)
+
+
+@router.delete("/content_items/<id>", summary="Delete a content item")
+def delete_item(id: str) -> Response:
+    catalog.delete_content_item(deps.store(), require_tenant(router), id)
+    return Response(status_code=204, body="")

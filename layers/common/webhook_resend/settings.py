@@ -1,0 +1,53 @@
+"""Settings of every function: one model, read once per cold start from the environment.
+
+Field aliases are exactly the names of the template's `Environment.Variables`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    table_name: str = Field(alias="TABLE_NAME")
+    delivery_queue_url: str = Field(default="", alias="DELIVERY_QUEUE_URL")
+    allow_private_urls: bool = Field(default=False, alias="ALLOW_PRIVATE_URLS")
+    retry_schedule: tuple[int, ...] = Field(
+        default=(5, 30, 120, 600, 1800, 3600, 7200, 14400), alias="RETRY_SCHEDULE"
+    )
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=30, alias="DELIVERY_TIMEOUT_SECONDS")
+    delivery_retention_days: int = Field(default=30, ge=1, le=365, alias="DELIVERY_RETENTION_DAYS")
+    # Locally the admin token comes from the environment; in AWS from Secrets Manager.
+    admin_token: str = Field(default="", alias="ADMIN_TOKEN", repr=False)
+    admin_token_secret_arn: str = Field(default="", alias="ADMIN_TOKEN_SECRET_ARN")
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            return tuple(int(part) for part in parts)
+        return value
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _non_negative(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(delay < 0 for delay in value):
+            raise ValueError("RETRY_SCHEDULE must list one or more non-negative whole seconds")
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls.model_validate(dict(env))
+
+
+@cache
+def get_settings() -> Settings:
+    """The settings of this container (read once; tests call `get_settings.cache_clear()`)."""
+    return Settings.from_env(os.environ)
