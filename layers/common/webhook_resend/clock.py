@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_FORMAT = "%Y-%m-%dT%H:%M:%S.{ms:03d}Z"
-
 
 def canonical(value: datetime) -> str:
     """`2024-01-02T03:04:05.006Z` for an aware datetime (a naive one is taken as UTC)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
-    return value.strftime(_FORMAT).format(ms=value.microsecond // 1000)
+    # strftime("%Y") does not pad years before 1000 on Linux; the width must never vary.
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )
 
 
 def parse(text: str) -> datetime:
@@ -32,7 +34,10 @@ def parse(text: str) -> datetime:
     parsed = datetime.fromisoformat(candidate)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time is out of range once converted to UTC") from None
 
 
 def canonical_text(text: str) -> str:

@@ -41,16 +41,16 @@ STATUS_BY_ERROR: dict[type[WebhookResendError], HTTPStatus] = {
 }
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(
         status_code=int(status),
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":")),
+        body=body,
         headers=headers or {},
     )
 
 
-def error_response(error: WebhookResendError) -> Response:
+def error_response(error: WebhookResendError) -> Response[Any]:
     status = next(code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls))
     headers = {"Allow": ", ".join(error.allowed)} if isinstance(error, MethodNotAllowedError) else {}
     if isinstance(error, UnauthorizedError):

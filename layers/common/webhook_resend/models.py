@@ -12,7 +12,16 @@ import secrets
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from webhook_resend import clock
 from webhook_resend.urlpolicy import UrlRefusedError, check_syntax
@@ -202,6 +211,13 @@ class Webhook(BaseModel):
     created_on: str
     changed_on: str
     secret: str | None = Field(default=None, description="present only when this request set it")
+
+    @model_serializer(mode="wrap")
+    def _hide_absent_secret(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("secret") is None:
+            data.pop("secret", None)
+        return data
 
 
 class WebhookList(BaseModel):

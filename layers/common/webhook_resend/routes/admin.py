@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from webhook_resend import credentials, deps, tenants
 from webhook_resend.errors import FieldProblem, UnauthorizedError
 from webhook_resend.http import json_response
-from webhook_resend.models import TenantIn
+from webhook_resend.models import TenantCredentials, TenantIn
 
 router = APIGatewayHttpRouter()
 
@@ -23,7 +23,7 @@ def require_admin(app: BaseRouter) -> None:
 
 
 @router.post("/admin/tenants", summary="Create a tenant; answers its credentials once")
-def create_tenant(body: Annotated[TenantIn, Body()]) -> Response:
+def create_tenant(body: Annotated[TenantIn, Body()]) -> Response[TenantCredentials]:
     require_admin(router)
     created = tenants.create_tenant(deps.store(), body)
     return json_response(201, created.model_dump())

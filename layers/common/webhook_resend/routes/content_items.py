@@ -51,7 +51,7 @@ def list_items() -> ContentItemList:
 
 
 @router.put("/content_items/<id>", summary="Create or replace a content item")
-def put_item(id: str, body: Annotated[ContentItemIn, Body()]) -> Response:
+def put_item(id: str, body: Annotated[ContentItemIn, Body()]) -> Response[ContentItem]:
     tenant_id = require_tenant(router)
     item, created = catalog.put_content_item(deps.store(), tenant_id, id, body)
     return json_response(201 if created else 200, item.model_dump())
@@ -63,6 +63,6 @@ def get_item(id: str) -> ContentItem:
 
 
 @router.delete("/content_items/<id>", summary="Delete a content item")
-def delete_item(id: str) -> Response:
+def delete_item(id: str) -> Response[None]:
     catalog.delete_content_item(deps.store(), require_tenant(router), id)
     return Response(status_code=204, body="")

@@ -16,7 +16,7 @@ router = APIGatewayHttpRouter()
 
 
 @router.put("/tasks/<id>", summary="Create or replace a task")
-def put_task(id: str, body: Annotated[TaskIn, Body()]) -> Response:
+def put_task(id: str, body: Annotated[TaskIn, Body()]) -> Response[Task]:
     tenant_id = require_tenant(router)
     task, created = catalog.put_task(
         deps.store(), tenant_id, id, body, allow_private=deps.settings().allow_private_urls
@@ -30,6 +30,6 @@ def get_task(id: str) -> Task:
 
 
 @router.delete("/tasks/<id>", summary="Delete a task")
-def delete_task(id: str) -> Response:
+def delete_task(id: str) -> Response[None]:
     catalog.delete_task(deps.store(), require_tenant(router), id)
     return Response(status_code=204, body="")

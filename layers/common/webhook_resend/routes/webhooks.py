@@ -15,17 +15,13 @@ from webhook_resend.models import Webhook, WebhookIn, WebhookList
 router = APIGatewayHttpRouter()
 
 
-def _dump(webhook: Webhook) -> dict:
-    return webhook.model_dump(exclude=set() if webhook.secret else {"secret"})
-
-
 @router.post("/webhooks", summary="Create a webhook (its secret is generated when not given)")
-def create_webhook(body: Annotated[WebhookIn, Body()]) -> Response:
+def create_webhook(body: Annotated[WebhookIn, Body()]) -> Response[Webhook]:
     tenant_id = require_tenant(router)
     webhook, _ = catalog.put_webhook(
         deps.store(), tenant_id, None, body, allow_private=deps.settings().allow_private_urls
     )
-    return json_response(201, _dump(webhook))
+    return json_response(201, webhook.model_dump())
 
 
 @router.get("/webhooks", summary="List webhooks")
@@ -34,21 +30,21 @@ def list_webhooks() -> WebhookList:
 
 
 @router.put("/webhooks/<id>", summary="Create or replace a webhook")
-def put_webhook(id: str, body: Annotated[WebhookIn, Body()]) -> Response:
+def put_webhook(id: str, body: Annotated[WebhookIn, Body()]) -> Response[Webhook]:
     tenant_id = require_tenant(router)
     webhook, created = catalog.put_webhook(
         deps.store(), tenant_id, id, body, allow_private=deps.settings().allow_private_urls
     )
-    return json_response(201 if created else 200, _dump(webhook))
+    return json_response(201 if created else 200, webhook.model_dump())
 
 
 @router.get("/webhooks/<id>", summary="Get a webhook (without its secret)")
-def get_webhook(id: str) -> Response:
+def get_webhook(id: str) -> Response[Webhook]:
     webhook = catalog.get_webhook(deps.store(), require_tenant(router), id)
-    return json_response(200, _dump(webhook))
+    return json_response(200, webhook.model_dump())
 
 
 @router.delete("/webhooks/<id>", summary="Delete a webhook")
-def delete_webhook(id: str) -> Response:
+def delete_webhook(id: str) -> Response[None]:
     catalog.delete_webhook(deps.store(), require_tenant(router), id)
     return Response(status_code=204, body="")
