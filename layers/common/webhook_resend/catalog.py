@@ -27,8 +27,6 @@ from webhook_resend.models import (
 )
 from webhook_resend.urlpolicy import UrlRefusedError, check_url, system_resolver
 
-MAX_LIMIT = 1000
-
 
 def _not_found(kind: str) -> NotFoundError:
     return NotFoundError(FieldProblem("id", f"no {kind} with this id"))
@@ -90,7 +88,7 @@ def delete_content_item(store: Store, tenant_id: str, item_id: str) -> None:
 def select_item_ids(store: Store, tenant_id: str, item_filter: ItemFilter) -> list[str]:
     """Ids of every item matching the filter, in (created_on, id) order, read from the index."""
     lo, hi = item_filter.sort_key_range()
-    return [entry["id"] for entry in store.scan_item_index(tenant_id, lo, hi) if item_filter.matches(entry)]
+    return [entry["id"] for entry in store.query_item_index(tenant_id, lo, hi) if item_filter.matches(entry)]
 
 
 def page_of(ids: list[str], skip: int, limit: int) -> list[str]:

@@ -6,7 +6,7 @@ Fixed width makes the strings sort like the instants they name, which the items 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def canonical(value: datetime) -> str:
@@ -51,3 +51,8 @@ def now() -> datetime:
 
 def now_text() -> str:
     return canonical(now())
+
+
+def expires_at(days: int, start: datetime | None = None) -> int:
+    """Epoch seconds `days` after `start` (now by default): a DynamoDB TTL value."""
+    return int(((start or now()) + timedelta(days=days)).timestamp())

@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 from webhook_resend.dynamo import Store
+from webhook_resend.publisher import SqsPublisher
 from webhook_resend.settings import Settings, get_settings
 
 
@@ -22,6 +23,11 @@ def boto_client(service: str) -> Any:
 @cache
 def store() -> Store:
     return Store(boto_client("dynamodb"), get_settings().table_name)
+
+
+@cache
+def publisher() -> SqsPublisher:
+    return SqsPublisher(boto_client("sqs"), get_settings().delivery_queue_url)
 
 
 def settings() -> Settings:
@@ -42,5 +48,5 @@ def admin_token() -> str:
 
 def reset() -> None:
     """Forget every client and the settings (tests: a new moto backend, new environment)."""
-    for cached in (boto_client, store, get_settings, admin_token):
+    for cached in (boto_client, store, publisher, get_settings, admin_token):
         cached.cache_clear()

@@ -6,19 +6,29 @@ nothing a tenant sends is subject to DynamoDB's number and empty-value rules.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from webhook_resend import keys
+from webhook_resend.jobs import Delivery, Job, job_status
 from webhook_resend.models import ContentItem, Task, Webhook
+from webhook_resend.observability import logger
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _BATCH_GET_MAX = 100
+_TRANSACTION_MAX = 100
+_COMMIT_ROUNDS = 4
 
 
 def _plain(value: Any) -> Any:
@@ -39,6 +49,67 @@ def to_attrs(record: dict[str, Any]) -> dict[str, Any]:
 
 def from_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(_deserializer.deserialize(v)) for k, v in attrs.items()}
+
+
+@dataclass
+class PairOutcome:
+    """What one message changed: its delivery records, and the pair's terminal state if reached."""
+
+    tenant_id: str
+    job_id: str
+    subject_id: str
+    webhook_id: str
+    records: list[Delivery]
+    terminal: str | None  # "delivered" | "failed" | None (still retrying)
+
+
+def _item_from(record: dict[str, Any]) -> ContentItem:
+    return ContentItem.model_validate({**record, "payload": json.loads(record.get("payload") or "{}")})
+
+
+def _task_from(record: dict[str, Any]) -> Task:
+    return Task(
+        id=record["id"],
+        data=json.loads(record["data"]),
+        result=json.loads(record.get("result") or "null"),
+        created_on=record["created_on"],
+        changed_on=record["changed_on"],
+    )
+
+
+def _webhook_from(record: dict[str, Any]) -> tuple[Webhook, str]:
+    fields = {k: v for k, v in record.items() if k in Webhook.model_fields and k != "secret"}
+    return Webhook.model_validate(fields), record["secret"]
+
+
+def _delivery_from(record: dict[str, Any]) -> Delivery:
+    return Delivery.model_validate(record)
+
+
+def _job_from(record: dict[str, Any]) -> Job:
+    counts = {k: int(record.get(k, 0)) for k in ("total_queued", "delivered", "failed", "pending")}
+    return Job(
+        id=record["id"],
+        source=record["source"],
+        event=record.get("event"),
+        status=job_status(**counts, cancelled=bool(record.get("cancelled"))),  # type: ignore[arg-type]
+        created_on=record["created_on"],
+        completed_on=record.get("completed_on"),
+        total_items=int(record.get("total_items", 0)),
+        **counts,
+    )
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class Store:
@@ -106,7 +177,7 @@ class Store:
         records = self.batch_get([keys.item(tenant_id, i) for i in dict.fromkeys(item_ids)])
         return {r["id"]: _item_from(r) for r in records}
 
-    def scan_item_index(
+    def query_item_index(
         self, tenant_id: str, lo: str | None = None, hi: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """The tenant's index entries in (created_on, id) order, between inclusive sort-key bounds.
@@ -195,21 +266,183 @@ class Store:
                 return found
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
+    # -- jobs -------------------------------------------------------------------------------------
+    def put_job(self, tenant_id: str, job: Job, expires_at: int) -> None:
+        record = {
+            **keys.job(tenant_id, job.id),
+            **job.model_dump(exclude={"status"}),
+            "expires_at": expires_at,
+        }
+        self._client.put_item(
+            TableName=self._table, Item=to_attrs(record), ConditionExpression="attribute_not_exists(pk)"
+        )
 
-def _item_from(record: dict[str, Any]) -> ContentItem:
-    return ContentItem.model_validate({**record, "payload": json.loads(record.get("payload") or "{}")})
+    def get_job(self, tenant_id: str, job_id: str) -> Job | None:
+        record = self._get(keys.job(tenant_id, job_id), consistent=True)
+        return _job_from(record) if record else None
 
+    def unqueue(self, tenant_id: str, job_id: str, count: int) -> None:
+        """Take pairs that could not be queued out of the job, so its counters stay true."""
+        if count <= 0:
+            return
+        self._client.update_item(
+            TableName=self._table,
+            Key=to_attrs(keys.job(tenant_id, job_id)),
+            UpdateExpression="ADD total_queued :minus, pending :minus",
+            ExpressionAttributeValues=to_attrs({":minus": -count}),
+        )
 
-def _task_from(record: dict[str, Any]) -> Task:
-    return Task(
-        id=record["id"],
-        data=json.loads(record["data"]),
-        result=json.loads(record.get("result") or "null"),
-        created_on=record["created_on"],
-        changed_on=record["changed_on"],
-    )
+    def mark_completed(self, tenant_id: str, job_id: str, when: str) -> bool:
+        """Record when the job's last pending pair ended; False when it is not complete (yet)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.job(tenant_id, job_id)),
+                UpdateExpression="SET completed_on = :when",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND pending <= :zero AND attribute_not_exists(completed_on)"
+                ),
+                ExpressionAttributeValues=to_attrs({":when": when, ":zero": 0}),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
+    # -- deliveries -------------------------------------------------------------------------------
+    def get_records(self, key_list: Sequence[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(r["pk"], r["sk"]): r for r in self.batch_get(key_list)}
 
-def _webhook_from(record: dict[str, Any]) -> tuple[Webhook, str]:
-    fields = {k: v for k, v in record.items() if k in Webhook.model_fields and k != "secret"}
-    return Webhook.model_validate(fields), record["secret"]
+    def deactivate_webhook(self, tenant_id: str, webhook_id: str) -> None:
+        # A webhook deleted meanwhile has nothing to deactivate.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.webhook(tenant_id, webhook_id)),
+                UpdateExpression="SET active = :false",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_attrs({":false": False}),
+            )
+
+    def _delivery_put(self, tenant_id: str, record: Delivery, expires_at: int) -> dict[str, Any]:
+        item = {
+            **keys.delivery(tenant_id, record.job_id, record.subject_id, record.webhook_id, record.url_index),
+            "gsi2pk": keys.deliveries_index_pk(tenant_id, record.job_id),
+            "gsi2sk": keys.deliveries_index_sk(
+                record.status, record.subject_id, record.webhook_id, record.url_index
+            ),
+            **record.model_dump(),
+            "expires_at": expires_at,
+        }
+        # A record that reached its end is never rewritten (a duplicate message may run late).
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_attrs(item),
+                "ConditionExpression": "attribute_not_exists(pk) OR NOT (#s IN (:delivered, :failed))",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_attrs({":delivered": "delivered", ":failed": "failed"}),
+            }
+        }
+
+    def _marker_put(self, outcome: PairOutcome, when: str, expires_at: int) -> dict[str, Any]:
+        key = keys.pair_done(outcome.tenant_id, outcome.job_id, outcome.subject_id, outcome.webhook_id)
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_attrs({**key, "outcome": outcome.terminal, "on": when, "expires_at": expires_at}),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _counter_update(self, tenant_id: str, job_id: str, delivered: int, failed: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": to_attrs(keys.job(tenant_id, job_id)),
+                "UpdateExpression": "ADD delivered :d, failed :f, pending :p",
+                "ExpressionAttributeValues": to_attrs(
+                    {":d": delivered, ":f": failed, ":p": -(delivered + failed)}
+                ),
+            }
+        }
+
+    def commit(self, outcomes: Sequence[PairOutcome], when: str, expires_at: int) -> list[PairOutcome]:
+        """Write the outcomes of one batch; answer the ones that could not be written.
+
+        Each transaction holds whole pairs of one job: their delivery records, a marker per pair
+        that just ended, and one aggregated counter update for those markers. The marker's
+        condition makes a pair count once however often its message runs; a cancelled
+        transaction is retried without the items whose condition failed (already done).
+        """
+        by_job: dict[tuple[str, str], list[PairOutcome]] = {}
+        for outcome in outcomes:
+            by_job.setdefault((outcome.tenant_id, outcome.job_id), []).append(outcome)
+        unwritten: list[PairOutcome] = []
+        for (tenant_id, job_id), group in by_job.items():
+            chunk: list[PairOutcome] = []
+            size = 1  # the counter update
+            for outcome in group:
+                need = len(outcome.records) + (1 if outcome.terminal else 0)
+                if chunk and size + need > _TRANSACTION_MAX:
+                    unwritten += self._commit_chunk(tenant_id, job_id, chunk, when, expires_at)
+                    chunk, size = [], 1
+                chunk.append(outcome)
+                size += need
+            if chunk:
+                unwritten += self._commit_chunk(tenant_id, job_id, chunk, when, expires_at)
+        return unwritten
+
+    def _commit_chunk(
+        self, tenant_id: str, job_id: str, chunk: list[PairOutcome], when: str, expires_at: int
+    ) -> list[PairOutcome]:
+        # (operation, pair it belongs to, is it a marker)
+        operations: list[tuple[dict[str, Any], PairOutcome, bool]] = []
+        for outcome in chunk:
+            operations += [
+                (self._delivery_put(tenant_id, r, expires_at), outcome, False) for r in outcome.records
+            ]
+            if outcome.terminal:
+                operations.append((self._marker_put(outcome, when, expires_at), outcome, True))
+        for round_number in range(_COMMIT_ROUNDS):
+            delivered = sum(1 for _, o, marker in operations if marker and o.terminal == "delivered")
+            failed = sum(1 for _, o, marker in operations if marker and o.terminal == "failed")
+            items = [op for op, _, _ in operations]
+            if delivered or failed:
+                items.append(self._counter_update(tenant_id, job_id, delivered, failed))
+            if not items:
+                return []
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return []
+            except self._client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                done = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
+                if done:
+                    operations = [op for i, op in enumerate(operations) if i not in done]
+                    continue
+            except ClientError as exc:
+                # Throttling or a conflicting transaction: back off and try the same writes again.
+                logger.warning("delivery commit failed", extra={"error": exc.response["Error"]["Code"]})
+            time.sleep(0.05 * 2**round_number)
+        return list(chunk)
+
+    def list_deliveries(
+        self, tenant_id: str, job_id: str, status: str | None, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Delivery], dict[str, Any] | None]:
+        condition = "gsi2pk = :pk"
+        values: dict[str, Any] = {":pk": keys.deliveries_index_pk(tenant_id, job_id)}
+        if status:
+            condition += " AND begins_with(gsi2sk, :status)"
+            values[":status"] = f"{status}#"
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.DELIVERIES_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": to_attrs(values),
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = cursor
+        answer = self._client.query(**request)
+        records = [_delivery_from(from_attrs(a)) for a in answer.get("Items", [])]
+        return records, answer.get("LastEvaluatedKey")

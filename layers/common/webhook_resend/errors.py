@@ -50,3 +50,16 @@ class MethodNotAllowedError(WebhookResendError):
 
 class ConflictError(WebhookResendError):
     """The request conflicts with the current state (409)."""
+
+
+class QueueingError(Exception):
+    """Some pairs could not be queued (SQS refused or was unreachable): a 503.
+
+    The job already counts only what was queued; the answer says how much that was.
+    """
+
+    def __init__(self, job_id: str, queued: int, refused: int) -> None:
+        self.job_id = job_id
+        self.queued = queued
+        self.refused = refused
+        super().__init__(f"queued {queued} pairs, could not queue {refused}")

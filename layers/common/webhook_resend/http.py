@@ -25,6 +25,7 @@ from webhook_resend.errors import (
     MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
+    QueueingError,
     UnauthorizedError,
     WebhookResendError,
 )
@@ -102,6 +103,19 @@ def build_resolver() -> APIGatewayHttpResolver:
     @app.exception_handler(WebhookResendError)
     def _domain_error(error: WebhookResendError) -> Response:
         return error_response(error)
+
+    @app.exception_handler(QueueingError)
+    def _not_queued(error: QueueingError) -> Response:
+        message = (
+            f"could not queue {error.refused} of {error.queued + error.refused} pairs; "
+            f"job {error.job_id} counts the {error.queued} that were queued. Try again later."
+        )
+        body = {
+            "errors": [{"field": None, "message": message}],
+            "resend_id": error.job_id,
+            "total_queued": error.queued,
+        }
+        return json_response(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response:

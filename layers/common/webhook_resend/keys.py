@@ -34,3 +34,33 @@ def webhooks_pk(tenant_id: str) -> str:
 
 def webhook(tenant_id: str, webhook_id: str) -> dict[str, str]:
     return {"pk": webhooks_pk(tenant_id), "sk": webhook_id}
+
+
+JOB_SK = "JOB"
+DELIVERIES_INDEX = "deliveries_by_job"
+
+
+def job(tenant_id: str, job_id: str) -> dict[str, str]:
+    return {"pk": f"{tenant_id}#JOB#{job_id}", "sk": JOB_SK}
+
+
+def pair_pk(tenant_id: str, job_id: str, subject_id: str) -> str:
+    # One partition per job × item (SPEC §10: no hot keys): a message's records sit together.
+    return f"{tenant_id}#JOB#{job_id}#S#{subject_id}"
+
+
+def delivery(tenant_id: str, job_id: str, subject_id: str, webhook_id: str, url_index: int) -> dict[str, str]:
+    return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": f"W#{webhook_id}#U#{url_index:02d}"}
+
+
+def pair_done(tenant_id: str, job_id: str, subject_id: str, webhook_id: str) -> dict[str, str]:
+    """The marker written once when a pair reaches its terminal state (counters move with it)."""
+    return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": f"W#{webhook_id}#DONE"}
+
+
+def deliveries_index_pk(tenant_id: str, job_id: str) -> str:
+    return f"{tenant_id}#JOB#{job_id}"
+
+
+def deliveries_index_sk(status: str, subject_id: str, webhook_id: str, url_index: int) -> str:
+    return f"{status}#{subject_id}#{webhook_id}#{url_index:02d}"

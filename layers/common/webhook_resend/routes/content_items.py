@@ -2,51 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from webhook_resend import catalog, deps, querystring
-from webhook_resend.errors import FieldProblem, InvalidInputError
 from webhook_resend.filters import parse_item_filter
 from webhook_resend.http import json_response, query_or_body, require_tenant
 from webhook_resend.models import ContentItem, ContentItemIn, ContentItemList
+from webhook_resend.params import collect, parse_paging
 
 router = APIGatewayHttpRouter()
-
-DEFAULT_LIMIT = 25
-
-
-def parse_paging(params: dict[str, Any], *, max_limit: int = catalog.MAX_LIMIT) -> tuple[int, int]:
-    """`skip` (≥ 0, default 0) and `limit` (1..max_limit, default 25), or InvalidInputError."""
-    problems = []
-    values = {}
-    for name, default, low, high in (("skip", 0, 0, None), ("limit", DEFAULT_LIMIT, 1, max_limit)):
-        raw = params.get(name, default)
-        try:
-            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-                raise ValueError
-            value = int(raw)
-        except (TypeError, ValueError):
-            problems.append(FieldProblem(name, f"must be a whole number, got {raw!r}"))
-            continue
-        if value < low or (high is not None and value > high):
-            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-            problems.append(FieldProblem(name, f"must be {bound}, got {value}"))
-        values[name] = value
-    if problems:
-        raise InvalidInputError(problems)
-    return values["skip"], values["limit"]
 
 
 @router.get("/content_items", summary="List content items matching a filter")
 def list_items() -> ContentItemList:
     tenant_id = require_tenant(router)
     params = query_or_body(router, querystring.decode)
-    item_filter = parse_item_filter(params, allowed_extra=("skip", "limit"))
-    skip, limit = parse_paging(params)
+    item_filter, (skip, limit) = collect(
+        lambda: parse_item_filter(params, allowed_extra=("skip", "limit")), lambda: parse_paging(params)
+    )
     return catalog.list_content_items(deps.store(), tenant_id, item_filter, skip, limit)
 
 

@@ -1,0 +1,74 @@
+"""The delivery consumer: SQS batches of (item, webhook) pairs in, webhooks out, results to DynamoDB.
+
+The batch is worked as a whole (batched reads, concurrent attempts, aggregated writes); the
+BatchProcessor then reports exactly the messages that must come back as partial batch failures.
+A message waiting for its backoff is made invisible for that long before it is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from webhook_resend import deps
+from webhook_resend.delivery import BatchResult, Deliverer, Incoming
+from webhook_resend.observability import logger, metrics
+from webhook_resend.sender import HttpSender
+
+# Every failure is reported per message, even when all fail: raising instead would turn the
+# invocation into an error (and an alarm) for what is an ordinary retry.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+class MessageNotDone(Exception):
+    """Raised for a message the batch did not finish: the processor reports it as failed."""
+
+
+def _set_visibility(result: BatchResult) -> None:
+    queue_url = deps.settings().delivery_queue_url
+    entries = [
+        {"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": seconds}
+        for i, (receipt, seconds) in enumerate(result.visibility.items())
+    ]
+    client = deps.boto_client("sqs")
+    for start in range(0, len(entries), 10):
+        # Best effort: a message whose visibility could not be changed comes back after the
+        # queue's own visibility timeout instead, and is retried then.
+        answer = client.change_message_visibility_batch(
+            QueueUrl=queue_url, Entries=entries[start : start + 10]
+        )
+        if answer.get("Failed"):
+            logger.warning("visibility not changed", extra={"failed": len(answer["Failed"])})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = deps.settings()
+    deliverer = Deliverer(
+        deps.store(),
+        settings,
+        lambda: HttpSender(settings.delivery_timeout_seconds),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    batch = [
+        Incoming(r["messageId"], r["receiptHandle"], r["body"])
+        for r in event.get("Records", [])
+        if r.get("messageId")
+    ]
+    result = asyncio.run(deliverer.run(batch))
+    if result.visibility:
+        _set_visibility(result)
+    metrics.add_metric(name="DeliveryAttempts", unit="Count", value=result.attempts)
+    not_done = set(result.failed_message_ids)
+
+    def record_handler(record: SQSRecord) -> None:
+        if record.message_id in not_done:
+            raise MessageNotDone(record.message_id)
+
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,17 @@
+"""Status of resend jobs: counters (a constant number of reads) and delivery records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webhook_resend.http import build_resolver
+from webhook_resend.observability import logger
+from webhook_resend.routes import resends
+
+app = build_resolver()
+app.include_router(resends.router)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,35 @@
+"""`/content_items/bulk/webhooks`: Prepr's bulk resend (GET with a JSON body or a query string,
+and POST for clients that cannot send a body with GET)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from webhook_resend import deps, querystring, resend
+from webhook_resend.http import query_or_body, require_tenant
+
+router = APIGatewayHttpRouter()
+
+
+def _bulk() -> dict[str, Any]:
+    tenant_id = require_tenant(router)
+    params = query_or_body(router, querystring.decode)
+    return resend.bulk_resend(
+        deps.store(),
+        deps.publisher(),
+        tenant_id,
+        params,
+        retention_days=deps.settings().delivery_retention_days,
+    )
+
+
+@router.get("/content_items/bulk/webhooks", summary="Resend an event for a page of matching items")
+def bulk_get() -> dict[str, Any]:
+    return _bulk()
+
+
+@router.post("/content_items/bulk/webhooks", summary="Resend an event for a page of matching items")
+def bulk_post() -> dict[str, Any]:
+    return _bulk()

@@ -1,0 +1,67 @@
+"""`/resends/{id}` and `/resends/{id}/deliveries`: a job's counters and its delivery records."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from webhook_resend import catalog, deps, dynamo
+from webhook_resend.errors import FieldProblem, InvalidInputError, NotFoundError
+from webhook_resend.http import require_tenant
+from webhook_resend.jobs import DeliveryPage, DeliveryStatus, Job
+from webhook_resend.params import collect, parse_paging
+
+router = APIGatewayHttpRouter()
+STATUSES = get_args(DeliveryStatus)
+DELIVERY_PAGE_MAX = 1000
+
+
+def _job(tenant_id: str, job_id: str) -> Job:
+    job = deps.store().get_job(tenant_id, catalog.canonical_id(job_id, "resend", for_write=False))
+    if job is None:
+        raise NotFoundError(FieldProblem("id", "no resend with this id"))
+    return job
+
+
+@router.get("/resends/<id>", summary="A resend job: its status and counters")
+def get_resend(id: str) -> Job:
+    return _job(require_tenant(router), id)
+
+
+def _status(params: dict[str, Any]) -> str | None:
+    status = params.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise InvalidInputError(FieldProblem("status", f"must be one of {', '.join(STATUSES)}"))
+    return status
+
+
+def _cursor(params: dict[str, Any]) -> dict[str, Any] | None:
+    raw = params.get("cursor")
+    if not raw:
+        return None
+    cursor = dynamo.decode_cursor(raw)
+    if cursor is None:
+        raise InvalidInputError(FieldProblem("cursor", "is not a cursor this API gave out"))
+    return cursor
+
+
+@router.get("/resends/<id>/deliveries", summary="Delivery records of a resend job")
+def list_deliveries(id: str) -> DeliveryPage:
+    tenant_id = require_tenant(router)
+    params = dict(router.current_event.query_string_parameters or {})
+    unknown = sorted(set(params) - {"status", "limit", "cursor"})
+    if unknown:
+        raise InvalidInputError([FieldProblem(name, "is not a known parameter") for name in unknown])
+    status, (_, limit), cursor = collect(
+        lambda: _status(params),
+        lambda: parse_paging({"limit": params.get("limit", 100)}, max_limit=DELIVERY_PAGE_MAX),
+        lambda: _cursor(params),
+    )
+    job = _job(tenant_id, id)
+    if cursor is not None and not str(cursor.get("gsi2pk", {}).get("S", "")).startswith(
+        f"{tenant_id}#JOB#{job.id}"
+    ):
+        raise InvalidInputError(FieldProblem("cursor", "belongs to another listing"))
+    records, last_key = deps.store().list_deliveries(tenant_id, job.id, status, limit, cursor)
+    return DeliveryPage(data=records, next_cursor=dynamo.encode_cursor(last_key) if last_key else None)
