@@ -9,6 +9,7 @@ kept.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ import httpx
 READ_LIMIT = 64 * 1024
 KEEP_LIMIT = 1024
 USER_AGENT = "webhook-resend/0.1 (+https://www.standardwebhooks.com)"
+
+# httpx logs every request URL at INFO; a receiver URL may carry a token in its query string.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,98 @@
+"""`python -m devstack` (what `make run` calls): serve the whole stack until Ctrl-C or SIGTERM.
+
+Settings come from the environment: `PORT` (default 3000), `ADMIN_TOKEN` (generated when unset)
+and every template parameter in UPPER_SNAKE_CASE (`RETRY_SCHEDULE=1,2,3`, `LOG_LEVEL=DEBUG`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from devstack.stack import DEFAULT_TEMPLATE, DemoTenantError, LocalStack
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT", "3000")), help="port (default $PORT or 3000)"
+    )
+    parser.add_argument("--template", default=str(DEFAULT_TEMPLATE), help="SAM template to serve")
+    return parser.parse_args(argv)
+
+
+def _banner(local: LocalStack, demo: dict[str, Any] | None) -> str:
+    # ApiUrl names the deployed API's host; locally the gateway's URL replaces it.
+    rows = {
+        "API": local.url,
+        "Admin token": local.admin_token,
+        "AWS (moto)": f"AWS_ENDPOINT_URL={local.aws_endpoint}",
+        **{name: value for name, value in local.stack.outputs().items() if name != "ApiUrl"},
+    }
+    width = max(len(name) for name in rows)
+    lines = [
+        "",
+        "webhook-resend is running locally",
+        *(f"  {name:<{width}}  {value}" for name, value in rows.items()),
+    ]
+    if demo:
+        lines += [
+            "",
+            "Demo tenant (credentials are shown only once):",
+            *(f"  {key:<{width}}  {value}" for key, value in demo.items()),
+            "",
+            "Try:",
+            f'  curl -s -H "Authorization: Bearer {demo.get("token", "<token>")}" {local.url}/webhooks',
+        ]
+    lines += ["", "Ctrl-C to stop.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _arguments(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Moto's request lines and botocore's endpoint notes would drown the gateway's access log.
+    for noisy in ("werkzeug", "botocore", "boto3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    # The demo tenant is created here rather than by start(), so a broken admin route is a
+    # warning on a running stack instead of a stack that will not start.
+    local = LocalStack(
+        port=arguments.port,
+        host=arguments.host,
+        template_path=arguments.template,
+        create_demo=False,
+        access_log=True,
+    )
+    local.start()
+    try:
+        demo = None
+        try:
+            demo = local.demo = local.create_demo_tenant()
+        except (DemoTenantError, OSError) as error:
+            logging.getLogger("devstack").warning("no demo tenant: %s", error)
+        print(_banner(local, demo), flush=True)
+        while not stopping.wait(1):
+            pass
+    finally:
+        local.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
