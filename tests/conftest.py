@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
-from collections.abc import Iterator
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
 from moto import mock_aws
+
+from devstack.cfn import load_template
+from devstack.gateway import Gateway, HttpRequest
+from devstack.lambdas import Invokers
+from devstack.resources import Stack, create_resources
 
 _DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -35,3 +50,236 @@ def aws(aws_credentials: None) -> Iterator[None]:
     """Every AWS call of the test answered in-process by moto."""
     with mock_aws():
         yield
+
+
+# ---------------------------------------------------------------------------------------------
+# The deployed handlers, in-process on moto, behind the emulated HTTP API (no sockets)
+# ---------------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_TOKEN = "admin-token-for-tests"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Api:
+    """Requests through the emulated API Gateway (routes and authorizer from template.yaml)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        json_body: Any = None,
+        body: bytes | str | None = None,
+        token: str | None = None,
+        basic: tuple[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        sent = dict(headers or {})
+        if token is not None:
+            sent["authorization"] = f"Bearer {token}"
+        if basic is not None:
+            sent["authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+        raw = b""
+        if json_body is not None:
+            raw = json.dumps(json_body).encode()
+            sent.setdefault("content-type", "application/json")
+        elif body is not None:
+            raw = body.encode() if isinstance(body, str) else body
+        answer = self._gateway.handle(HttpRequest(method, target, list(sent.items()), raw))
+        return Reply(answer.status, {k.lower(): v for k, v in answer.headers}, answer.body)
+
+    def create_tenant(self, name: str = "acme") -> dict[str, Any]:
+        reply = self.request("POST", "/admin/tenants", json_body={"name": name}, token=ADMIN_TOKEN)
+        assert reply.status == 201, reply.body
+        return reply.json
+
+
+@dataclass
+class LocalAws:
+    """What the SQS event source needs of a running stack (duck-types devstack's LocalStack)."""
+
+    stack: Stack
+    invokers: Invokers
+    aws_endpoint: str | None = None
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        return self.invokers.invoke(logical_id, event)
+
+
+@pytest.fixture
+def local_env() -> dict[str, str]:
+    """Overrides of the stack's environment; a test may change them before using `stack`."""
+    return {"ALLOW_PRIVATE_URLS": "true", "RETRY_SCHEDULE": "0,0,0", "DELIVERY_TIMEOUT_SECONDS": "2"}
+
+
+@pytest.fixture
+def stack(aws: None, monkeypatch: pytest.MonkeyPatch, local_env: dict[str, str]) -> Iterator[LocalAws]:
+    """Every resource of template.yaml on moto, the functions' environment set, handlers loaded."""
+    from webhook_resend import deps
+
+    built = create_resources(load_template(ROOT / "template.yaml"))
+    for name, value in {**built.environment(), "ADMIN_TOKEN": ADMIN_TOKEN, **local_env}.items():
+        monkeypatch.setenv(name, value)
+    deps.reset()
+    invokers = Invokers.from_stack(built)
+    try:
+        yield LocalAws(built, invokers)
+    finally:
+        invokers.close()
+        deps.reset()
+
+
+@pytest.fixture
+def api(stack: LocalAws) -> Api:
+    return Api(Gateway.from_stack(stack.stack, stack.invoke))
+
+
+@pytest.fixture
+def tenant(api: Api) -> dict[str, Any]:
+    """A tenant's one-time credentials: tenant_id, login, password, token, callback_secret."""
+    return api.create_tenant("acme")
+
+
+@pytest.fixture
+def other_tenant(api: Api) -> dict[str, Any]:
+    return api.create_tenant("globex")
+
+
+@pytest.fixture
+def deliveries(stack: LocalAws) -> Callable[..., int]:
+    """`deliveries()` runs the delivery function over what is queued, the way Lambda's SQS event
+    source does (batches, partial failures, visibility), until the queue is empty or `rounds`
+    polls found nothing; it answers the number of messages handled."""
+    from devstack.sqs import SqsEventSource, mappings_of
+
+    sources = [SqsEventSource(stack, mapping, wait_seconds=0) for mapping in mappings_of(stack.stack)]
+
+    def run(rounds: int = 3, max_polls: int = 200) -> int:
+        handled = idle = 0
+        for _ in range(max_polls):
+            count = sum(source.poll_once() for source in sources)
+            handled += count
+            idle = 0 if count else idle + 1
+            if idle >= rounds:
+                break
+        return handled
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# A real webhook receiver on loopback
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every request and answers from a script.
+
+    `script(path, [500, "timeout", "reset", 200])` answers the requests to `path` in that order
+    (the last entry repeats): a status code, "timeout" (no answer within the client's timeout),
+    or "reset" (the connection is closed without an answer). Unscripted paths answer 200.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self._scripts: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        self.hold_seconds = 5.0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path, _, query = self.path.partition("?")
+                with receiver._lock:
+                    receiver.requests.append(
+                        Received(
+                            self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body
+                        )
+                    )
+                    script = receiver._scripts.get(path) or [200]
+                    action = script.pop(0) if len(script) > 1 else script[0]
+                if action == "timeout":
+                    time.sleep(receiver.hold_seconds)
+                    self.close_connection = True
+                    return
+                if action == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
+                status, extra = action if isinstance(action, tuple) else (action, {})
+                payload = b"received"
+                self.send_response(int(status))
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def script(self, path: str, actions: list[Any]) -> None:
+        with self._lock:
+            self._scripts[path] = list(actions)
+
+    def to(self, path: str) -> list[Received]:
+        return [r for r in self.requests if r.path == path]
+
+    def start(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def closed_port_url(path: str = "/hook") -> str:
+    """A loopback URL nothing listens on: connections are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
