@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from webhook_resend import backoff, clock, keys, signing
+from webhook_resend import backoff, clock, dataforseo, keys, signing
 from webhook_resend.dynamo import PairOutcome, Store
 from webhook_resend.jobs import Delivery, PairMessage
 from webhook_resend.observability import logger
@@ -142,11 +142,23 @@ class Deliverer:
         wanted = []
         for w in work:
             m = w.message
-            wanted.append(keys.item(m.tenant_id, m.subject_id))
-            wanted.append(keys.webhook(m.tenant_id, m.webhook_id))
+            if m.kind == "task":
+                wanted += [keys.task(m.tenant_id, m.subject_id), keys.tenant(m.tenant_id)]
+            else:
+                wanted += [keys.item(m.tenant_id, m.subject_id), keys.webhook(m.tenant_id, m.webhook_id)]
         found = self._store.get_records(_unique(wanted))
         for w in work:
             m = w.message
+            if m.kind == "task":
+                task = found.get(_key(keys.task(m.tenant_id, m.subject_id)))
+                tenant = found.get(_key(keys.tenant(m.tenant_id)))
+                if task is None or tenant is None:
+                    w.problem = "task no longer exists"
+                else:
+                    w.targets = self._task_targets(m, task, tenant["callback_secret"])
+                    if not w.targets:
+                        w.problem = "task has neither pingback_url nor postback_url"
+                continue
             item = found.get(_key(keys.item(m.tenant_id, m.subject_id)))
             webhook = found.get(_key(keys.webhook(m.tenant_id, m.webhook_id)))
             if item is None:
@@ -158,24 +170,23 @@ class Deliverer:
             else:
                 w.targets = self._item_targets(m, item, webhook)
 
-    def _item_targets(
-        self, message: PairMessage, item: dict[str, Any], webhook: dict[str, Any]
-    ) -> list[Target]:
-        event_id = signing.event_id(message.job_id, message.subject_id, message.webhook_id)
-        body = json.dumps(
-            {
-                "id": event_id,
-                "created_on": message.created_on,
-                "event": message.event,
-                "payload": json.loads(item.get("payload") or "{}"),
-            },
-            separators=(",", ":"),
-        ).encode()
-        extra = {"content-type": "application/json", "x-webhook-resend-id": message.job_id}
-        return [
-            Target(index, url, "POST", body, webhook["secret"], event_id, extra)
-            for index, url in enumerate(webhook["urls"])
-        ]
+    def _task_targets(self, message: PairMessage, task: dict[str, Any], secret: str) -> list[Target]:
+        """The pingback (GET, index 0) and postback (POST, gzip, index 1) of a task."""
+        data = json.loads(task["data"])
+        tag = data.get("tag")
+        extra = {"x-webhook-resend-id": message.job_id}
+        targets = []
+        if data.get("pingback_url"):
+            url = dataforseo.callback_url(data["pingback_url"], message.subject_id, tag)
+            event_id = signing.event_id(message.job_id, message.subject_id, "pingback")
+            targets.append(Target(0, url, "GET", None, secret, event_id, extra))
+        if data.get("postback_url"):
+            url = dataforseo.callback_url(data["postback_url"], message.subject_id, tag)
+            event_id = signing.event_id(message.job_id, message.subject_id, "postback")
+            body = dataforseo.postback_body(message, data, json.loads(task.get("result") or "null"))
+            headers = {**extra, "content-type": "application/json", "content-encoding": "gzip"}
+            targets.append(Target(1, url, "POST", body, secret, event_id, headers))
+        return targets
 
     def _load_records(self, work: list[Work]) -> None:
         wanted = []

@@ -32,6 +32,7 @@ class Pair:
 class FanOut:
     job: Job
     queued: list[Pair]
+    unqueued: list[Pair]
 
 
 def select_webhooks(
@@ -74,7 +75,10 @@ def fan_out(
     total_items: int,
     retention_days: int,
 ) -> FanOut:
-    """Write the job, then queue one message per pair; the job ends up counting what was queued."""
+    """Write the job, then queue one message per pair; the job ends up counting what was queued.
+
+    Pairs SQS would not take are in `unqueued`; the caller says so in its answer.
+    """
     now = clock.now()
     created_on = clock.canonical(now)
     job = Job(
@@ -104,12 +108,17 @@ def fan_out(
         for pair in pairs
     ]
     result = publisher.publish(messages)
-    if result.failed:
-        store.unqueue(tenant_id, job.id, len(result.failed))
-        # The consumer may already have ended every pair that was queued.
-        store.mark_completed(tenant_id, job.id, clock.now_text())
-        raise QueueingError(job_id=job.id, queued=len(result.sent), refused=len(result.failed))
-    return FanOut(job=job, queued=list(pairs))
+    if not result.failed:
+        return FanOut(job=job, queued=list(pairs), unqueued=[])
+    store.unqueue(tenant_id, job.id, len(result.failed))
+    # The consumer may already have ended every pair that was queued.
+    store.mark_completed(tenant_id, job.id, clock.now_text())
+    failed = {(m.subject_id, m.webhook_id) for m in result.failed}
+    return FanOut(
+        job=job,
+        queued=[p for p in pairs if (p.subject_id, p.webhook_id) not in failed],
+        unqueued=[p for p in pairs if (p.subject_id, p.webhook_id) in failed],
+    )
 
 
 def bulk_resend(
@@ -142,6 +151,8 @@ def bulk_resend(
         total_items=len(page),
         retention_days=retention_days,
     )
+    if result.unqueued:
+        raise QueueingError(job_id=result.job.id, queued=len(result.queued), refused=len(result.unqueued))
     return {
         "queued": [{"content_item_id": p.subject_id, "webhook_id": p.webhook_id} for p in result.queued],
         "total_items": len(item_ids),

@@ -1,0 +1,32 @@
+"""`POST /v3/appendix/webhook_resend`: DataForSEO-compatible resend of task callbacks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from webhook_resend import dataforseo, deps
+from webhook_resend.errors import UnauthorizedError
+from webhook_resend.http import json_response, require_tenant
+
+router = APIGatewayHttpRouter()
+
+
+@router.post("/v3/appendix/webhook_resend", summary="Resend the pingbacks and postbacks of up to 100 tasks")
+def webhook_resend() -> Response[Any]:
+    started = time.perf_counter()
+    try:
+        tenant_id = require_tenant(router)
+    except UnauthorizedError:
+        return json_response(401, dataforseo.envelope(dataforseo.UNAUTHORIZED, started))
+    answer = dataforseo.webhook_resend(
+        deps.store(),
+        deps.publisher(),
+        tenant_id,
+        router.current_event.decoded_body or "",
+        retention_days=deps.settings().delivery_retention_days,
+    )
+    return json_response(200, answer)
