@@ -1,4 +1,4 @@
-"""Content items, tasks and webhooks of a tenant; also the API's `$default` route (JSON 404/405)."""
+"""Content items, tasks, webhooks and schedules of a tenant; also the `$default` route (JSON 404/405)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import Any
 
 from webhook_resend.http import build_resolver
 from webhook_resend.observability import logger
-from webhook_resend.routes import content_items, tasks, webhooks
+from webhook_resend.routes import content_items, schedules, tasks, webhooks
 
 app = build_resolver()
 app.include_router(content_items.router)
 app.include_router(tasks.router)
 app.include_router(webhooks.router)
+app.include_router(schedules.router)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -110,7 +110,7 @@ def test_create_resources_points_each_redrive_policy_at_its_dead_letter_queue(
         policy = json.loads(attributes["RedrivePolicy"])
 
         assert policy["deadLetterTargetArn"] == stack.get_att(target, "Arn")
-        assert policy["maxReceiveCount"] == int(stack.parameters["DeliveryMaxReceiveCount"])
+        assert policy["maxReceiveCount"] == int(stack.properties(logical_id)["RedrivePolicy"]["maxReceiveCount"])
 
 
 def test_create_resources_sets_queue_properties_as_attributes(template: dict, stack: Stack) -> None:
@@ -188,7 +188,7 @@ def test_stack_functions_merge_globals_and_resolve_paths(template: dict, stack: 
     assert admin.handler == "admin.handler"
     assert admin.timeout == template["Globals"]["Function"]["Timeout"]
     assert admin.environment["ADMIN_TOKEN_SECRET_ARN"] == stack.ref("AdminTokenSecret")
-    assert admin.environment["POWERTOOLS_SERVICE_NAME"] == "webhook-resend"
+    assert admin.environment["POWERTOOLS_LOG_LEVEL"] == stack.parameters["LogLevel"]
     assert TEMPLATE_PATH.parent / "layers" / "common" in admin.layer_paths
 
 

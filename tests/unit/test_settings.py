@@ -20,6 +20,12 @@ def test_settings_from_env_table_name_only_uses_defaults():
         "retry_schedule": (5, 30, 120, 600, 1800, 3600, 7200, 14400),
         "delivery_timeout_seconds": 10.0,
         "delivery_retention_days": 30,
+        "fanout_queue_url": "",
+        "idempotency_table_name": "",
+        "max_pairs_per_request": 100_000,
+        "schedule_group_name": "",
+        "scheduler_role_arn": "",
+        "resend_function_arn": "",
         "admin_token": "",
         "admin_token_secret_arn": "",
     }

@@ -16,7 +16,7 @@ def retry_after_seconds(value: str | None) -> int | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return min(int(value), MAX_DELAY_SECONDS)
     try:
         when = parsedate_to_datetime(value)

@@ -170,6 +170,25 @@ class Deliverer:
             else:
                 w.targets = self._item_targets(m, item, webhook)
 
+    def _item_targets(
+        self, message: PairMessage, item: dict[str, Any], webhook: dict[str, Any]
+    ) -> list[Target]:
+        event_id = signing.event_id(message.job_id, message.subject_id, message.webhook_id)
+        body = json.dumps(
+            {
+                "id": event_id,
+                "created_on": message.created_on,
+                "event": message.event,
+                "payload": json.loads(item.get("payload") or "{}"),
+            },
+            separators=(",", ":"),
+        ).encode()
+        extra = {"content-type": "application/json", "x-webhook-resend-id": message.job_id}
+        return [
+            Target(index, url, "POST", body, webhook["secret"], event_id, extra)
+            for index, url in enumerate(webhook["urls"])
+        ]
+
     def _task_targets(self, message: PairMessage, task: dict[str, Any], secret: str) -> list[Target]:
         """The pingback (GET, index 0) and postback (POST, gzip, index 1) of a task."""
         data = json.loads(task["data"])
@@ -217,6 +236,7 @@ class Deliverer:
                         url_index=index,
                         url=target.url if target else "",
                         method=target.method if target else "POST",
+                        event=m.event,
                         status="pending",
                     )
                 )

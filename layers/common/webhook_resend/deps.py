@@ -30,6 +30,20 @@ def publisher() -> SqsPublisher:
     return SqsPublisher(boto_client("sqs"), get_settings().delivery_queue_url)
 
 
+@cache
+def page_publisher() -> SqsPublisher:
+    return SqsPublisher(boto_client("sqs"), get_settings().fanout_queue_url)
+
+
+@cache
+def idempotency_store() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(
+        table_name=get_settings().idempotency_table_name, boto3_client=boto_client("dynamodb")
+    )
+
+
 def settings() -> Settings:
     return get_settings()
 
@@ -48,5 +62,13 @@ def admin_token() -> str:
 
 def reset() -> None:
     """Forget every client and the settings (tests: a new moto backend, new environment)."""
-    for cached in (boto_client, store, publisher, get_settings, admin_token):
+    for cached in (
+        boto_client,
+        store,
+        publisher,
+        page_publisher,
+        idempotency_store,
+        get_settings,
+        admin_token,
+    ):
         cached.cache_clear()

@@ -333,6 +333,16 @@ class Store:
             **record.model_dump(),
             "expires_at": expires_at,
         }
+        if record.status == "failed":
+            # The sparse index a resend by outcome reads ("failed since ...").
+            item["gsi3pk"] = keys.failed_index_pk(tenant_id)
+            item["gsi3sk"] = keys.failed_index_sk(
+                record.last_attempt_on or "",
+                record.job_id,
+                record.subject_id,
+                record.webhook_id,
+                record.url_index,
+            )
         # A record that reached its end is never rewritten (a duplicate message may run late).
         return {
             "Put": {
@@ -446,3 +456,49 @@ class Store:
         answer = self._client.query(**request)
         records = [_delivery_from(from_attrs(a)) for a in answer.get("Items", [])]
         return records, answer.get("LastEvaluatedKey")
+
+    def failed_since(self, tenant_id: str, since: str) -> Iterator[dict[str, Any]]:
+        """The tenant's delivery records that ended failed at or after `since` (an index Query)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.FAILED_INDEX,
+            "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk >= :since",
+            "ExpressionAttributeValues": to_attrs({":pk": keys.failed_index_pk(tenant_id), ":since": since}),
+        }
+        while True:
+            answer = self._client.query(**request)
+            for attrs in answer.get("Items", []):
+                yield from_attrs(attrs)
+            if "LastEvaluatedKey" not in answer:
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    # -- schedules --------------------------------------------------------------------------------
+    def put_schedule(self, tenant_id: str, record: dict[str, Any]) -> bool:
+        """Record a schedule; False when the tenant has one of that name already."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_attrs({**keys.schedule(tenant_id, record["name"]), **record}),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def list_schedules(self, tenant_id: str) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_attrs({":pk": keys.schedules_pk(tenant_id)}),
+        }
+        found: list[dict[str, Any]] = []
+        while True:
+            answer = self._client.query(**request)
+            found.extend(from_attrs(a) for a in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return found
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def delete_schedule(self, tenant_id: str, name: str) -> bool:
+        return self._delete(keys.schedule(tenant_id, name))

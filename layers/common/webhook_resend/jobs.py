@@ -77,6 +77,7 @@ class Delivery(BaseModel):
     url_index: int
     url: str
     method: str = "POST"
+    event: str | None = None
     status: DeliveryStatus
     attempts: int = 0
     last_status_code: int | None = None
@@ -94,3 +95,37 @@ class Delivery(BaseModel):
 class DeliveryPage(BaseModel):
     data: list[Delivery]
     next_cursor: str | None = None
+
+
+class PageMessage(BaseModel):
+    """One page of an asynchronous fan-out: every subject of the page × every webhook, or an
+    explicit list of pairs (a resend by outcome, whose pairs differ in webhook and event)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = 1
+    tenant_id: str
+    job_id: str
+    created_on: str
+    kind: SubjectKind = "item"
+    event: Event | None = None
+    subject_ids: list[str] = []
+    webhook_ids: list[str] = []
+    pairs: list[tuple[SubjectKind, str, str, Event | None]] = []
+
+    def messages(self) -> list[PairMessage]:
+        common = {"tenant_id": self.tenant_id, "job_id": self.job_id, "created_on": self.created_on}
+        crossed = [
+            PairMessage(**common, kind=self.kind, subject_id=s, webhook_id=w, event=self.event)
+            for s in self.subject_ids
+            for w in self.webhook_ids
+        ]
+        listed = [
+            PairMessage(**common, kind=kind, subject_id=s, webhook_id=w, event=event)
+            for kind, s, w, event in self.pairs
+        ]
+        return crossed + listed
+
+    @property
+    def size(self) -> int:
+        return len(self.subject_ids) * len(self.webhook_ids) + len(self.pairs)

@@ -64,3 +64,22 @@ def deliveries_index_pk(tenant_id: str, job_id: str) -> str:
 
 def deliveries_index_sk(status: str, subject_id: str, webhook_id: str, url_index: int) -> str:
     return f"{status}#{subject_id}#{webhook_id}#{url_index:02d}"
+
+
+FAILED_INDEX = "failed_deliveries"
+
+
+def failed_index_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#FAILED"
+
+
+def failed_index_sk(failed_on: str, job_id: str, subject_id: str, webhook_id: str, url_index: int) -> str:
+    return f"{failed_on}#{job_id}#{subject_id}#{webhook_id}#{url_index:02d}"
+
+
+def schedules_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#SCHEDULES"
+
+
+def schedule(tenant_id: str, name: str) -> dict[str, str]:
+    return {"pk": schedules_pk(tenant_id), "sk": name}

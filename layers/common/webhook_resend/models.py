@@ -94,14 +94,16 @@ def new_webhook_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Unknown fields are errors, never ignored."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
 # ------------------------------------------------------------------------------------------------
 # Content items
 # ------------------------------------------------------------------------------------------------
-class ContentItemIn(_Strict):
+class ContentItemIn(StrictModel):
     """Body of `PUT /content_items/{id}`."""
 
     id: UuidText | None = Field(default=None, description="optional; must equal the id in the path")
@@ -148,7 +150,7 @@ class TaskData(BaseModel):
     tag: Annotated[str, Field(max_length=256)] | None = None
 
 
-class TaskIn(_Strict):
+class TaskIn(StrictModel):
     """Body of `PUT /tasks/{id}`."""
 
     id: UuidText | None = Field(default=None, description="optional; must equal the id in the path")
@@ -181,7 +183,7 @@ def _secret(value: str | None) -> str | None:
     return value
 
 
-class WebhookIn(_Strict):
+class WebhookIn(StrictModel):
     """Body of `POST /webhooks` and `PUT /webhooks/{id}`."""
 
     urls: Annotated[list[HttpUrl], Field(min_length=1, max_length=10)]
@@ -228,7 +230,7 @@ class WebhookList(BaseModel):
 # ------------------------------------------------------------------------------------------------
 # Tenants
 # ------------------------------------------------------------------------------------------------
-class TenantIn(_Strict):
+class TenantIn(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
 
 

@@ -66,7 +66,8 @@ def parse_event(params: Mapping[str, Any], *, required: bool = True) -> str | No
 
 def _uuid(value: Any, path: str, problems: list[FieldProblem]) -> str | None:
     try:
-        return str(uuid.UUID(value)) if isinstance(value, str) else None
+        if isinstance(value, str):
+            return str(uuid.UUID(value))
     except ValueError:
         pass
     problems.append(FieldProblem(path, f"must be a webhook id (UUID), got {value!r}"))

@@ -10,22 +10,42 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
 
-from webhook_resend.jobs import PairMessage
 from webhook_resend.observability import logger
 
 BATCH = 10
+BATCH_BYTES = 240 * 1024  # under SendMessageBatch's 256 KB for the whole call
 ATTEMPTS = 3
+
+Message = TypeVar("Message", bound=BaseModel)
 
 
 @dataclass
-class PublishResult:
-    sent: list[PairMessage] = field(default_factory=list)
-    failed: list[PairMessage] = field(default_factory=list)
+class PublishResult(Generic[Message]):
+    sent: list[Message] = field(default_factory=list)
+    failed: list[Message] = field(default_factory=list)
     calls: int = 0
+
+
+def batches(bodies: Sequence[tuple[Message, str]]) -> list[list[tuple[Message, str]]]:
+    """Consecutive batches of at most 10 messages and BATCH_BYTES bytes."""
+    found: list[list[tuple[Message, str]]] = []
+    current: list[tuple[Message, str]] = []
+    size = 0
+    for message, body in bodies:
+        length = len(body.encode())
+        if current and (len(current) == BATCH or size + length > BATCH_BYTES):
+            found.append(current)
+            current, size = [], 0
+        current.append((message, body))
+        size += length
+    if current:
+        found.append(current)
+    return found
 
 
 class SqsPublisher:
@@ -34,16 +54,15 @@ class SqsPublisher:
         self._queue_url = queue_url
         self._concurrency = concurrency
 
-    def _send_batch(self, batch: Sequence[PairMessage]) -> tuple[list[PairMessage], list[PairMessage], int]:
-        pending = {str(i): message for i, message in enumerate(batch)}
-        sent: list[PairMessage] = []
+    def _send_batch(self, batch: list[tuple[Message, str]]) -> tuple[list[Message], list[Message], int]:
+        pending = {str(i): pair for i, pair in enumerate(batch)}
+        sent: list[Message] = []
+        refused: list[Message] = []
         calls = 0
         for _ in range(ATTEMPTS):
             if not pending:
                 break
-            entries = [
-                {"Id": key, "MessageBody": message.model_dump_json()} for key, message in pending.items()
-            ]
+            entries = [{"Id": key, "MessageBody": body} for key, (_, body) in pending.items()]
             calls += 1
             try:
                 answer = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
@@ -51,21 +70,22 @@ class SqsPublisher:
                 logger.warning("SendMessageBatch failed", extra={"error": type(exc).__name__})
                 continue
             for ok in answer.get("Successful", []):
-                sent.append(pending.pop(ok["Id"]))
+                sent.append(pending.pop(ok["Id"])[0])
             for bad in answer.get("Failed", []):
-                if bad.get("SenderFault"):
+                if bad.get("SenderFault") and bad["Id"] in pending:
                     # The message itself is wrong; sending it again cannot help.
                     logger.error("SQS refused a message", extra={"code": bad.get("Code")})
-        return sent, list(pending.values()), calls
+                    refused.append(pending.pop(bad["Id"])[0])
+        return sent, refused + [message for message, _ in pending.values()], calls
 
-    def publish(self, messages: Sequence[PairMessage]) -> PublishResult:
-        batches = [messages[i : i + BATCH] for i in range(0, len(messages), BATCH)]
-        result = PublishResult()
-        if not batches:
+    def publish(self, messages: Sequence[Message]) -> PublishResult[Message]:
+        groups = batches([(m, m.model_dump_json()) for m in messages])
+        result: PublishResult[Message] = PublishResult()
+        if not groups:
             return result
-        workers = max(1, min(self._concurrency, len(batches)))
+        workers = max(1, min(self._concurrency, len(groups)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for sent, failed, calls in pool.map(self._send_batch, batches):
+            for sent, failed, calls in pool.map(self._send_batch, groups):
                 result.sent.extend(sent)
                 result.failed.extend(failed)
                 result.calls += calls

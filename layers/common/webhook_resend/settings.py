@@ -23,6 +23,12 @@ class Settings(BaseModel):
     )
     delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=30, alias="DELIVERY_TIMEOUT_SECONDS")
     delivery_retention_days: int = Field(default=30, ge=1, le=365, alias="DELIVERY_RETENTION_DAYS")
+    fanout_queue_url: str = Field(default="", alias="FANOUT_QUEUE_URL")
+    idempotency_table_name: str = Field(default="", alias="IDEMPOTENCY_TABLE_NAME")
+    max_pairs_per_request: int = Field(default=100_000, ge=1, alias="MAX_PAIRS_PER_REQUEST")
+    schedule_group_name: str = Field(default="", alias="SCHEDULE_GROUP_NAME")
+    scheduler_role_arn: str = Field(default="", alias="SCHEDULER_ROLE_ARN")
+    resend_function_arn: str = Field(default="", alias="RESEND_FUNCTION_ARN")
     # Locally the admin token comes from the environment; in AWS from Secrets Manager.
     admin_token: str = Field(default="", alias="ADMIN_TOKEN", repr=False)
     admin_token_secret_arn: str = Field(default="", alias="ADMIN_TOKEN_SECRET_ARN")

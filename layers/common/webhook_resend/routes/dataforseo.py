@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from webhook_resend import dataforseo, deps
+from webhook_resend import dataforseo, deps, idempotency
 from webhook_resend.errors import UnauthorizedError
 from webhook_resend.http import json_response, require_tenant
 
@@ -22,11 +22,17 @@ def webhook_resend() -> Response[Any]:
         tenant_id = require_tenant(router)
     except UnauthorizedError:
         return json_response(401, dataforseo.envelope(dataforseo.UNAUTHORIZED, started))
-    answer = dataforseo.webhook_resend(
-        deps.store(),
-        deps.publisher(),
-        tenant_id,
-        router.current_event.decoded_body or "",
-        retention_days=deps.settings().delivery_retention_days,
-    )
-    return json_response(200, answer)
+    raw = router.current_event.decoded_body or ""
+
+    def run() -> tuple[int, Any]:
+        return 200, dataforseo.webhook_resend(
+            deps.store(),
+            deps.publisher(),
+            tenant_id,
+            raw,
+            retention_days=deps.settings().delivery_retention_days,
+        )
+
+    key = router.current_event.headers.get(idempotency.HEADER)
+    status, answer = idempotency.once(tenant_id, "dataforseo_webhook_resend", key, raw, run)
+    return json_response(status, answer)

@@ -1,0 +1,68 @@
+"""`Idempotency-Key` on every resend route, with Powertools' idempotency utility.
+
+The same key from the same tenant on the same route within 24 hours answers the first answer
+again and queues nothing; the same key with a different body is a 422; a request still running
+under that key is a 409. Records live in their own table (Powertools' schema), keyed
+`<tenant id>#<route>#<hash>`, so every key still starts with the tenant id. Errors are not
+remembered: a request that failed may be sent again with the same key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from webhook_resend import deps
+from webhook_resend.errors import ConflictError, FieldProblem, InvalidInputError
+
+HEADER = "idempotency-key"
+MAX_KEY_LENGTH = 255
+TTL_SECONDS = 24 * 60 * 60
+
+Answer = tuple[int, Any]
+
+
+CONFIG = IdempotencyConfig(
+    event_key_jmespath="key",
+    payload_validation_jmespath="request",
+    expires_after_seconds=TTL_SECONDS,
+    raise_on_no_idempotency_key=True,
+)
+
+
+def once(tenant_id: str, route: str, key: str | None, request: Any, run: Callable[[], Answer]) -> Answer:
+    """`run()`'s (status, body), or the remembered one when this key was seen before."""
+    if key is None:
+        return run()
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInputError(FieldProblem("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters"))
+
+    def remembered(data: dict[str, Any]) -> dict[str, Any]:
+        status, body = run()
+        return {"status": status, "body": body}
+
+    wrapped = idempotent_function(
+        remembered,
+        data_keyword_argument="data",
+        persistence_store=deps.idempotency_store(),
+        config=CONFIG,
+        key_prefix=f"{tenant_id}#{route}",
+    )
+    try:
+        answer = wrapped(data={"key": key, "request": request})
+    except IdempotencyValidationError:
+        raise InvalidInputError(
+            FieldProblem("Idempotency-Key", "was already used with a different request; use a new key")
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise ConflictError(
+            FieldProblem("Idempotency-Key", "a request with this key is still running; try again shortly")
+        ) from None
+    return int(answer["status"]), answer["body"]
