@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from webhook_resend import deps
 from webhook_resend.delivery import BatchResult, Deliverer, Incoming
 from webhook_resend.observability import logger, metrics
-from webhook_resend.sender import HttpSender
+from webhook_resend.sender import HttpSender, default_transport
 
 # Every failure is reported per message, even when all fail: raising instead would turn the
 # invocation into an error (and an alarm) for what is an ordinary retry.
@@ -51,7 +51,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deliverer = Deliverer(
         deps.store(),
         settings,
-        lambda: HttpSender(settings.delivery_timeout_seconds),
+        lambda: HttpSender(
+            settings.delivery_timeout_seconds,
+            transport_factory=lambda: default_transport(settings.allow_private_urls),
+            allow_private=settings.allow_private_urls,
+        ),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     batch = [

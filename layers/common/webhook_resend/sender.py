@@ -9,13 +9,17 @@ kept.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from webhook_resend.urlpolicy import UrlRefusedError, check_syntax, is_forbidden_address
 
 READ_LIMIT = 64 * 1024
 KEEP_LIMIT = 1024
@@ -38,10 +42,72 @@ class Attempt:
     permanent: bool = False
 
 
-def default_transport() -> httpx.AsyncBaseTransport:
+class AddressRefusedError(OSError):
+    """The URL's host resolves to an address deliveries may not go to (SSRF guard)."""
+
+
+class GuardedResolver:
+    """The resolver the connection itself uses: it drops every forbidden address a name resolves
+    to, and refuses the name when none is left. Because the connector connects only to what this
+    returns, a name that changes its answer between a check and the connect (DNS rebinding)
+    cannot reach a private address.
+    """
+
+    def __init__(self, inner: Any = None) -> None:
+        from aiohttp.resolver import DefaultResolver
+
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[Any]:
+        answers = await self._inner.resolve(host, port, family)
+        if not answers:
+            raise OSError(f"{host} does not resolve")
+        allowed = [a for a in answers if not is_forbidden_address(a["host"])]
+        if not allowed:
+            shown = ", ".join(sorted({a["host"] for a in answers}))
+            raise AddressRefusedError(
+                f"{host} resolves to {shown}: loopback, private, link-local or reserved"
+            )
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def default_transport(allow_private: bool = False, resolver: Any = None) -> httpx.AsyncBaseTransport:
+    """httpx-aiohttp's transport; unless private addresses are allowed, through GuardedResolver."""
+    import aiohttp
     from httpx_aiohttp import AiohttpTransport
 
-    return AiohttpTransport(limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+
+    def session() -> aiohttp.ClientSession:
+        guard = None if allow_private else GuardedResolver(resolver)
+        connector = aiohttp.TCPConnector(limit=limits.max_connections, resolver=guard, ttl_dns_cache=None)
+        return aiohttp.ClientSession(connector=connector)
+
+    return AiohttpTransport(limits=limits, client=session)
+
+
+def refusal(url: str, allow_private: bool) -> str | None:
+    """Why a URL may not be attempted at all (scheme, or a forbidden literal address), or None.
+
+    Names are checked by GuardedResolver at connect time; a literal address never reaches a
+    resolver, so it is checked here.
+    """
+    try:
+        host = check_syntax(url)
+    except UrlRefusedError as exc:
+        return str(exc)
+    if allow_private:
+        return None
+    try:
+        address = str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+    if is_forbidden_address(address):
+        return f"{address} is a loopback, private, link-local or reserved address"
+    return None
 
 
 class HttpSender:
@@ -52,7 +118,10 @@ class HttpSender:
         timeout: float,
         concurrency: int = 100,
         transport_factory: Callable[[], httpx.AsyncBaseTransport] = default_transport,
+        *,
+        allow_private: bool = False,
     ) -> None:
+        self._allow_private = allow_private
         self._timeout = timeout
         self._concurrency = concurrency
         self._transport_factory = transport_factory
@@ -77,17 +146,33 @@ class HttpSender:
     async def send(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> Attempt:
         if self._client is None or self._slots is None:
             raise RuntimeError("use `async with HttpSender(...)`")
+        refused = refusal(url, self._allow_private)
+        if refused:
+            return Attempt(None, f"refused: {refused}", 0, permanent=True)
         async with self._slots:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self._timeout):
                     return await self._attempt(method, url, headers, content, started)
-            except TimeoutError:
-                return Attempt(None, f"timed out after {self._timeout:g} s", _elapsed(started))
-            except httpx.TimeoutException:
-                return Attempt(None, f"timed out after {self._timeout:g} s", _elapsed(started))
-            except httpx.TransportError as exc:
-                return Attempt(None, f"connection failed: {_describe(exc)}", _elapsed(started))
+            except (TimeoutError, httpx.TransportError) as exc:
+                return self._failure(exc, started)
+
+    def _failure(self, exc: BaseException, started: float) -> Attempt:
+        """What went wrong, named by the cause (httpx-aiohttp maps every connection error of
+        aiohttp to a ConnectTimeout, so the httpx class alone would say "timeout" for a refused
+        connection)."""
+        import aiohttp
+
+        elapsed = _elapsed(started)
+        guard = _cause(exc, AddressRefusedError)
+        if guard is not None:
+            return Attempt(None, f"refused: {guard}", elapsed, permanent=True)
+        connection = _cause(exc, aiohttp.ClientConnectorError) or _cause(exc, aiohttp.ServerDisconnectedError)
+        if connection is not None:
+            return Attempt(None, f"connection failed: {_describe(connection)}", elapsed)
+        if isinstance(exc, TimeoutError | httpx.TimeoutException) or _cause(exc, TimeoutError):
+            return Attempt(None, f"timed out after {self._timeout:g} s", elapsed)
+        return Attempt(None, f"connection failed: {_describe(exc)}", elapsed)
 
     async def _attempt(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None, started: float
@@ -115,6 +200,15 @@ class HttpSender:
 
 def _elapsed(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _describe(exc: Exception) -> str:
