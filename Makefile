@@ -8,12 +8,16 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 PORT ?= 3000
 PYTEST_ARGS ?=
 
-.PHONY: help install tools run test lint format validate build deploy bench clean
+STACK ?= webhook-resend
+QUEUE ?= all
+
+.PHONY: help install tools run test lint format validate build deploy redrive bench clean
 
 help:
 	@echo "make run       serve the whole stack on http://127.0.0.1:$(PORT) (moto, no Docker, no AWS)"
 	@echo "make test      lint, template checks, sam build and the whole test suite (offline)"
 	@echo "make deploy    sam build and sam deploy to the account of your AWS credentials"
+	@echo "make redrive   move dead-lettered messages back (STACK=..., QUEUE=delivery|fanout|all)"
 	@echo "make format    apply ruff's formatting and fixes"
 	@echo "make clean     remove virtualenvs and build output"
 
@@ -56,6 +60,9 @@ test: lint validate build
 
 deploy: build
 	$(SAM) deploy --template-file .aws-sam/build/template.yaml $(if $(GUIDED),--guided,)
+
+redrive: install
+	$(PY) scripts/redrive.py --stack $(STACK) --queue $(QUEUE)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache
