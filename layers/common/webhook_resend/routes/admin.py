@@ -27,3 +27,10 @@ def create_tenant(body: Annotated[TenantIn, Body()]) -> Response[TenantCredentia
     require_admin(router)
     created = tenants.create_tenant(deps.store(), body)
     return json_response(201, created.model_dump())
+
+
+@router.get("/openapi.json", summary="The OpenAPI document of the whole API", include_in_schema=False)
+def openapi_document() -> dict:
+    from webhook_resend import openapi
+
+    return openapi.document()
