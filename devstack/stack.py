@@ -54,9 +54,10 @@ WorkerFactory = Callable[["LocalStack"], Worker]
 def default_worker_factories() -> list[WorkerFactory]:
     """The workers every LocalStack runs unless told otherwise; each is built from the running
     stack once the gateway is up."""
+    from devstack.scheduler import ScheduleFirer
     from devstack.sqs import SqsEventSources
 
-    return [SqsEventSources]
+    return [SqsEventSources, ScheduleFirer]
 
 
 class DemoTenantError(RuntimeError):

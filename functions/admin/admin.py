@@ -8,7 +8,7 @@ from webhook_resend.http import build_resolver
 from webhook_resend.observability import logger
 from webhook_resend.routes import admin
 
-app = build_resolver()
+app = build_resolver(guard=admin.admin_guard)
 app.include_router(admin.router)
 
 

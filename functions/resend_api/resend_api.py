@@ -12,7 +12,7 @@ from webhook_resend.routes import bulk, dataforseo, native
 from webhook_resend.scheduled import run_scheduled
 from webhook_resend.schedules import INPUT_KEY
 
-app = build_resolver()
+app = build_resolver(guard=dataforseo.envelope_guard)
 app.include_router(bulk.router)
 app.include_router(dataforseo.router)
 app.include_router(native.router)

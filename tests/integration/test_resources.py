@@ -110,7 +110,8 @@ def test_create_resources_points_each_redrive_policy_at_its_dead_letter_queue(
         policy = json.loads(attributes["RedrivePolicy"])
 
         assert policy["deadLetterTargetArn"] == stack.get_att(target, "Arn")
-        assert policy["maxReceiveCount"] == int(stack.properties(logical_id)["RedrivePolicy"]["maxReceiveCount"])
+        declared = stack.properties(logical_id)["RedrivePolicy"]["maxReceiveCount"]
+        assert policy["maxReceiveCount"] == int(declared)
 
 
 def test_create_resources_sets_queue_properties_as_attributes(template: dict, stack: Stack) -> None:

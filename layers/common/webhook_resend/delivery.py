@@ -289,6 +289,9 @@ class Deliverer:
     async def run(self, batch: list[Incoming]) -> BatchResult:
         result = BatchResult()
         work = self._parse(batch, result)
+        # SQS may hand the same pair twice in one batch: work it once (one transaction may not
+        # touch an item twice); the copies succeed with it, as its records will say.
+        work = list({w.message.pair_key: w for w in reversed(work)}.values())[::-1]
         if not work:
             return result
         self._load_subjects(work)
@@ -354,8 +357,6 @@ class Deliverer:
         retention = clock.expires_at(self._settings.delivery_retention_days)
         unwritten = self._store.commit([o for _, o in outcomes], clock.now_text(), retention)
         unwritten_ids = {id(o) for o in unwritten}
-        for tenant_id, job_id in {(o.tenant_id, o.job_id) for _, o in outcomes if o.terminal}:
-            self._store.mark_completed(tenant_id, job_id, clock.now_text())
 
         for w, outcome in outcomes:
             message_id = w.incoming.message_id

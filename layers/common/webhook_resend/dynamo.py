@@ -19,7 +19,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from webhook_resend import keys
+from webhook_resend import clock, keys
 from webhook_resend.jobs import Delivery, Job, job_status
 from webhook_resend.models import ContentItem, Task, Webhook
 from webhook_resend.observability import logger
@@ -94,7 +94,10 @@ def _job_from(record: dict[str, Any]) -> Job:
         event=record.get("event"),
         status=job_status(**counts, cancelled=bool(record.get("cancelled"))),  # type: ignore[arg-type]
         created_on=record["created_on"],
-        completed_on=record.get("completed_on"),
+        # Derived, not written by a separate update: no window where a job is completed
+        # without its completion time.
+        completed_on=record.get("completed_on")
+        or (record.get("last_counted_on") if counts["pending"] <= 0 else None),
         total_items=int(record.get("total_items", 0)),
         **counts,
     )
@@ -104,12 +107,21 @@ def encode_cursor(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> dict[str, Any] | None:
+def decode_cursor(cursor: str, attributes: set[str], fixed: dict[str, str]) -> dict[str, Any] | None:
+    """The DynamoDB start key a cursor holds, or None unless it is one this listing could have
+    given out: exactly these key attributes, string values, and the `fixed` values (the
+    listing's own partition), so a cursor can neither break a Query nor read another listing."""
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
-    return value if isinstance(value, dict) else None
+    if not isinstance(value, dict) or set(value) != attributes:
+        return None
+    if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in value.values()):
+        return None
+    if any(value[name]["S"] != wanted for name, wanted in fixed.items()):
+        return None
+    return value
 
 
 class Store:
@@ -288,25 +300,9 @@ class Store:
         self._client.update_item(
             TableName=self._table,
             Key=to_attrs(keys.job(tenant_id, job_id)),
-            UpdateExpression="ADD total_queued :minus, pending :minus",
-            ExpressionAttributeValues=to_attrs({":minus": -count}),
+            UpdateExpression="ADD total_queued :minus, pending :minus SET last_counted_on = :now",
+            ExpressionAttributeValues=to_attrs({":minus": -count, ":now": clock.now_text()}),
         )
-
-    def mark_completed(self, tenant_id: str, job_id: str, when: str) -> bool:
-        """Record when the job's last pending pair ended; False when it is not complete (yet)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(keys.job(tenant_id, job_id)),
-                UpdateExpression="SET completed_on = :when",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND pending <= :zero AND attribute_not_exists(completed_on)"
-                ),
-                ExpressionAttributeValues=to_attrs({":when": when, ":zero": 0}),
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
 
     # -- deliveries -------------------------------------------------------------------------------
     def get_records(self, key_list: Sequence[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:

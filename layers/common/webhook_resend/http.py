@@ -15,7 +15,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as PowertoolsNotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from webhook_resend.errors import (
@@ -51,12 +50,16 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def error_response(error: WebhookResendError) -> Response[Any]:
-    status = next(code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls))
+def _error_headers(error: WebhookResendError) -> dict[str, str]:
     headers = {"Allow": ", ".join(error.allowed)} if isinstance(error, MethodNotAllowedError) else {}
     if isinstance(error, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Basic realm="webhook-resend", Bearer'
-    return json_response(status, {"errors": [p.as_dict() for p in error.problems]}, headers)
+    return headers
+
+
+def error_response(error: WebhookResendError) -> Response[Any]:
+    status = next(code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls))
+    return json_response(status, {"errors": [p.as_dict() for p in error.problems]}, _error_headers(error))
 
 
 def _field_of(location: tuple[Any, ...]) -> str:
@@ -74,25 +77,47 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[FieldProblem]:
             message = "is not valid JSON"
         elif error.get("type") == "extra_forbidden":
             message = "is not a known field"
-        problems.append(
-            FieldProblem(_field_of(tuple(error.get("loc", ()))), message.removeprefix("Value error, "))
-        )
+        field = "body" if error.get("type") == "json_invalid" else _field_of(tuple(error.get("loc", ())))
+        problems.append(FieldProblem(field, message.removeprefix("Value error, ")))
     return problems
 
 
-def body_size(event: Any) -> int:
-    body = event.body or ""
-    if event.is_base64_encoded:
-        return len(base64.b64decode(body))
+def body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4  # close enough for a limit: no need to decode megabytes
     return len(body.encode())
 
 
-def _limit_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    if body_size(app.current_event) > MAX_BODY_BYTES:
-        return error_response(
-            PayloadTooLargeError(FieldProblem("body", f"is over {MAX_BODY_BYTES} bytes (1 MB)"))
-        )
-    return next_middleware(app)
+def proxy_error(error: WebhookResendError) -> dict[str, Any]:
+    """An error as the proxy response dict, for answers given before the resolver runs."""
+    return proxy_response(
+        int(next(code for cls, code in STATUS_BY_ERROR.items() if isinstance(error, cls))),
+        {"errors": [p.as_dict() for p in error.problems]},
+        _error_headers(error),
+    )
+
+
+def proxy_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def authorizer_tenant(event: dict[str, Any]) -> str | None:
+    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
+    tenant_id = context.get("tenant_id") if isinstance(context, dict) else None
+    return str(tenant_id) if tenant_id else None
+
+
+def tenant_guard(event: dict[str, Any]) -> dict[str, Any] | None:
+    """401 unless the authorizer resolved a tenant."""
+    if authorizer_tenant(event):
+        return None
+    return proxy_error(UnauthorizedError(FieldProblem("authorization", "missing or invalid credentials")))
 
 
 _FORM = "application/x-www-form-urlencoded"
@@ -123,15 +148,41 @@ def as_json_request(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+Guard = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
 class JsonApiResolver(APIGatewayHttpResolver):
+    """Powertools' resolver, with what must happen before its request validation: the body
+    limit (413), the guard (401), and JSON bodies read as JSON.
+
+    Powertools validates a request before any middleware runs, so without this a request with
+    no credentials and a bad body would get a 422 that reveals the route's schema, not a 401.
+    """
+
+    def __init__(self, *, guard: Guard | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._guard = guard
+
+    def _known(self, path: str) -> bool:
+        # Powertools keeps its routes in these lists; unknown paths get their 404 unguarded.
+        return any(route.rule.match(path) for route in self._static_routes + self._dynamic_routes)
+
     def resolve(self, event: dict, context: Any) -> dict[str, Any]:
+        if body_size(event) > MAX_BODY_BYTES:
+            return proxy_error(
+                PayloadTooLargeError(FieldProblem("body", f"is over {MAX_BODY_BYTES} bytes (1 MB)"))
+            )
+        path = ((event.get("requestContext") or {}).get("http") or {}).get("path") or event.get("rawPath", "")
+        if self._guard is not None and self._known(path):
+            refused = self._guard(event)
+            if refused is not None:
+                return refused
         return super().resolve(as_json_request(event), context)
 
 
-def build_resolver() -> APIGatewayHttpResolver:
-    """A resolver with validation, the body limit, and every error mapped to its status."""
-    app = JsonApiResolver(enable_validation=True)
-    app.use(middlewares=[_limit_body])
+def build_resolver(guard: Guard | None = tenant_guard) -> APIGatewayHttpResolver:
+    """A resolver with validation, the body limit, the guard, and every error mapped to its status."""
+    app = JsonApiResolver(guard=guard, enable_validation=True)
 
     @app.exception_handler(WebhookResendError)
     def _domain_error(error: WebhookResendError) -> Response:
@@ -173,12 +224,11 @@ def build_resolver() -> APIGatewayHttpResolver:
 
 
 def require_tenant(app: BaseRouter) -> str:
-    """The tenant the authorizer resolved, or UnauthorizedError (the authorizer never denies)."""
-    context = app.current_event.request_context.authorizer.get_lambda
-    tenant_id = context.get("tenant_id") if isinstance(context, dict) else None
+    """The tenant the authorizer resolved (the guard answered 401 already when there is none)."""
+    tenant_id = authorizer_tenant(app.current_event.raw_event)
     if not tenant_id:
         raise UnauthorizedError(FieldProblem("authorization", "missing or invalid credentials"))
-    return str(tenant_id)
+    return tenant_id
 
 
 def query_or_body(app: BaseRouter, decode_query: Callable[[str], dict[str, Any]]) -> dict[str, Any]:

@@ -218,6 +218,5 @@ def start_resend(
     if result.failed:
         refused = sum(page.size for page in result.failed)
         store.unqueue(tenant_id, job.id, refused)
-        store.mark_completed(tenant_id, job.id, clock.now_text())
         raise QueueingError(job_id=job.id, queued=total - refused, refused=refused)
     return 202, job.model_dump()

@@ -111,8 +111,6 @@ def fan_out(
     if not result.failed:
         return FanOut(job=job, queued=list(pairs), unqueued=[])
     store.unqueue(tenant_id, job.id, len(result.failed))
-    # The consumer may already have ended every pair that was queued.
-    store.mark_completed(tenant_id, job.id, clock.now_text())
     failed = {(m.subject_id, m.webhook_id) for m in result.failed}
     return FanOut(
         job=job,

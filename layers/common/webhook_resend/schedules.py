@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from webhook_resend import clock
+from webhook_resend import clock, schedule_expr
 from webhook_resend.dynamo import Store
 from webhook_resend.errors import ConflictError, FieldProblem, NotFoundError
 from webhook_resend.models import StrictModel
@@ -28,8 +28,6 @@ SEPARATOR = "--"
 def _recurring(expression: str) -> str:
     if not expression.startswith(("rate(", "cron(")):
         raise ValueError("must be rate(...) or cron(...)")
-    from webhook_resend import schedule_expr
-
     schedule_expr.parse(expression)
     return expression
 

@@ -9,19 +9,23 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from webhook_resend import dataforseo, deps, idempotency
-from webhook_resend.errors import UnauthorizedError
-from webhook_resend.http import json_response, require_tenant
+from webhook_resend.http import json_response, proxy_response, require_tenant, tenant_guard
 
 router = APIGatewayHttpRouter()
+PATH = "/v3/appendix/webhook_resend"
 
 
-@router.post("/v3/appendix/webhook_resend", summary="Resend the pingbacks and postbacks of up to 100 tasks")
+def envelope_guard(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The tenant guard, answering DataForSEO clients in their envelope (HTTP 401, 40100)."""
+    refused = tenant_guard(event)
+    if refused is None or (event.get("rawPath") or "") != PATH:
+        return refused
+    return proxy_response(401, dataforseo.envelope(dataforseo.UNAUTHORIZED, time.perf_counter()))
+
+
+@router.post(PATH, summary="Resend the pingbacks and postbacks of up to 100 tasks")
 def webhook_resend() -> Response[Any]:
-    started = time.perf_counter()
-    try:
-        tenant_id = require_tenant(router)
-    except UnauthorizedError:
-        return json_response(401, dataforseo.envelope(dataforseo.UNAUTHORIZED, started))
+    tenant_id = require_tenant(router)
     raw = router.current_event.decoded_body or ""
 
     def run() -> tuple[int, Any]:

@@ -6,7 +6,7 @@ from typing import Any, get_args
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from webhook_resend import catalog, deps, dynamo
+from webhook_resend import catalog, deps, dynamo, keys
 from webhook_resend.errors import FieldProblem, InvalidInputError, NotFoundError
 from webhook_resend.http import require_tenant
 from webhook_resend.jobs import DeliveryPage, DeliveryStatus, Job
@@ -36,13 +36,14 @@ def _status(params: dict[str, Any]) -> str | None:
     return status
 
 
-def _cursor(params: dict[str, Any]) -> dict[str, Any] | None:
+def _cursor(params: dict[str, Any], tenant_id: str, job_id: str) -> dict[str, Any] | None:
     raw = params.get("cursor")
     if not raw:
         return None
-    cursor = dynamo.decode_cursor(raw)
+    fixed = {"gsi2pk": keys.deliveries_index_pk(tenant_id, job_id)}
+    cursor = dynamo.decode_cursor(raw, {"pk", "sk", "gsi2pk", "gsi2sk"}, fixed)
     if cursor is None:
-        raise InvalidInputError(FieldProblem("cursor", "is not a cursor this API gave out"))
+        raise InvalidInputError(FieldProblem("cursor", "is not a cursor this listing gave out"))
     return cursor
 
 
@@ -53,15 +54,11 @@ def list_deliveries(id: str) -> DeliveryPage:
     unknown = sorted(set(params) - {"status", "limit", "cursor"})
     if unknown:
         raise InvalidInputError([FieldProblem(name, "is not a known parameter") for name in unknown])
+    job = _job(tenant_id, id)
     status, (_, limit), cursor = collect(
         lambda: _status(params),
         lambda: parse_paging({"limit": params.get("limit", 100)}, max_limit=DELIVERY_PAGE_MAX),
-        lambda: _cursor(params),
+        lambda: _cursor(params, tenant_id, job.id),
     )
-    job = _job(tenant_id, id)
-    if cursor is not None and not str(cursor.get("gsi2pk", {}).get("S", "")).startswith(
-        f"{tenant_id}#JOB#{job.id}"
-    ):
-        raise InvalidInputError(FieldProblem("cursor", "belongs to another listing"))
     records, last_key = deps.store().list_deliveries(tenant_id, job.id, status, limit, cursor)
     return DeliveryPage(data=records, next_cursor=dynamo.encode_cursor(last_key) if last_key else None)

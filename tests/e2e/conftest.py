@@ -1,0 +1,335 @@
+"""End-to-end fixtures: `make run`'s stack as a real subprocess, a real receiver, real HTTP.
+
+The stack is started once per test session, and so once per xdist worker, each on a port of
+its own, with a short retry schedule and delivery timeout so retries finish within seconds.
+Stopping it with SIGINT (what Ctrl-C sends) and getting exit code 0 is part of what is tested.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START_DEADLINE_SECONDS = 30.0
+STOP_DEADLINE_SECONDS = 15.0
+BANNER_END = "Ctrl-C to stop."
+# What the stack is started with: three retries without delay, one-second attempts.
+STACK_ENV = {"RETRY_SCHEDULE": "0,0,0", "DELIVERY_TIMEOUT_SECONDS": "1"}
+# Longer than DELIVERY_TIMEOUT_SECONDS, so a "timeout" answer is a timeout for the stack.
+RECEIVER_HOLD_SECONDS = 3.0
+POLL_INTERVAL_SECONDS = 0.2
+RESEND_DEADLINE_SECONDS = 60.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as error:
+        return f"<{path}: {error}>"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------------------------------------
+# The stack, as `make run` starts it
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class RunningStack:
+    url: str
+    port: int
+    admin_token: str
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def logs(self) -> str:
+        return (
+            f"--- stdout ({self.stdout_path}) ---\n{tail(self.stdout_path)}\n"
+            f"--- stderr ({self.stderr_path}) ---\n{tail(self.stderr_path)}"
+        )
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: on Linux, SIGTERM (a clean stop) when the test process dies, so
+    a killed test run leaves no stack behind. Elsewhere the teardown's SIGINT is all there is."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_until_ready(stack: RunningStack) -> None:
+    """Until the port answers and the banner (printed after the demo tenant) is complete."""
+    deadline = time.monotonic() + START_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        if stack.process.poll() is not None:
+            pytest.fail(f"python -m devstack exited with {stack.process.returncode}\n{stack.logs()}")
+        if _answers(stack.port) and BANNER_END in stack.stdout:
+            return
+        time.sleep(0.1)
+    pytest.fail(
+        f"python -m devstack did not serve {stack.url} within {START_DEADLINE_SECONDS}s\n{stack.logs()}"
+    )
+
+
+def _stop(stack: RunningStack) -> None:
+    stack.process.send_signal(signal.SIGINT)
+    try:
+        code = stack.process.wait(timeout=STOP_DEADLINE_SECONDS)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+        stack.process.wait()
+        pytest.fail(
+            f"python -m devstack did not stop within {STOP_DEADLINE_SECONDS}s of SIGINT\n{stack.logs()}"
+        )
+    assert code == 0, f"python -m devstack exited with {code} on SIGINT\n{stack.logs()}"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """`make run` (`PORT=... python -m devstack` from the project root) in a subprocess."""
+    port = free_port()
+    admin_token = secrets.token_urlsafe(24)
+    env = {**os.environ, **STACK_ENV, "PORT": str(port), "ADMIN_TOKEN": admin_token}
+    logs = tmp_path_factory.mktemp("devstack")
+    stdout_path, stderr_path = logs / "stdout.txt", logs / "stderr.txt"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devstack"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            preexec_fn=_stop_with_parent,
+        )
+    running = RunningStack(f"http://127.0.0.1:{port}", port, admin_token, process, stdout_path, stderr_path)
+    try:
+        _wait_until_ready(running)
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        raise
+    yield running
+    _stop(running)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP clients and tenants
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def http(stack: RunningStack) -> Iterator[httpx.Client]:
+    """A client of the API without credentials."""
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        yield client
+
+
+@dataclass
+class Tenant:
+    """A tenant's one-time credentials and a client that sends its bearer token."""
+
+    credentials: dict[str, Any]
+    client: httpx.Client = field(repr=False)
+
+    @property
+    def token(self) -> str:
+        return self.credentials["token"]
+
+
+@pytest.fixture(scope="session")
+def create_tenant(stack: RunningStack, http: httpx.Client) -> Iterator[Callable[[str], Tenant]]:
+    """`create_tenant(name)`: a new tenant, created as an operator would, with `POST /admin/tenants`
+    (session-scoped so module fixtures can use it; every call is a tenant of its own)."""
+    clients: list[httpx.Client] = []
+
+    def create(name: str = "acme") -> Tenant:
+        answer = http.post(
+            "/admin/tenants", json={"name": name}, headers={"Authorization": f"Bearer {stack.admin_token}"}
+        )
+        assert answer.status_code == 201, answer.text
+        credentials = answer.json()
+        client = httpx.Client(
+            base_url=stack.url, timeout=30, headers={"Authorization": f"Bearer {credentials['token']}"}
+        )
+        clients.append(client)
+        return Tenant(credentials, client)
+
+    yield create
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def tenant(create_tenant: Callable[[str], Tenant]) -> Tenant:
+    return create_tenant("acme")
+
+
+@pytest.fixture(scope="session")
+def wait_for_resend() -> Callable[..., tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """`wait_for_resend(client, resend_id)`: poll `GET /resends/{id}` until it is completed; the
+    last job document and every one seen on the way."""
+
+    def wait(
+        client: httpx.Client,
+        resend_id: str,
+        *,
+        interval: float = POLL_INTERVAL_SECONDS,
+        deadline_seconds: float = RESEND_DEADLINE_SECONDS,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + deadline_seconds
+        while True:
+            answer = client.get(f"/resends/{resend_id}")
+            assert answer.status_code == 200, answer.text
+            seen.append(answer.json())
+            if seen[-1]["status"] == "completed":
+                return seen[-1], seen
+            if time.monotonic() >= deadline:
+                pytest.fail(f"resend {resend_id} not completed within {deadline_seconds}s: {seen[-1]}")
+            time.sleep(interval)
+
+    return wait
+
+
+# ---------------------------------------------------------------------------------------------
+# A real webhook receiver on loopback
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every request and answers from a script.
+
+    `script(path, [500, "timeout", "reset", 200])` answers the requests to `path` in that order
+    (the last entry repeats): a status code, "timeout" (no answer for `hold_seconds`, longer
+    than the stack's delivery timeout) or "reset" (the connection is reset without an answer).
+    Unscripted paths answer 200. One receiver serves the whole session: tests keep apart by
+    using paths of their own (`receiver.new_path()`).
+    """
+
+    def __init__(self, hold_seconds: float = RECEIVER_HOLD_SECONDS) -> None:
+        self.requests: list[Received] = []
+        self.hold_seconds = hold_seconds
+        self._scripts: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path, _, query = self.path.partition("?")
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                with receiver._lock:
+                    receiver.requests.append(Received(self.command, path, query, headers, body))
+                    script = receiver._scripts.get(path) or [200]
+                    action = script.pop(0) if len(script) > 1 else script[0]
+                if action == "timeout":
+                    time.sleep(receiver.hold_seconds)
+                    self.close_connection = True
+                    return
+                if action == "reset":
+                    # Linger 0: closing sends RST instead of FIN.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
+                payload = b"received"
+                self.send_response(int(action))
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def new_path(self, name: str = "hook") -> str:
+        return f"/{uuid.uuid4().hex}/{name}"
+
+    def script(self, path: str, actions: list[Any]) -> None:
+        with self._lock:
+            self._scripts[path] = list(actions)
+
+    def to(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def start(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def refused_url() -> Callable[[str], str]:
+    """`refused_url(path)`: a loopback URL nothing listens on, so connections are refused."""
+
+    def make(path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{free_port()}{path}"
+
+    return make
