@@ -784,3 +784,5 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+    # API Gateway forwards any method to ANY routes; the function answers 405 for these.
+    do_TRACE = do_CONNECT = do_PROPFIND = do_QUERY = _handle

@@ -206,6 +206,12 @@ class Invokers(Mapping[str, Invoker]):
                 module_file = getattr(sys.modules.get(name), "__file__", None)
                 if module_file and any(Path(module_file).resolve().is_relative_to(root) for root in roots):
                     del sys.modules[name]
+                    # A submodule is also an attribute of its package; a package that stays
+                    # loaded must not hand the next import the forgotten module.
+                    parent_name, _, child = name.rpartition(".")
+                    parent = sys.modules.get(parent_name)
+                    if parent is not None and getattr(parent, child, None) is not None:
+                        delattr(parent, child)
             for entry in self._added_paths:
                 if entry in sys.path:
                     sys.path.remove(entry)

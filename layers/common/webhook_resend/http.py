@@ -120,26 +120,22 @@ def tenant_guard(event: dict[str, Any]) -> dict[str, Any] | None:
     return proxy_error(UnauthorizedError(FieldProblem("authorization", "missing or invalid credentials")))
 
 
-_FORM = "application/x-www-form-urlencoded"
+def as_json_request(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The event with its body as JSON text, declared as JSON; None when the body is not text.
 
-
-def as_json_request(event: dict[str, Any]) -> dict[str, Any]:
-    """The event with a JSON body declared as JSON.
-
-    The API takes JSON whatever the declared type: `curl -d '{...}'` sends it as a form, and
-    API Gateway then base64-encodes it. Such a body is decoded and its type set to JSON, so the
+    The API takes JSON whatever the declared type: `curl -d '{...}'` declares a form, and API
+    Gateway then base64-encodes the body. Such a body is decoded and declared JSON, so the
     validation reads it as the JSON it is (or answers that it is not valid JSON).
     """
-    headers = event.get("headers") or {}
-    content_type = str(headers.get("content-type", "")).strip().lower()
-    if not event.get("body") or (content_type and not content_type.startswith(_FORM)):
+    if not event.get("body"):
         return event
+    headers = event.get("headers") or {}
     body = event["body"]
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body).decode()
         except (ValueError, UnicodeDecodeError):
-            return event
+            return None
     return {
         **event,
         "body": body,
@@ -177,7 +173,10 @@ class JsonApiResolver(APIGatewayHttpResolver):
             refused = self._guard(event)
             if refused is not None:
                 return refused
-        return super().resolve(as_json_request(event), context)
+        readable = as_json_request(event)
+        if readable is None:
+            return proxy_error(InvalidInputError(FieldProblem("body", "is not UTF-8 text; send JSON")))
+        return super().resolve(readable, context)
 
 
 def build_resolver(guard: Guard | None = tenant_guard) -> APIGatewayHttpResolver:
