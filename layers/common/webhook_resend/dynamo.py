@@ -144,6 +144,24 @@ class Store:
         answer = self._client.delete_item(TableName=self._table, Key=to_attrs(key), ReturnValues="ALL_OLD")
         return bool(answer.get("Attributes"))
 
+    def _query(
+        self, condition: str, values: dict[str, Any], index: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every record a key condition selects, page after page (a Query, never a Scan)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": to_attrs(values),
+            **({"IndexName": index} if index else {}),
+        }
+        while True:
+            answer = self._client.query(**request)
+            for attrs in answer.get("Items", []):
+                yield from_attrs(attrs)
+            if "LastEvaluatedKey" not in answer:
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def batch_get(self, key_list: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
         """Every record found for the keys (any order); retries unprocessed keys."""
         found: list[dict[str, Any]] = []
@@ -210,19 +228,7 @@ class Store:
             values[":hi"] = hi
         if lo is not None and hi is not None and lo > hi:
             return
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.ITEMS_INDEX,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": to_attrs(values),
-        }
-        while True:
-            answer = self._client.query(**request)
-            for attrs in answer.get("Items", []):
-                yield from_attrs(attrs)
-            if "LastEvaluatedKey" not in answer:
-                return
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        yield from self._query(condition, values, index=keys.ITEMS_INDEX)
 
     # -- tasks ------------------------------------------------------------------------------------
     def get_task(self, tenant_id: str, task_id: str) -> Task | None:
@@ -265,18 +271,7 @@ class Store:
         return self._delete(keys.webhook(tenant_id, webhook_id))
 
     def list_webhooks(self, tenant_id: str) -> list[tuple[Webhook, str]]:
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_attrs({":pk": keys.webhooks_pk(tenant_id)}),
-        }
-        found: list[tuple[Webhook, str]] = []
-        while True:
-            answer = self._client.query(**request)
-            found.extend(_webhook_from(from_attrs(a)) for a in answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return found
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return [_webhook_from(r) for r in self._query("pk = :pk", {":pk": keys.webhooks_pk(tenant_id)})]
 
     # -- jobs -------------------------------------------------------------------------------------
     def put_job(self, tenant_id: str, job: Job, expires_at: int) -> None:
@@ -360,14 +355,17 @@ class Store:
             }
         }
 
-    def _counter_update(self, tenant_id: str, job_id: str, delivered: int, failed: int) -> dict[str, Any]:
+    def _counter_update(
+        self, tenant_id: str, job_id: str, delivered: int, failed: int, when: str
+    ) -> dict[str, Any]:
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": to_attrs(keys.job(tenant_id, job_id)),
-                "UpdateExpression": "ADD delivered :d, failed :f, pending :p",
+                # The time of the last count is the completion time once nothing is pending.
+                "UpdateExpression": "ADD delivered :d, failed :f, pending :p SET last_counted_on = :when",
                 "ExpressionAttributeValues": to_attrs(
-                    {":d": delivered, ":f": failed, ":p": -(delivered + failed)}
+                    {":d": delivered, ":f": failed, ":p": -(delivered + failed), ":when": when}
                 ),
             }
         }
@@ -414,7 +412,7 @@ class Store:
             failed = sum(1 for _, o, marker in operations if marker and o.terminal == "failed")
             items = [op for op, _, _ in operations]
             if delivered or failed:
-                items.append(self._counter_update(tenant_id, job_id, delivered, failed))
+                items.append(self._counter_update(tenant_id, job_id, delivered, failed, when))
             if not items:
                 return []
             try:
@@ -455,19 +453,8 @@ class Store:
 
     def failed_since(self, tenant_id: str, since: str) -> Iterator[dict[str, Any]]:
         """The tenant's delivery records that ended failed at or after `since` (an index Query)."""
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.FAILED_INDEX,
-            "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk >= :since",
-            "ExpressionAttributeValues": to_attrs({":pk": keys.failed_index_pk(tenant_id), ":since": since}),
-        }
-        while True:
-            answer = self._client.query(**request)
-            for attrs in answer.get("Items", []):
-                yield from_attrs(attrs)
-            if "LastEvaluatedKey" not in answer:
-                return
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        values = {":pk": keys.failed_index_pk(tenant_id), ":since": since}
+        yield from self._query("gsi3pk = :pk AND gsi3sk >= :since", values, index=keys.FAILED_INDEX)
 
     # -- schedules --------------------------------------------------------------------------------
     def put_schedule(self, tenant_id: str, record: dict[str, Any]) -> bool:
@@ -483,18 +470,7 @@ class Store:
         return True
 
     def list_schedules(self, tenant_id: str) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_attrs({":pk": keys.schedules_pk(tenant_id)}),
-        }
-        found: list[dict[str, Any]] = []
-        while True:
-            answer = self._client.query(**request)
-            found.extend(from_attrs(a) for a in answer.get("Items", []))
-            if "LastEvaluatedKey" not in answer:
-                return found
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return list(self._query("pk = :pk", {":pk": keys.schedules_pk(tenant_id)}))
 
     def delete_schedule(self, tenant_id: str, name: str) -> bool:
         return self._delete(keys.schedule(tenant_id, name))
