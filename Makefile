@@ -22,10 +22,12 @@ help:
 	@echo "make clean     remove virtualenvs and build output"
 
 # The project's virtualenv, rebuilt when a requirements file changes.
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The command-line client (standard library only): .venv/bin/webhook-resend
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 # The SAM CLI pins boto3 exactly, so it gets a virtualenv of its own.

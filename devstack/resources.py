@@ -172,6 +172,19 @@ def merge_globals(global_values: Any, own_values: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Creators, one per hosted resource type
 # ---------------------------------------------------------------------------------------------
+_CLIENTS: dict[tuple[int, str, str], tuple[boto3.Session, Any]] = {}
+
+
+def _client(session: boto3.Session, service: str, region: str) -> Any:
+    """One client per session, service and region: creating a botocore client costs ~50 ms, and
+    tests build a stack per test with the same session."""
+    key = (id(session), service, region)
+    cached = _CLIENTS.get(key)
+    if cached is None or cached[0] is not session:
+        cached = _CLIENTS[key] = (session, session.client(service, region_name=region))
+    return cached[1]
+
+
 @dataclass
 class _Context:
     session: boto3.Session
@@ -181,7 +194,7 @@ class _Context:
     partition: str
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, region_name=self.region)
+        return _client(self.session, service, self.region)
 
     def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
         region = self.region if regional else ""
@@ -687,7 +700,7 @@ def create_resources(
     """
     session = session or boto3.Session()
     region = session.region_name or DEFAULT_REGION
-    account_id = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    account_id = _client(session, "sts", region).get_caller_identity()["Account"]
     if base_dir is None:
         template_path = getattr(template, "path", None)
         base_dir = template_path.parent if template_path else Path.cwd()

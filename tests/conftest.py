@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -125,20 +126,32 @@ def local_env() -> dict[str, str]:
     return {"ALLOW_PRIVATE_URLS": "true", "RETRY_SCHEDULE": "0,0,0", "DELIVERY_TIMEOUT_SECONDS": "2"}
 
 
+@pytest.fixture(scope="session")
+def boto_session() -> boto3.Session:
+    """One boto3 session for every test's stack: its clients are created once (moto's mock
+    intercepts them whichever test they serve)."""
+    return boto3.Session(region_name="us-east-1")
+
+
 @pytest.fixture
-def stack(aws: None, monkeypatch: pytest.MonkeyPatch, local_env: dict[str, str]) -> Iterator[LocalAws]:
-    """Every resource of template.yaml on moto, the functions' environment set, handlers loaded."""
+def stack(
+    aws: None, monkeypatch: pytest.MonkeyPatch, local_env: dict[str, str], boto_session: boto3.Session
+) -> Iterator[LocalAws]:
+    """Every resource of template.yaml on moto, the functions' environment set, handlers loaded.
+
+    The handlers' modules stay imported from one test to the next, as in a warm container; the
+    settings, the handlers' clients and everything built from them are new for each test
+    (`deps.reset`), so a test that patches a client cannot leak into the next.
+    """
     from webhook_resend import deps
 
-    built = create_resources(load_template(ROOT / "template.yaml"))
+    built = create_resources(load_template(ROOT / "template.yaml"), session=boto_session)
     for name, value in {**built.environment(), "ADMIN_TOKEN": ADMIN_TOKEN, **local_env}.items():
         monkeypatch.setenv(name, value)
     deps.reset()
-    invokers = Invokers.from_stack(built)
     try:
-        yield LocalAws(built, invokers)
+        yield LocalAws(built, Invokers.from_stack(built))
     finally:
-        invokers.close()
         deps.reset()
 
 

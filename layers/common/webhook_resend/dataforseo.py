@@ -75,7 +75,7 @@ def _entries(raw: str, started: float) -> list[Any] | dict[str, Any]:
         body = json.loads(raw) if raw.strip() else None
     except ValueError:
         return envelope((40000, "Invalid JSON in the POST body."), started)
-    if isinstance(body, dict) and body and all(k.isdigit() for k in body):
+    if isinstance(body, dict) and body and all(k.isascii() and k.isdigit() for k in body):
         # DataForSEO's own PHP and Python examples post {"0": {...}, "1": {...}}: a PHP array.
         body = [body[k] for k in sorted(body, key=int)]
     if not isinstance(body, list) or not all(isinstance(e, dict) for e in body):
@@ -144,8 +144,9 @@ def callback_url(template: str, task_id: str, tag: str | None) -> str:
     return template.replace("$id", quote(task_id, safe="")).replace("$tag", quote(tag or "", safe=""))
 
 
-def postback_body(message: PairMessage, data: dict[str, Any], result: Any) -> bytes:
-    """The task result in DataForSEO's envelope (with `postback_data` in `data`), gzip-compressed."""
+def postback_document(message: PairMessage, data: dict[str, Any], result: Any) -> bytes:
+    """The task result in DataForSEO's envelope (with `postback_data` in `data`), as JSON bytes:
+    what the postback signs and, gzip-compressed, sends."""
     path = ["v3", *(str(data[k]) for k in ("api", "se", "se_type") if data.get(k)), "task_get"]
     if data.get("postback_data"):
         path.append(str(data["postback_data"]))
@@ -161,4 +162,9 @@ def postback_body(message: PairMessage, data: dict[str, Any], result: Any) -> by
         "result": result,
     }
     document = envelope(OK, time.perf_counter(), [task])
-    return gzip.compress(json.dumps(document, separators=(",", ":")).encode(), mtime=0)
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def postback_body(message: PairMessage, data: dict[str, Any], result: Any) -> bytes:
+    """The postback's body on the wire: the document, gzip-compressed."""
+    return gzip.compress(postback_document(message, data, result), mtime=0)

@@ -9,6 +9,7 @@ chunk (see `Store.commit`), so a duplicate message or a crash mid-batch changes 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import random
 import time
@@ -61,10 +62,13 @@ class Target:
     secret: str
     message_id: str  # the Standard Webhooks `webhook-id`
     extra_headers: dict[str, str]
+    # What the signature covers when it is not the body as sent: a gzip postback signs its JSON,
+    # since Standard Webhooks verifiers take the payload as text (receivers decompress first).
+    signed: bytes | None = None
 
     def headers(self, now: int) -> dict[str, str]:
-        signed = signing.headers(self.secret, self.message_id, now, self.body or b"")
-        return {**self.extra_headers, **signed}
+        payload = self.signed if self.signed is not None else (self.body or b"")
+        return {**self.extra_headers, **signing.headers(self.secret, self.message_id, now, payload)}
 
 
 @dataclass
@@ -202,9 +206,10 @@ class Deliverer:
         if data.get("postback_url"):
             url = dataforseo.callback_url(data["postback_url"], message.subject_id, tag)
             event_id = signing.event_id(message.job_id, message.subject_id, "postback")
-            body = dataforseo.postback_body(message, data, json.loads(task.get("result") or "null"))
+            document = dataforseo.postback_document(message, data, json.loads(task.get("result") or "null"))
             headers = {**extra, "content-type": "application/json", "content-encoding": "gzip"}
-            targets.append(Target(1, url, "POST", body, secret, event_id, headers))
+            body = gzip.compress(document, mtime=0)
+            targets.append(Target(1, url, "POST", body, secret, event_id, headers, signed=document))
         return targets
 
     def _load_records(self, work: list[Work]) -> None:

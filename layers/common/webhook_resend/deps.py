@@ -60,15 +60,10 @@ def admin_token() -> str:
     return str(answer["SecretString"])
 
 
-def reset() -> None:
-    """Forget every client and the settings (tests: a new moto backend, new environment)."""
-    for cached in (
-        boto_client,
-        store,
-        publisher,
-        page_publisher,
-        idempotency_store,
-        get_settings,
-        admin_token,
-    ):
+def reset(*, clients: bool = True) -> None:
+    """Forget the settings and what depends on them (tests: a new environment); with `clients`,
+    the boto3 clients too (a new endpoint)."""
+    for cached in (store, publisher, page_publisher, idempotency_store, get_settings, admin_token):
         cached.cache_clear()
+    if clients:
+        boto_client.cache_clear()

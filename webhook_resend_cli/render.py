@@ -1,0 +1,122 @@
+"""What the CLI prints, as pure functions of the API's answers: progress bars, aligned fields,
+delivery lines and error lines. Text that comes from the server is stripped of control
+characters, so an answer can never move the cursor or rewrite the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+BAR_WIDTH = 20
+CREDENTIAL_KEYS = ("tenant_id", "name", "login", "password", "token", "callback_secret")
+JOB_KEYS = (
+    "id",
+    "status",
+    "source",
+    "event",
+    "created_on",
+    "completed_on",
+    "total_items",
+    "total_queued",
+    "delivered",
+    "failed",
+    "pending",
+)
+DRY_RUN_KEYS = ("event", "total_items", "total_queued")
+FINAL_STATUSES = ("completed", "cancelled")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def clean(value: Any) -> str:
+    """`value` as one printable line."""
+    return _CONTROL.sub(" ", str(value)).strip()
+
+
+def _count(job: Mapping[str, Any], key: str) -> int:
+    try:
+        return max(int(job.get(key) or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def render_progress(job: Mapping[str, Any], width: int = BAR_WIDTH) -> str:
+    """`[#########-----------]  45%  delivered 40  failed 5  pending 55 / 100` for a job.
+
+    `width` is the number of cells of the bar. Done means delivered or failed; both round down,
+    so 100% is shown only when nothing is pending. A job with nothing to deliver is done.
+    """
+    width = max(int(width), 1)
+    total = _count(job, "total_queued")
+    delivered, failed, pending = _count(job, "delivered"), _count(job, "failed"), _count(job, "pending")
+    done = min(delivered + failed, total)
+    if total == 0:
+        filled, percent = width, 100
+    else:
+        filled, percent = done * width // total, done * 100 // total
+    bar = "#" * filled + "-" * (width - filled)
+    return f"[{bar}] {percent:>3}%  delivered {delivered}  failed {failed}  pending {pending} / {total}"
+
+
+def is_final(job: Mapping[str, Any]) -> bool:
+    return job.get("status") in FINAL_STATUSES
+
+
+def format_fields(document: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """`key  value` lines, values aligned, for the keys the document has (None shows as -)."""
+    present = [key for key in keys if key in document]
+    pad = max((len(key) for key in present), default=0) + 2
+    return [f"{key:<{pad}}{'-' if document[key] is None else clean(document[key])}" for key in present]
+
+
+def format_credentials(credentials: Mapping[str, Any]) -> list[str]:
+    return format_fields(credentials, CREDENTIAL_KEYS)
+
+
+def format_job(job: Mapping[str, Any]) -> list[str]:
+    return format_fields(job, JOB_KEYS)
+
+
+def format_dry_run(answer: Mapping[str, Any]) -> list[str]:
+    """The counts a dry run answered, and the webhooks it would deliver to."""
+    lines = ["dry run: nothing was queued", *format_fields(answer, DRY_RUN_KEYS)]
+    webhooks = answer.get("webhooks") or {}
+    pad = max(len(key) for key in DRY_RUN_KEYS) + 2  # aligned with the fields above
+    for webhook_id, urls in webhooks.items():
+        lines.append(f"{'webhook':<{pad}}{clean(webhook_id)}  {' '.join(clean(u) for u in urls or [])}")
+    return lines
+
+
+def format_delivery(record: Mapping[str, Any]) -> str:
+    """One delivery record: status, attempts, last status code, URL, last error."""
+    code = record.get("last_status_code")
+    line = (
+        f"{clean(record.get('status') or '-'):<9}  {_count(record, 'attempts'):>2}  "
+        f"{'-' if code is None else clean(code):>3}  {clean(record.get('url') or '-')}"
+    )
+    error = record.get("last_error")
+    return f"{line}  {clean(error)}" if error else line
+
+
+def format_errors(status: int, document: Any, text: str = "") -> list[str]:
+    """`error: <field>: <message>` lines for an error answer of the API.
+
+    The API answers `{"errors": [{"field", "message"}]}`; API Gateway itself answers
+    `{"message"}`; anything else is shown by its status and the start of its body.
+    """
+    problems = document.get("errors") if isinstance(document, Mapping) else None
+    if isinstance(problems, list) and problems:
+        lines = []
+        for problem in problems:
+            if not isinstance(problem, Mapping):
+                lines.append(f"error: {clean(problem)}")
+                continue
+            field = clean(problem.get("field") or "")
+            message = clean(problem.get("message") or "is invalid")
+            lines.append(f"error: {field}: {message}" if field else f"error: {message}")
+        return lines
+    if isinstance(document, Mapping) and isinstance(document.get("message"), str):
+        return [f"error: {clean(document['message'])} (HTTP {status})"]
+    detail = clean(text)[:200]
+    return [f"error: HTTP {status}: {detail}" if detail else f"error: HTTP {status}"]
