@@ -131,10 +131,11 @@ class SqsEventSource:
             )
             received = answer.get("Messages", [])
             batch.extend(received)
-            if not received and (not batch or time.monotonic() >= deadline):
+            if not batch or time.monotonic() >= deadline:
                 break
-            if batch and time.monotonic() >= deadline:
-                break
+            if not received:
+                # Waiting out the batching window for more: poll gently, not in a busy loop.
+                self._stop.wait(min(0.1, max(0.0, deadline - time.monotonic())))
         return batch
 
     def poll_once(self) -> int:
