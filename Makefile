@@ -18,6 +18,7 @@ help:
 	@echo "make test      lint, template checks, sam build and the whole test suite (offline)"
 	@echo "make deploy    sam build and sam deploy to the account of your AWS credentials"
 	@echo "make redrive   move dead-lettered messages back (STACK=..., QUEUE=delivery|fanout|all)"
+	@echo "make bench     performance figures next to same-run baselines (bench-results.json)"
 	@echo "make format    apply ruff's formatting and fixes"
 	@echo "make clean     remove virtualenvs and build output"
 
@@ -62,6 +63,9 @@ test: lint validate build
 
 deploy: build
 	$(SAM) deploy --template-file .aws-sam/build/template.yaml $(if $(GUIDED),--guided,)
+
+bench: install
+	$(PY) bench/run.py --json bench-results.json
 
 redrive: install
 	$(PY) scripts/redrive.py --stack $(STACK) --queue $(QUEUE)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from webhook_resend.models import Event
+from webhook_resend.models import Event, Model
 
 Source = Literal["dataforseo", "prepr", "api", "schedule"]
 JobStatus = Literal["queued", "in_progress", "completed", "cancelled"]
@@ -21,7 +21,7 @@ SubjectKind = Literal["item", "task"]
 DeliveryStatus = Literal["pending", "retrying", "delivered", "failed"]
 
 
-class Job(BaseModel):
+class Job(Model):
     """The job document of `GET /resends/{id}` (SPEC §5.4)."""
 
     id: str
@@ -48,7 +48,7 @@ def job_status(total_queued: int, delivered: int, failed: int, pending: int, can
     return "queued"
 
 
-class PairMessage(BaseModel):
+class PairMessage(Model):
     """One SQS message: deliver `event` for one item (or task) to one webhook (or callback)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -67,7 +67,7 @@ class PairMessage(BaseModel):
         return (self.job_id, self.subject_id, self.webhook_id)
 
 
-class Delivery(BaseModel):
+class Delivery(Model):
     """One delivery record: one job × item × webhook URL (SPEC §4)."""
 
     job_id: str
@@ -92,12 +92,12 @@ class Delivery(BaseModel):
         return self.status in ("delivered", "failed")
 
 
-class DeliveryPage(BaseModel):
+class DeliveryPage(Model):
     data: list[Delivery]
     next_cursor: str | None = None
 
 
-class PageMessage(BaseModel):
+class PageMessage(Model):
     """One page of an asynchronous fan-out: every subject of the page × every webhook, or an
     explicit list of pairs (a resend by outcome, whose pairs differ in webhook and event)."""
 

@@ -94,7 +94,13 @@ def new_webhook_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-class StrictModel(BaseModel):
+class Model(BaseModel):
+    """Every model of the service: schemas are built on first use, not at import (cold starts)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class StrictModel(Model):
     """Unknown fields are errors, never ignored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
@@ -117,7 +123,7 @@ class ContentItemIn(StrictModel):
     payload: Annotated[dict[str, Any], AfterValidator(_json_size)] = {}
 
 
-class ContentItem(BaseModel):
+class ContentItem(Model):
     """A stored content item, as the API answers it."""
 
     id: str
@@ -131,7 +137,7 @@ class ContentItem(BaseModel):
     payload: dict[str, Any] = {}
 
 
-class ContentItemList(BaseModel):
+class ContentItemList(Model):
     items: list[ContentItem]
     total: int
 
@@ -139,7 +145,7 @@ class ContentItemList(BaseModel):
 # ------------------------------------------------------------------------------------------------
 # Tasks (DataForSEO-style)
 # ------------------------------------------------------------------------------------------------
-class TaskData(BaseModel):
+class TaskData(Model):
     """The original task parameters; any field is kept, the callback ones are checked."""
 
     model_config = ConfigDict(extra="allow")
@@ -158,7 +164,7 @@ class TaskIn(StrictModel):
     result: Annotated[Any, AfterValidator(_json_size)] = None
 
 
-class Task(BaseModel):
+class Task(Model):
     id: str
     data: dict[str, Any]
     result: Any = None
@@ -201,7 +207,7 @@ class WebhookIn(StrictModel):
         return value
 
 
-class Webhook(BaseModel):
+class Webhook(Model):
     """A stored webhook as the API answers it; `secret` only in the answer that set it."""
 
     id: str
@@ -222,7 +228,7 @@ class Webhook(BaseModel):
         return data
 
 
-class WebhookList(BaseModel):
+class WebhookList(Model):
     items: list[Webhook]
     total: int
 
@@ -234,7 +240,7 @@ class TenantIn(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class TenantCredentials(BaseModel):
+class TenantCredentials(Model):
     """The one answer that shows a tenant's credentials; only digests are stored."""
 
     tenant_id: str

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from webhook_resend import catalog, clock
 from webhook_resend.dynamo import Store
 from webhook_resend.errors import FieldProblem, InvalidInputError, QueueingError
 from webhook_resend.filters import parse_item_filter
 from webhook_resend.jobs import Job, PageMessage, Source, job_status
-from webhook_resend.models import Event, StrictModel, Time, UuidText, new_id
+from webhook_resend.models import Event, Model, StrictModel, Time, UuidText, new_id
 from webhook_resend.publisher import SqsPublisher
 from webhook_resend.resend import select_webhooks
 
@@ -56,7 +56,7 @@ class ResendIn(StrictModel):
         return self
 
 
-class DryRun(BaseModel):
+class DryRun(Model):
     """What a dry run answers: what the resend would queue."""
 
     dry_run: bool = True

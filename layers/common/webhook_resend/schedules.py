@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from webhook_resend import clock, schedule_expr
 from webhook_resend.dynamo import Store
 from webhook_resend.errors import ConflictError, FieldProblem, NotFoundError
-from webhook_resend.models import StrictModel
+from webhook_resend.models import Model, StrictModel
 from webhook_resend.native import ResendIn
 from webhook_resend.observability import logger
 from webhook_resend.settings import Settings
@@ -42,7 +42,7 @@ class ScheduleIn(StrictModel):
     enabled: bool = True
 
 
-class Schedule(BaseModel):
+class Schedule(Model):
     name: str
     schedule_expression: str
     state: str
@@ -51,7 +51,7 @@ class Schedule(BaseModel):
     created_on: str
 
 
-class ScheduleList(BaseModel):
+class ScheduleList(Model):
     items: list[Schedule]
     total: int
 
