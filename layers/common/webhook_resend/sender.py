@@ -91,7 +91,7 @@ def default_transport(allow_private: bool = False, resolver: Any = None) -> http
     tls = _tls()
 
     def session() -> aiohttp.ClientSession:
-        guard = None if allow_private else GuardedResolver(resolver)
+        guard = resolver if allow_private else GuardedResolver(resolver)
         connector = aiohttp.TCPConnector(
             limit=limits.max_connections, resolver=guard, ttl_dns_cache=None, ssl=tls
         )
@@ -115,7 +115,12 @@ def refusal(url: str, allow_private: bool) -> str | None:
     try:
         address = str(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
-        return None
+        try:
+            # 2130706433, 127.1, 0x7f.1: legacy IPv4 spellings some resolvers still honour.
+            socket.inet_aton(host)
+        except OSError:
+            return None
+        return f"{host} is a non-canonical numeric address"
     if is_forbidden_address(address):
         return f"{address} is a loopback, private, link-local or reserved address"
     return None
