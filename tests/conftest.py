@@ -23,7 +23,7 @@ from moto import mock_aws
 from devstack.cfn import load_template
 from devstack.gateway import Gateway, HttpRequest
 from devstack.lambdas import Invokers
-from devstack.resources import Stack, create_resources
+from devstack.resources import Stack, create_resources, overrides_from_env
 
 _DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -146,7 +146,9 @@ def stack(
     """
     from webhook_resend import deps
 
-    built = create_resources(load_template(ROOT / "template.yaml"), session=boto_session)
+    template = load_template(ROOT / "template.yaml")
+    overrides = overrides_from_env(template, local_env)
+    built = create_resources(template, session=boto_session, parameter_overrides=overrides)
     for name, value in {**built.environment(), "ADMIN_TOKEN": ADMIN_TOKEN, **local_env}.items():
         monkeypatch.setenv(name, value)
     deps.reset()

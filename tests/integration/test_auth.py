@@ -6,35 +6,13 @@ answer JSON 404 and 405."""
 from __future__ import annotations
 
 import base64
-import contextlib
-import importlib
-import pkgutil
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 
-import webhook_resend
 from tests.conftest import ADMIN_TOKEN
-
-
-def _import_every_module() -> None:
-    """Import the whole shared package before any stack starts.
-
-    devstack's `Invokers.close()` drops the modules a stack imported from `sys.modules` but leaves
-    them as attributes of the `webhook_resend` package, so the next stack's handlers bind the old
-    copies (`from webhook_resend import catalog`) and their exception classes no longer match the
-    resolver's handlers: domain errors turn into 500s. Modules imported first are kept, so every
-    stack shares one copy. (The same workaround as test_bulk_resend.py; the fix belongs in devstack.)
-    """
-    for found in pkgutil.walk_packages(webhook_resend.__path__, "webhook_resend."):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(found.name)
-
-
-_import_every_module()
-
 
 Credentials = dict[str, Any]
 # How a request presents (or fails to present) credentials: keyword arguments of `api.request`.

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
-import pkgutil
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -13,26 +10,7 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
-import webhook_resend
 from tests.conftest import Api, LocalAws, Reply
-
-
-def _import_every_module() -> None:
-    """Import the whole shared package before any stack starts.
-
-    devstack's `Invokers.close()` drops the modules a stack imported from `sys.modules` but leaves
-    them as attributes of the `webhook_resend` package, so the next stack's handlers bind the old
-    copies (`from webhook_resend import catalog`) and their exception classes no longer match the
-    resolver's handlers: domain errors turn into 500s when this file runs on its own. Modules
-    imported first are kept, so every stack shares one copy.
-    """
-    for found in pkgutil.walk_packages(webhook_resend.__path__, "webhook_resend."):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(found.name)
-
-
-_import_every_module()
-
 
 BULK = "/content_items/bulk/webhooks"
 EVENT = "content_item.changed"

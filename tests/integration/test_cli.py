@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,26 +19,6 @@ from webhook_resend_cli.main import Config, main
 
 EVENT = "content_item.changed"
 UNKNOWN_ID = "11111111-2222-4333-8444-555555555555"
-
-
-@pytest.fixture(autouse=True)
-def no_stale_submodules() -> None:
-    """Workaround: each test's stack imports one generation of the `webhook_resend` modules.
-
-    `Invokers.close()` forgets the project modules a stack imported, but the `webhook_resend`
-    package itself survives (the `stack` fixture imports `deps` before the invokers exist) and
-    keeps attributes naming the forgotten submodules. The next stack's `from webhook_resend
-    import x` would take those, mixing generations, and a domain error raised by an old module
-    escapes the new resolver's handler: a 500 instead of the 4xx this file checks. Autouse
-    fixtures run before `stack`; this drops only such stale attributes, nothing else.
-    """
-    for name, package in list(sys.modules.items()):
-        if name != "webhook_resend" and not name.startswith("webhook_resend."):
-            continue
-        for attribute, value in list(vars(package).items()):
-            submodule = isinstance(value, ModuleType) and value.__name__ == f"{name}.{attribute}"
-            if submodule and sys.modules.get(value.__name__) is not value:
-                delattr(package, attribute)
 
 
 @pytest.fixture

@@ -11,11 +11,8 @@ event source runs it; RETRY_SCHEDULE is zeros so a retried message is visible ag
 from __future__ import annotations
 
 import base64
-import contextlib
 import gzip
-import importlib
 import json
-import pkgutil
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,26 +29,8 @@ from dataforseo_client.models.appendix_webhook_resend_response_info import Appen
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-import webhook_resend
 from devstack.gateway import Gateway
 from tests.conftest import Api, LocalAws, Receiver, Reply
-
-
-def _import_every_module() -> None:
-    """Import the whole shared package before any stack starts.
-
-    devstack's `Invokers.close()` drops the modules a stack imported from `sys.modules` but leaves
-    them as attributes of the `webhook_resend` package, so the next stack's handlers bind the old
-    copies and their exception classes no longer match the resolver's handlers: domain errors
-    turn into 500s. Modules imported first are kept, so every stack shares one copy. (The same
-    workaround as test_delivery.py; the fix belongs in devstack.)
-    """
-    for found in pkgutil.walk_packages(webhook_resend.__path__, "webhook_resend."):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(found.name)
-
-
-_import_every_module()
 
 ROUTE = "/v3/appendix/webhook_resend"
 PATH = ["v3", "appendix", "webhook_resend"]

@@ -7,40 +7,19 @@ again at once, and the per-attempt timeout is 1 s so "timeout" answers cost litt
 from __future__ import annotations
 
 import base64
-import contextlib
-import importlib
 import json
-import pkgutil
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
 
-import webhook_resend
 from devstack.sqs import SqsEventSource, mappings_of
 from tests.conftest import Api, LocalAws, Receiver, Reply, closed_port_url
 from webhook_resend import clock
 
 BULK = "/content_items/bulk/webhooks"
 EVENT = "content_item.changed"
-
-
-def _import_every_module() -> None:
-    """Import the whole shared package before any stack starts.
-
-    devstack's `Invokers.close()` drops the modules a stack imported from `sys.modules` but leaves
-    them as attributes of the `webhook_resend` package, so the next stack's handlers bind the old
-    copies (`from webhook_resend import catalog`) and their exception classes no longer match the
-    resolver's handlers: domain errors turn into 500s when this file runs on its own. Modules
-    imported first are kept, so every stack shares one copy.
-    """
-    for found in pkgutil.walk_packages(webhook_resend.__path__, "webhook_resend."):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(found.name)
-
-
-_import_every_module()
 
 
 FAST = {"ALLOW_PRIVATE_URLS": "true", "RETRY_SCHEDULE": "0,0,0", "DELIVERY_TIMEOUT_SECONDS": "1"}

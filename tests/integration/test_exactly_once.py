@@ -6,10 +6,7 @@ so a test can hand it the same message twice, replay a batch, or make its writes
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
-import pkgutil
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -17,28 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-import webhook_resend
 from devstack.sqs import sqs_event
 from tests.conftest import Api, LocalAws, Receiver
 from webhook_resend import dynamo
-
-
-def _import_every_module() -> None:
-    """Import the whole shared package before any stack starts.
-
-    devstack's `Invokers.close()` drops the modules a stack imported from `sys.modules` but leaves
-    them as attributes of the `webhook_resend` package, so the next stack's handlers bind the old
-    copies (`from webhook_resend import catalog`) and their exception classes no longer match the
-    resolver's handlers: domain errors turn into 500s when this file runs on its own. Modules
-    imported first are kept, so every stack shares one copy.
-    """
-    for found in pkgutil.walk_packages(webhook_resend.__path__, "webhook_resend."):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(found.name)
-
-
-_import_every_module()
-
 
 BULK = "/content_items/bulk/webhooks"
 EVENT = "content_item.changed"

@@ -4,9 +4,6 @@ tenant does changes the owner's records."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,26 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-import webhook_resend
 from webhook_resend import keys
-
-
-def _import_every_module() -> None:
-    """Import the whole shared package before any stack starts.
-
-    devstack's `Invokers.close()` drops the modules a stack imported from `sys.modules` but leaves
-    them as attributes of the `webhook_resend` package, so the next stack's handlers bind the old
-    copies (`from webhook_resend import catalog`) and their exception classes no longer match the
-    resolver's handlers: domain errors turn into 500s. Modules imported first are kept, so every
-    stack shares one copy. (The same workaround as test_bulk_resend.py; the fix belongs in devstack.)
-    """
-    for found in pkgutil.walk_packages(webhook_resend.__path__, "webhook_resend."):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(found.name)
-
-
-_import_every_module()
-
 
 ITEM_ID = "3f2c9a1e-6b7d-4c2a-9e8f-0a1b2c3d4e5f"
 TASK_ID = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"

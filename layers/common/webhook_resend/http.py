@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -16,6 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as PowertoolsNotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from webhook_resend.errors import (
     ConflictError,
@@ -28,8 +30,18 @@ from webhook_resend.errors import (
     UnauthorizedError,
     WebhookResendError,
 )
+from webhook_resend.observability import logger
 
 MAX_BODY_BYTES = 1024 * 1024
+DATAFORSEO_PATH = "/v3/appendix/webhook_resend"
+
+
+def dataforseo_unavailable() -> dict[str, Any]:
+    """DataForSEO's envelope for "try again": its clients read status_code, not HTTP status."""
+    from webhook_resend import dataforseo
+
+    return dataforseo.envelope((50000, "Internal Error. Nothing was queued; try again."), time.perf_counter())
+
 
 STATUS_BY_ERROR: dict[type[WebhookResendError], HTTPStatus] = {
     InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -198,6 +210,19 @@ def build_resolver(guard: Guard | None = tenant_guard) -> APIGatewayHttpResolver
             "resend_id": error.job_id,
             "total_queued": error.queued,
         }
+        return json_response(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": "5"})
+
+    @app.exception_handler([ClientError, BotoCoreError])
+    def _aws_unavailable(error: Exception) -> Response:
+        # Throttling or an outage of DynamoDB/SQS after botocore's own retries: nothing was
+        # half-done (writes come before queueing), so the client may simply try again.
+        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+        logger.warning("AWS call failed", extra={"error": code or type(error).__name__})
+        problem = FieldProblem("service", "the service is busy; try again shortly")
+        if app.current_event.path == DATAFORSEO_PATH:
+            body: Any = dataforseo_unavailable()
+        else:
+            body = {"errors": [problem.as_dict()]}
         return json_response(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)

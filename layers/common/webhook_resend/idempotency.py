@@ -28,6 +28,15 @@ TTL_SECONDS = 24 * 60 * 60
 Answer = tuple[int, Any]
 
 
+class NotRemembered(Exception):
+    """Raised by `run` with an answer to give now but not to remember (a request-level error
+    that answers 200, as DataForSEO's envelope does): a retry with the same key runs again."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.answer = (status, body)
+
+
 CONFIG = IdempotencyConfig(
     event_key_jmespath="key",
     payload_validation_jmespath="request",
@@ -39,7 +48,10 @@ CONFIG = IdempotencyConfig(
 def once(tenant_id: str, route: str, key: str | None, request: Any, run: Callable[[], Answer]) -> Answer:
     """`run()`'s (status, body), or the remembered one when this key was seen before."""
     if key is None:
-        return run()
+        try:
+            return run()
+        except NotRemembered as given:
+            return given.answer
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInputError(FieldProblem("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters"))
@@ -57,6 +69,8 @@ def once(tenant_id: str, route: str, key: str | None, request: Any, run: Callabl
     )
     try:
         answer = wrapped(data={"key": key, "request": request})
+    except NotRemembered as given:
+        return given.answer
     except IdempotencyValidationError:
         raise InvalidInputError(
             FieldProblem("Idempotency-Key", "was already used with a different request; use a new key")

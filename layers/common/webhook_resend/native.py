@@ -96,21 +96,18 @@ def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
     result = Plan()
     if body.delivery_status == "failed":
         wanted_webhooks = set(body.webhook_ids or [])
-        seen: set[tuple[str, str, str, str | None]] = set()
+        # One pair per (subject, webhook), as a job counts them; if it failed for several
+        # events, the latest failure's event is the one resent (records come oldest first).
+        latest: dict[tuple[str, str, str], str | None] = {}
         for record in store.failed_since(tenant_id, body.since or ""):
-            pair = (
-                record.get("kind", "item"),
-                record["subject_id"],
-                record["webhook_id"],
-                record.get("event"),
-            )
-            if wanted_webhooks and pair[2] not in wanted_webhooks:
+            if wanted_webhooks and record["webhook_id"] not in wanted_webhooks:
                 continue
-            if body.event and pair[3] != body.event:
+            if body.event and record.get("event") != body.event:
                 continue
-            if pair not in seen:
-                seen.add(pair)
-                result.pairs.append(pair)
+            key = (record.get("kind", "item"), record["subject_id"], record["webhook_id"])
+            latest.pop(key, None)
+            latest[key] = record.get("event")
+        result.pairs = [(kind, subject, webhook, event) for (kind, subject, webhook), event in latest.items()]
         return result
     if body.filter is not None:
         item_filter = parse_item_filter(body.filter)
@@ -136,7 +133,7 @@ def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
         result.task_ids = wanted
     if result.item_ids or body.filter is not None:
         selected = frozenset(body.webhook_ids) if body.webhook_ids else None
-        webhooks = select_webhooks(store, tenant_id, body.event or "", selected)
+        webhooks = select_webhooks(store, tenant_id, body.event or "", selected, field="webhook_ids")
         result.webhooks = {w.id: w.urls for w in webhooks}
     return result
 

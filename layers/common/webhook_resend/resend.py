@@ -36,7 +36,7 @@ class FanOut:
 
 
 def select_webhooks(
-    store: Store, tenant_id: str, event: str, selected: frozenset[str] | None
+    store: Store, tenant_id: str, event: str, selected: frozenset[str] | None, *, field: str = "webhook_id"
 ) -> list[Webhook]:
     """The webhooks a resend goes to.
 
@@ -54,9 +54,9 @@ def select_webhooks(
         inactive = sorted(i for i in selected if i in by_id and not by_id[i].active)
         problems = []
         if unknown:
-            problems.append(FieldProblem("webhook_id", f"no webhook with id {', '.join(unknown)}"))
+            problems.append(FieldProblem(field, f"no webhook with id {', '.join(unknown)}"))
         if inactive:
-            problems.append(FieldProblem("webhook_id", f"webhook {', '.join(inactive)} is inactive"))
+            problems.append(FieldProblem(field, f"webhook {', '.join(inactive)} is inactive"))
         if problems:
             raise InvalidInputError(problems)
         chosen = [by_id[i] for i in selected]

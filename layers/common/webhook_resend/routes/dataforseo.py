@@ -9,10 +9,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from webhook_resend import dataforseo, deps, idempotency
-from webhook_resend.http import json_response, proxy_response, require_tenant, tenant_guard
+from webhook_resend.http import DATAFORSEO_PATH, json_response, proxy_response, require_tenant, tenant_guard
 
 router = APIGatewayHttpRouter()
-PATH = "/v3/appendix/webhook_resend"
+PATH = DATAFORSEO_PATH
 
 
 def envelope_guard(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -29,13 +29,17 @@ def webhook_resend() -> Response[Any]:
     raw = router.current_event.decoded_body or ""
 
     def run() -> tuple[int, Any]:
-        return 200, dataforseo.webhook_resend(
+        answer = dataforseo.webhook_resend(
             deps.store(),
             deps.publisher(),
             tenant_id,
             raw,
             retention_days=deps.settings().delivery_retention_days,
         )
+        if answer["status_code"] != dataforseo.OK[0]:
+            # A request-level error queued nothing: the key stays free for a corrected body.
+            raise idempotency.NotRemembered(200, answer)
+        return 200, answer
 
     key = router.current_event.headers.get(idempotency.HEADER)
     status, answer = idempotency.once(tenant_id, "dataforseo_webhook_resend", key, raw, run)
