@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -74,7 +75,7 @@ def _aws_weekday(year: int, month: int, day: int) -> int:
 # Schedules
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(ABC):
     """A parsed schedule expression; `str()` gives the expression back."""
 
     expression: str
@@ -84,13 +85,13 @@ class Schedule:
     def __str__(self) -> str:
         return self.expression
 
+    @abstractmethod
     def next_after(self, moment: datetime, anchor: datetime | None = None) -> datetime | None:
         """The first fire time strictly after `moment` (aware UTC), or None if there is none.
 
         `anchor` is where a rate schedule counts its periods from (StartDate, else the creation
         time); cron and at schedules do not need one.
         """
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
