@@ -126,6 +126,7 @@ def bulk_resend(
     params: Mapping[str, Any],
     *,
     retention_days: int,
+    max_pairs: int | None = None,
 ) -> dict[str, Any]:
     """Prepr's `GET /content_items/bulk/webhooks`: one page of matching items × webhooks."""
     event, selected, item_filter, (skip, limit) = collect(
@@ -138,6 +139,10 @@ def bulk_resend(
     item_ids = catalog.select_item_ids(store, tenant_id, item_filter)
     page = catalog.page_of(item_ids, skip, limit)
     pairs = [Pair(item_id, webhook.id) for item_id in page for webhook in webhooks]
+    if max_pairs is not None and len(pairs) > max_pairs:
+        raise InvalidInputError(
+            FieldProblem("limit", f"selects {len(pairs)} pairs; a resend may queue at most {max_pairs}")
+        )
     result = fan_out(
         store,
         publisher,

@@ -24,6 +24,7 @@ def _bulk() -> dict[str, Any]:
             tenant_id,
             params,
             retention_days=deps.settings().delivery_retention_days,
+            max_pairs=deps.settings().max_pairs_per_request,
         )
 
     key = router.current_event.headers.get(idempotency.HEADER)
