@@ -108,20 +108,26 @@ def list_content_items(
 # ------------------------------------------------------------------------------------------------
 # Tasks
 # ------------------------------------------------------------------------------------------------
-def _check_callback_urls(body: TaskIn, allow_private: bool, resolver: Callable) -> None:
+def _check_urls(named: list[tuple[str, str]], allow_private: bool, resolver: Callable) -> None:
+    """InvalidInputError naming every (field, url) the URL policy refuses."""
     problems = []
-    for field in ("pingback_url", "postback_url"):
-        url = getattr(body.data, field)
-        if url is None:
-            continue
-        # $id and $tag are replaced at delivery; check the URL with harmless stand-ins.
-        probe = url.replace("$id", "id").replace("$tag", "tag")
+    for field, url in named:
         try:
-            check_url(probe, allow_private=allow_private, resolver=resolver)
+            check_url(url, allow_private=allow_private, resolver=resolver)
         except UrlRefusedError as exc:
-            problems.append(FieldProblem(f"data.{field}", str(exc)))
+            problems.append(FieldProblem(field, str(exc)))
     if problems:
         raise InvalidInputError(problems)
+
+
+def _check_callback_urls(body: TaskIn, allow_private: bool, resolver: Callable) -> None:
+    # $id and $tag are replaced at delivery; check the URLs with harmless stand-ins.
+    named = [
+        (f"data.{field}", url.replace("$id", "id").replace("$tag", "tag"))
+        for field in ("pingback_url", "postback_url")
+        if (url := getattr(body.data, field)) is not None
+    ]
+    _check_urls(named, allow_private, resolver)
 
 
 def put_task(
@@ -164,14 +170,7 @@ def delete_task(store: Store, tenant_id: str, task_id: str) -> None:
 # Webhooks
 # ------------------------------------------------------------------------------------------------
 def _check_webhook_urls(body: WebhookIn, allow_private: bool, resolver: Callable) -> None:
-    problems = []
-    for index, url in enumerate(body.urls):
-        try:
-            check_url(url, allow_private=allow_private, resolver=resolver)
-        except UrlRefusedError as exc:
-            problems.append(FieldProblem(f"urls.{index}", str(exc)))
-    if problems:
-        raise InvalidInputError(problems)
+    _check_urls([(f"urls.{i}", url) for i, url in enumerate(body.urls)], allow_private, resolver)
 
 
 def put_webhook(
