@@ -7,12 +7,8 @@ import dataclasses
 import json
 import os
 import socket
-import struct
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +20,7 @@ from devstack.cfn import load_template
 from devstack.gateway import Gateway, HttpRequest
 from devstack.lambdas import Invokers
 from devstack.resources import Stack, create_resources, overrides_from_env
+from tests.receiver import Receiver
 
 _DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -201,93 +198,8 @@ def deliveries(stack: LocalAws) -> Callable[..., int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# A real webhook receiver on loopback
+# A real webhook receiver on loopback (tests/receiver.py)
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class Received:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every request and answers from a script.
-
-    `script(path, [500, "timeout", "reset", 200])` answers the requests to `path` in that order
-    (the last entry repeats): a status code, "timeout" (no answer within the client's timeout),
-    or "reset" (the connection is closed without an answer). Unscripted paths answer 200.
-    """
-
-    def __init__(self) -> None:
-        self.requests: list[Received] = []
-        self._scripts: dict[str, list[Any]] = {}
-        self._lock = threading.Lock()
-        self.hold_seconds = 5.0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                path, _, query = self.path.partition("?")
-                with receiver._lock:
-                    receiver.requests.append(
-                        Received(
-                            self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body
-                        )
-                    )
-                    script = receiver._scripts.get(path) or [200]
-                    action = script.pop(0) if len(script) > 1 else script[0]
-                if action == "timeout":
-                    time.sleep(receiver.hold_seconds)
-                    self.close_connection = True
-                    return
-                if action == "reset":
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.close_connection = True
-                    return
-                status, extra = action if isinstance(action, tuple) else (action, {})
-                payload = b"received"
-                self.send_response(int(status))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def script(self, path: str, actions: list[Any]) -> None:
-        with self._lock:
-            self._scripts[path] = list(actions)
-
-    def to(self, path: str) -> list[Received]:
-        return [r for r in self.requests if r.path == path]
-
-    def start(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver().start()

@@ -12,20 +12,18 @@ import os
 import secrets
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 START_DEADLINE_SECONDS = 30.0
@@ -230,95 +228,9 @@ def wait_for_resend() -> Callable[..., tuple[dict[str, Any], list[dict[str, Any]
 # ---------------------------------------------------------------------------------------------
 # A real webhook receiver on loopback
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class Received:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every request and answers from a script.
-
-    `script(path, [500, "timeout", "reset", 200])` answers the requests to `path` in that order
-    (the last entry repeats): a status code, "timeout" (no answer for `hold_seconds`, longer
-    than the stack's delivery timeout) or "reset" (the connection is reset without an answer).
-    Unscripted paths answer 200. One receiver serves the whole session: tests keep apart by
-    using paths of their own (`receiver.new_path()`).
-    """
-
-    def __init__(self, hold_seconds: float = RECEIVER_HOLD_SECONDS) -> None:
-        self.requests: list[Received] = []
-        self.hold_seconds = hold_seconds
-        self._scripts: dict[str, list[Any]] = {}
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                path, _, query = self.path.partition("?")
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                with receiver._lock:
-                    receiver.requests.append(Received(self.command, path, query, headers, body))
-                    script = receiver._scripts.get(path) or [200]
-                    action = script.pop(0) if len(script) > 1 else script[0]
-                if action == "timeout":
-                    time.sleep(receiver.hold_seconds)
-                    self.close_connection = True
-                    return
-                if action == "reset":
-                    # Linger 0: closing sends RST instead of FIN.
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.close_connection = True
-                    return
-                payload = b"received"
-                self.send_response(int(action))
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def new_path(self, name: str = "hook") -> str:
-        return f"/{uuid.uuid4().hex}/{name}"
-
-    def script(self, path: str, actions: list[Any]) -> None:
-        with self._lock:
-            self._scripts[path] = list(actions)
-
-    def to(self, path: str) -> list[Received]:
-        with self._lock:
-            return [r for r in self.requests if r.path == path]
-
-    def start(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture(scope="session")
 def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
+    server = Receiver(hold_seconds=RECEIVER_HOLD_SECONDS).start()
     try:
         yield server
     finally:

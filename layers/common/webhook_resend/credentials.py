@@ -16,6 +16,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from webhook_resend.models import new_webhook_secret
+
 TOKEN_PREFIX = "wr_"  # noqa: S105 - a prefix, not a secret
 TENANT_ID_RE = re.compile(r"^tn[0-9a-f]{24}$")
 # Compared against when the tenant does not exist, so a miss costs what a hit costs.
@@ -53,7 +55,7 @@ def issue() -> IssuedCredentials:
         tenant_id=tenant_id,
         password=secrets.token_urlsafe(24),
         token=f"{TOKEN_PREFIX}{tenant_id}_{secrets.token_urlsafe(32)}",
-        callback_secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        callback_secret=new_webhook_secret(),
     )
 
 

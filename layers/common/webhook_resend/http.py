@@ -171,9 +171,13 @@ class JsonApiResolver(APIGatewayHttpResolver):
         super().__init__(**kwargs)
         self._guard = guard
 
-    def _known(self, path: str) -> bool:
-        # Powertools keeps its routes in these lists; unknown paths get their 404 unguarded.
-        return any(route.rule.match(path) for route in self._static_routes + self._dynamic_routes)
+    def methods_of(self, path: str) -> set[str]:
+        """The methods the routes of `path` take; none for an unknown path.
+
+        Powertools keeps its routes in these lists (there is no public lookup)."""
+        return {
+            route.method for route in self._static_routes + self._dynamic_routes if route.rule.match(path)
+        }
 
     def resolve(self, event: dict, context: Any) -> dict[str, Any]:
         if body_size(event) > MAX_BODY_BYTES:
@@ -181,7 +185,8 @@ class JsonApiResolver(APIGatewayHttpResolver):
                 PayloadTooLargeError(FieldProblem("body", f"is over {MAX_BODY_BYTES} bytes (1 MB)"))
             )
         path = ((event.get("requestContext") or {}).get("http") or {}).get("path") or event.get("rawPath", "")
-        if self._guard is not None and self._known(path):
+        # Unknown paths get their 404 unguarded.
+        if self._guard is not None and self.methods_of(path):
             refused = self._guard(event)
             if refused is not None:
                 return refused
@@ -233,11 +238,8 @@ def build_resolver(guard: Guard | None = tenant_guard) -> APIGatewayHttpResolver
     def _unmatched(_: PowertoolsNotFoundError) -> Response:
         method = app.current_event.http_method.upper()
         path = app.current_event.path
-        # Powertools keeps its routes in these lists; a path that exists under another method is a
-        # 405 with Allow, not a 404.
-        allowed = sorted(
-            {route.method for route in app._static_routes + app._dynamic_routes if route.rule.match(path)}
-        )
+        # A path that exists under another method is a 405 with Allow, not a 404.
+        allowed = sorted(app.methods_of(path))
         if allowed:
             return error_response(
                 MethodNotAllowedError(FieldProblem("method", f"{method} is not allowed here"), allowed)

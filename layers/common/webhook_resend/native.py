@@ -10,14 +10,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from webhook_resend import catalog, clock
+from webhook_resend import catalog
 from webhook_resend.dynamo import Store
 from webhook_resend.errors import FieldProblem, InvalidInputError, QueueingError
 from webhook_resend.filters import parse_item_filter
-from webhook_resend.jobs import Job, PageMessage, Source, job_status
-from webhook_resend.models import Event, Model, StrictModel, Time, UuidText, new_id
+from webhook_resend.jobs import PageMessage, Source
+from webhook_resend.models import Event, Model, StrictModel, Time, UuidText
 from webhook_resend.publisher import SqsPublisher
-from webhook_resend.resend import select_webhooks
+from webhook_resend.resend import select_webhooks, start_job
 
 MAX_IDS = 1000
 PAGE_SUBJECTS = 1000  # subjects per fan-out page: ≤ 37 KB of ids in one SQS message
@@ -193,23 +193,9 @@ def start_resend(
             total_queued=selection.total_queued,
             webhooks=selection.webhooks,
         ).model_dump()
-    now = clock.now()
-    created_on = clock.canonical(now)
     total = selection.total_queued
-    job = Job(
-        id=new_id(),
-        source=source,
-        event=body.event,
-        status=job_status(total, 0, 0, total),  # type: ignore[arg-type]
-        created_on=created_on,
-        completed_on=None if total else created_on,
-        total_items=selection.total_items,
-        total_queued=total,
-        delivered=0,
-        failed=0,
-        pending=total,
-    )
-    store.put_job(tenant_id, job, clock.expires_at(retention_days, now))
+    job = start_job(store, tenant_id, source, body.event, selection.total_items, total, retention_days)
+    created_on = job.created_on
     work = pages(job.id, tenant_id, created_on, body, selection)
     result = pages_out.publish(work)
     if result.failed:

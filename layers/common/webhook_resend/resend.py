@@ -63,6 +63,35 @@ def select_webhooks(
     return sorted(chosen, key=lambda w: (w.created_on, w.id))
 
 
+def start_job(
+    store: Store,
+    tenant_id: str,
+    source: Source,
+    event: str | None,
+    total_items: int,
+    total_queued: int,
+    retention_days: int,
+) -> Job:
+    """Write a new job with every pair pending (a job of no pair is completed at once)."""
+    now = clock.now()
+    created_on = clock.canonical(now)
+    job = Job(
+        id=new_id(),
+        source=source,
+        event=event,
+        status=job_status(total_queued, 0, 0, total_queued),  # type: ignore[arg-type]
+        created_on=created_on,
+        completed_on=None if total_queued else created_on,
+        total_items=total_items,
+        total_queued=total_queued,
+        delivered=0,
+        failed=0,
+        pending=total_queued,
+    )
+    store.put_job(tenant_id, job, clock.expires_at(retention_days, now))
+    return job
+
+
 def fan_out(
     store: Store,
     publisher: SqsPublisher,
@@ -79,22 +108,8 @@ def fan_out(
 
     Pairs SQS would not take are in `unqueued`; the caller says so in its answer.
     """
-    now = clock.now()
-    created_on = clock.canonical(now)
-    job = Job(
-        id=new_id(),
-        source=source,
-        event=event,
-        status=job_status(len(pairs), 0, 0, len(pairs)),  # type: ignore[arg-type]
-        created_on=created_on,
-        completed_on=None if pairs else created_on,
-        total_items=total_items,
-        total_queued=len(pairs),
-        delivered=0,
-        failed=0,
-        pending=len(pairs),
-    )
-    store.put_job(tenant_id, job, clock.expires_at(retention_days, now))
+    job = start_job(store, tenant_id, source, event, total_items, len(pairs), retention_days)
+    created_on = job.created_on
     messages = [
         PairMessage(
             tenant_id=tenant_id,

@@ -11,7 +11,8 @@ import hashlib
 import hmac
 import uuid
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+from webhook_resend.models import SECRET_PREFIX
+
 # Event ids are derived from (job, item, webhook) so every retry carries the same webhook-id.
 _EVENT_NAMESPACE = uuid.UUID("6f0e2a4c-9a57-4a0e-8c7e-1f1d3f5c2b10")
 
