@@ -144,8 +144,8 @@ def moto_stack(env: dict[str, str] | None = None, sqs_latency_s: float = 0.0) ->
 
         # The SQS client every function gets from deps is the stub; DynamoDB stays on moto.
         @functools.cache
-        def boto_client(service: str) -> Any:
-            return stub if service == "sqs" else real_client(service)
+        def boto_client(service: str, *, validate: bool = True) -> Any:
+            return stub if service == "sqs" else real_client(service, validate=validate)
 
         with mock.patch.object(deps, "boto_client", boto_client):
             invokers = Invokers.from_stack(built)

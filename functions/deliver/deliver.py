@@ -49,7 +49,7 @@ def _set_visibility(result: BatchResult) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = deps.settings()
     deliverer = Deliverer(
-        deps.store(),
+        deps.delivery_store(),
         settings,
         lambda: HttpSender(
             settings.delivery_timeout_seconds,

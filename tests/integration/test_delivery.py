@@ -126,6 +126,8 @@ def test_delivery_posts_the_event_with_the_items_payload(
     assert body["payload"] == payload
     assert body["id"] == request.headers["webhook-id"]
     clock.parse(body["created_on"])  # an ISO 8601 time
+    # Compact JSON, envelope keys in this order (the stored payload is spliced in, not re-encoded).
+    assert request.body == json.dumps(body, separators=(",", ":")).encode()
 
 
 def test_delivery_carries_standard_webhooks_headers_that_verify(

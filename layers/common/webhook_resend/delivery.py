@@ -142,7 +142,11 @@ class Deliverer:
             work.append(Work(incoming, message))
         return work
 
-    def _load_subjects(self, work: list[Work]) -> None:
+    def _load_subjects(self, work: list[Work]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Read every pair's subject, and in the same round its DONE marker and the delivery
+        records it most likely has (a webhook's first URL; a task's pingback and postback), so
+        that a batch of single-URL webhooks is read in one BatchGetItem round. Answer what was
+        read, for `_load_records`."""
         wanted = []
         for w in work:
             m = w.message
@@ -150,6 +154,7 @@ class Deliverer:
                 wanted += [keys.task(m.tenant_id, m.subject_id), keys.tenant(m.tenant_id)]
             else:
                 wanted += [keys.item(m.tenant_id, m.subject_id), keys.webhook(m.tenant_id, m.webhook_id)]
+            wanted += _record_keys(m, _likely_indexes(m))
         found = self._store.get_records(_unique(wanted))
         for w in work:
             m = w.message
@@ -173,20 +178,19 @@ class Deliverer:
                 w.problem = "webhook is inactive"
             else:
                 w.targets = self._item_targets(m, item, webhook)
+        return found
 
     def _item_targets(
         self, message: PairMessage, item: dict[str, Any], webhook: dict[str, Any]
     ) -> list[Target]:
         event_id = signing.event_id(message.job_id, message.subject_id, message.webhook_id)
-        body = json.dumps(
-            {
-                "id": event_id,
-                "created_on": message.created_on,
-                "event": message.event,
-                "payload": json.loads(item.get("payload") or "{}"),
-            },
+        # The stored payload is already compact JSON (Store.put_item): spliced in as it is, the
+        # body is what json.dumps of the whole envelope would give, without parsing it per webhook.
+        envelope = json.dumps(
+            {"id": event_id, "created_on": message.created_on, "event": message.event, "payload": None},
             separators=(",", ":"),
-        ).encode()
+        )
+        body = (envelope.removesuffix("null}") + (item.get("payload") or "{}") + "}").encode()
         extra = {"content-type": "application/json", "x-webhook-resend-id": message.job_id}
         return [
             Target(index, url, "POST", body, webhook["secret"], event_id, extra)
@@ -212,14 +216,17 @@ class Deliverer:
             targets.append(Target(1, url, "POST", body, secret, event_id, headers, signed=document))
         return targets
 
-    def _load_records(self, work: list[Work]) -> None:
-        wanted = []
-        for w in work:
-            m = w.message
-            wanted.append(keys.pair_done(m.tenant_id, m.job_id, m.subject_id, m.webhook_id))
-            for index in [t.url_index for t in w.targets] or [0]:
-                wanted.append(keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index))
-        found = self._store.get_records(_unique(wanted))
+    def _load_records(self, work: list[Work], read: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Each pair's DONE marker and delivery records, from what `_load_subjects` read, with a
+        second round only for the records of webhooks' further URLs."""
+        first_round = {_key(k) for w in work for k in _record_keys(w.message, _likely_indexes(w.message))}
+        wanted = [
+            k
+            for w in work
+            for k in _record_keys(w.message, [t.url_index for t in w.targets] or [0])
+            if _key(k) not in first_round
+        ]
+        found = {**read, **self._store.get_records(_unique(wanted))} if wanted else read
         for w in work:
             m = w.message
             if _key(keys.pair_done(m.tenant_id, m.job_id, m.subject_id, m.webhook_id)) in found:
@@ -299,8 +306,7 @@ class Deliverer:
         work = list({w.message.pair_key: w for w in reversed(work)}.values())[::-1]
         if not work:
             return result
-        self._load_subjects(work)
-        self._load_records(work)
+        self._load_records(work, self._load_subjects(work))
 
         todo = [
             (w, t)
@@ -379,6 +385,19 @@ class Deliverer:
                 result.failed_message_ids.append(message_id)
                 result.visibility[w.incoming.receipt_handle] = min(delays[message_id])
         return result
+
+
+def _likely_indexes(message: PairMessage) -> list[int]:
+    """The URL indexes read with the subjects: a task's pingback and postback, a webhook's first URL."""
+    return [0, 1] if message.kind == "task" else [0]
+
+
+def _record_keys(message: PairMessage, indexes: list[int]) -> list[dict[str, str]]:
+    """The pair's DONE marker and its delivery records of these URL indexes."""
+    m = message
+    return [keys.pair_done(m.tenant_id, m.job_id, m.subject_id, m.webhook_id)] + [
+        keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index) for index in indexes
+    ]
 
 
 def _key(key: dict[str, str]) -> tuple[str, str]:

@@ -29,6 +29,7 @@ _deserializer = TypeDeserializer()
 _BATCH_GET_MAX = 100
 _TRANSACTION_MAX = 100
 _COMMIT_ROUNDS = 4
+_TERMINAL_VALUES = {":delivered": {"S": "delivered"}, ":failed": {"S": "failed"}}
 
 
 def _plain(value: Any) -> Any:
@@ -43,12 +44,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _attr(value: Any) -> dict[str, Any]:
+    # Strings and integers, nearly every attribute the service writes, without boto3's type walk
+    # (the consumer serializes a few thousand per batch). bool is an int: it goes to boto3.
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is int:
+        return {"N": str(value)}
+    return _serializer.serialize(value)
+
+
 def to_attrs(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in record.items() if v is not None}
+    return {k: _attr(v) for k, v in record.items() if v is not None}
+
+
+def _value(attr: dict[str, Any]) -> Any:
+    if "S" in attr:
+        return attr["S"]
+    if "N" in attr:
+        number = attr["N"]
+        return int(number) if number.lstrip("-").isdigit() else _plain(Decimal(number))
+    return _plain(_deserializer.deserialize(attr))
 
 
 def from_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in attrs.items()}
+    return {k: _value(v) for k, v in attrs.items()}
 
 
 @dataclass
@@ -341,7 +362,7 @@ class Store:
                 "Item": to_attrs(item),
                 "ConditionExpression": "attribute_not_exists(pk) OR NOT (#s IN (:delivered, :failed))",
                 "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": to_attrs({":delivered": "delivered", ":failed": "failed"}),
+                "ExpressionAttributeValues": _TERMINAL_VALUES,
             }
         }
 

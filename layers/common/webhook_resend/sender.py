@@ -76,6 +76,89 @@ class GuardedResolver:
         await self._inner.close()
 
 
+class NoCookies(httpx.Cookies):
+    """A cookie store that keeps nothing. A receiver's Set-Cookie must never ride along to the
+    next receiver on that host (another webhook, maybe another tenant's), and the store's
+    bookkeeping (two urllib adapter objects per response) is a third of httpx's own CPU per
+    request."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class WebhookClient(httpx.AsyncClient):
+    """httpx's client, without cookies (see NoCookies)."""
+
+    _no_cookies = NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+
+@functools.cache
+def lean_transport_class() -> type[httpx.AsyncBaseTransport]:
+    """httpx-aiohttp's transport, handing aiohttp the request headers as one list of pairs.
+
+    The library passes httpx's Headers object itself, which aiohttp reads as a mapping: one
+    linear lookup per header, each decoding every header again. The rest is the library's (its
+    exception mapping and response stream); the options the sender never sets (proxies, an SNI
+    override) are left out. Defined on first use: aiohttp takes ~100 ms to import.
+    """
+    import aiohttp
+    from httpx_aiohttp import AiohttpTransport
+    from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
+
+    class LeanAiohttpTransport(AiohttpTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if not isinstance(self.client, aiohttp.ClientSession):
+                self.client = self.get_client()
+            timeout = request.extensions.get("timeout", {})
+            try:
+                data: Any = request.content or None
+            except httpx.RequestNotRead:
+                data = request.stream
+            with map_aiohttp_exceptions():
+                response = await self.client.request(
+                    method=request.method,
+                    url=str(request.url),
+                    headers=request.headers.multi_items(),
+                    data=data,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    compress=False,
+                    timeout=_client_timeout(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
+                ).__aenter__()
+            return httpx.Response(
+                status_code=response.status,
+                headers=response.raw_headers,
+                stream=AiohttpResponseStream(response),
+                request=request,
+                extensions={"http_version": b"HTTP/1.1"},
+            )
+
+    return LeanAiohttpTransport
+
+
+@functools.lru_cache(maxsize=16)
+def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> Any:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+@functools.lru_cache(maxsize=4096)
+def _url(text: str) -> httpx.URL:
+    # Parsed once per container: a batch sends to the same few URLs many times (URLs are immutable).
+    return httpx.URL(text)
+
+
 @functools.cache
 def _tls() -> ssl.SSLContext:
     # Loading the CA bundle costs ~20 ms of CPU: once per container, not once per batch.
@@ -85,7 +168,6 @@ def _tls() -> ssl.SSLContext:
 def default_transport(allow_private: bool = False, resolver: Any = None) -> httpx.AsyncBaseTransport:
     """httpx-aiohttp's transport; unless private addresses are allowed, through GuardedResolver."""
     import aiohttp
-    from httpx_aiohttp import AiohttpTransport
 
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     tls = _tls()
@@ -97,9 +179,10 @@ def default_transport(allow_private: bool = False, resolver: Any = None) -> http
         )
         return aiohttp.ClientSession(connector=connector)
 
-    return AiohttpTransport(verify=tls, limits=limits, client=session)
+    return lean_transport_class()(verify=tls, limits=limits, client=session)
 
 
+@functools.lru_cache(maxsize=4096)
 def refusal(url: str, allow_private: bool) -> str | None:
     """Why a URL may not be attempted at all (scheme, or a forbidden literal address), or None.
 
@@ -145,10 +228,15 @@ class HttpSender:
         self._slots: asyncio.Semaphore | None = None
 
     async def __aenter__(self) -> HttpSender:
-        self._client = httpx.AsyncClient(
+        self._client = WebhookClient(
             transport=self._transport_factory(),
+            # Nothing from the environment (netrc credentials, CA bundle overrides) reaches a receiver.
+            trust_env=False,
             follow_redirects=False,
-            timeout=httpx.Timeout(self._timeout),
+            # One deadline per attempt, for connecting, sending and reading together: the
+            # asyncio.timeout around the exchange (send). Per-phase timers would be set anew for
+            # every chunk read, at a CPU cost, and could only say less.
+            timeout=httpx.Timeout(None),
             headers={"user-agent": USER_AGENT},
         )
         self._slots = asyncio.Semaphore(self._concurrency)
@@ -196,7 +284,7 @@ class HttpSender:
         client = self._client
         if client is None:
             raise RuntimeError("use `async with HttpSender(...)`")
-        async with client.stream(method, url, headers=headers, content=content) as response:
+        async with client.stream(method, _url(url), headers=headers, content=content) as response:
             kept = bytearray()
             read = 0
             async for chunk in response.aiter_raw():
