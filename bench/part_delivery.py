@@ -1,7 +1,9 @@
 """Parts 2 and 3, delivery: one DeliverFunction invocation (functions/deliver/deliver.py's
 handler, warm, ALLOW_PRIVATE_URLS=true) with an SQS batch of 100 pair messages, each POSTed to
 the local receiver (bench/receiver.py, a child process answering after 50 ms), next to the same
-100 POSTs sent with raw aiohttp in the same run.
+100 POSTs sent with raw aiohttp in the same run. For information, the consumer also runs with
+its sender's httpx swapped for a raw aiohttp session (`delivery_cpu_raw_sender_over_aiohttp`):
+the difference is what httpx, which the service keeps as its HTTP API, costs in place.
 
 DynamoDB is moto, in this process: its CPU is not what a real DynamoDB would cost the consumer, so
 every DynamoDB call is timed between botocore's `before-call` and `after-call` events and the CPU
@@ -185,6 +187,40 @@ async def aiohttp_batch(requests: list[tuple[str, bytes, str, str]]) -> int:
     return ok
 
 
+def raw_aiohttp_sender_class() -> type:
+    """The consumer's sender with httpx taken out: the same interface over one aiohttp session,
+    for the informative `delivery_cpu_raw_sender_over_aiohttp` (what httpx costs in place)."""
+    import aiohttp
+
+    from webhook_resend.sender import Attempt, HttpSender
+
+    class RawAiohttpSender(HttpSender):
+        async def __aenter__(self) -> RawAiohttpSender:
+            connector = aiohttp.TCPConnector(limit=200)
+            timeout = aiohttp.ClientTimeout(total=self._timeout)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+            return self
+
+        async def __aexit__(self, *exc_info: Any) -> None:
+            await self._session.close()
+
+        async def send(
+            self, method: str, url: str, headers: dict[str, str], content: bytes | None
+        ) -> Attempt:
+            started = time.perf_counter()
+            async with self._session.request(method, url, headers=headers, data=content) as response:
+                body = await response.content.read(64 * 1024)
+                return Attempt(
+                    response.status,
+                    None,
+                    int((time.perf_counter() - started) * 1000),
+                    response.headers.get("retry-after"),
+                    body[:1024].decode("utf-8", errors="replace"),
+                )
+
+    return RawAiohttpSender
+
+
 def phases(spans: Spans) -> contextlib.ExitStack:
     """Wrap the consumer's phases so their CPU (DynamoDB calls taken out) can be told apart."""
     from webhook_resend.delivery import Deliverer
@@ -227,13 +263,47 @@ def measure(repeats: int = 9) -> PartResult:
             handler(event, invoker.new_context())
             asyncio.run(aiohttp_batch(requests))
             batches = [new_batch(local, tenant_id, pairs) for _ in range(repeats)]
+            raw_batches = [new_batch(local, tenant_id, pairs) for _ in range(repeats)]
+            entry_module = sys.modules[handler.__module__]
+            raw_sender = raw_aiohttp_sender_class()
 
-            runs, base = [], []
+            def consumer(event: dict[str, Any], job_id: str) -> dict[str, Any]:
+                ddb.reset()
+                spans.reset()
+                local.sqs_stub.reset()
+                context = invoker.new_context()
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                answer = handler(event, context)
+                wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+                ddb.enabled = False  # checking and cleaning up is not the consumer's work
+                job = store.get_job(tenant_id, job_id)
+                forget_job(local.dynamodb, local.stack.ref("DataTable"), tenant_id, job_id, pairs)
+                ddb.enabled = True
+                if answer.get("batchItemFailures") or job is None or job.delivered != PAIRS:
+                    raise RuntimeError(f"consumer: {answer}, job {job}")
+                return {
+                    "wall": wall,
+                    "cpu": cpu,
+                    "ddb_wall": ddb.wall_s,
+                    "ddb_cpu": ddb.cpu_s,
+                    "moto_wall": ddb.moto_wall_s,
+                    "parse_cpu": ddb.parse_cpu_s,
+                    "writes": ddb.writes,
+                    "write_items": ddb.write_items,
+                    "reads": ddb.reads,
+                    "calls": dict(ddb.calls),
+                    "sqs": sum(local.sqs_stub.calls.values()),
+                    "delivered": job.delivered,
+                    **{f"cpu_{k}": v for k, v in spans.cpu.items()},
+                    **{f"wall_{k}": v for k, v in spans.wall.items()},
+                }
+
+            runs, base, raw_runs = [], [], []
             with_phases = phases(spans)
             with_phases.__enter__()
-            for rep, (event, job_id) in enumerate(batches):
-                order = ("consumer", "aiohttp") if rep % 2 == 0 else ("aiohttp", "consumer")
-                for which in order:
+            kinds = ("consumer", "aiohttp", "raw_sender")
+            for rep in range(repeats):
+                for which in kinds[rep % 3 :] + kinds[: rep % 3]:  # the order rotates
                     settle()
                     if which == "aiohttp":
                         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -242,38 +312,11 @@ def measure(repeats: int = 9) -> PartResult:
                         if ok != PAIRS:
                             raise RuntimeError(f"aiohttp: {ok} of {PAIRS} POSTs answered 200")
                         base.append({"wall": wall, "cpu": cpu})
-                        continue
-                    ddb.reset()
-                    spans.reset()
-                    local.sqs_stub.reset()
-                    context = invoker.new_context()
-                    cpu0, wall0 = time.process_time(), time.perf_counter()
-                    answer = handler(event, context)
-                    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-                    ddb.enabled = False  # checking and cleaning up is not the consumer's work
-                    job = store.get_job(tenant_id, job_id)
-                    forget_job(local.dynamodb, local.stack.ref("DataTable"), tenant_id, job_id, pairs)
-                    ddb.enabled = True
-                    if answer.get("batchItemFailures") or job is None or job.delivered != PAIRS:
-                        raise RuntimeError(f"consumer: {answer}, job {job}")
-                    runs.append(
-                        {
-                            "wall": wall,
-                            "cpu": cpu,
-                            "ddb_wall": ddb.wall_s,
-                            "ddb_cpu": ddb.cpu_s,
-                            "moto_wall": ddb.moto_wall_s,
-                            "parse_cpu": ddb.parse_cpu_s,
-                            "writes": ddb.writes,
-                            "write_items": ddb.write_items,
-                            "reads": ddb.reads,
-                            "calls": dict(ddb.calls),
-                            "sqs": sum(local.sqs_stub.calls.values()),
-                            "delivered": job.delivered,
-                            **{f"cpu_{k}": v for k, v in spans.cpu.items()},
-                            **{f"wall_{k}": v for k, v in spans.wall.items()},
-                        }
-                    )
+                    elif which == "consumer":
+                        runs.append(consumer(*batches[rep]))
+                    else:
+                        with mock.patch.object(entry_module, "HttpSender", raw_sender):
+                            raw_runs.append(consumer(*raw_batches[rep]))
             with_phases.close()
     finally:
         served = stop()
@@ -446,6 +489,20 @@ def measure(repeats: int = 9) -> PartResult:
             note="delivery_cpu_s (EXCLUDING DynamoDB calls) / aiohttp CPU",
         )
     )
+    bare_cpu = statistics.median(r["cpu"] - r["ddb_cpu"] for r in raw_runs)
+    bare_wall = statistics.median(r["wall"] - r["moto_wall"] for r in raw_runs)
+    out.add(
+        Row(
+            "delivery_cpu_raw_sender_over_aiohttp",
+            round(bare_cpu / base_cpu, 3),
+            "x",
+            note=(
+                f"informative: the same consumer with httpx taken out of its sender (raw aiohttp "
+                f"session): CPU {bare_cpu:.4f} s, wall {bare_wall / base_wall:.3f}x aiohttp; the rest of "
+                f"delivery_cpu_s is httpx's layer, {(cpu - bare_cpu) * 1e6 / PAIRS:.0f} us per POST"
+            ),
+        )
+    )
     out.add(
         Row(
             "delivery_cpu_incl_ddb_over_aiohttp",
@@ -490,7 +547,8 @@ def measure(repeats: int = 9) -> PartResult:
     out.notes.append(
         f"delivery: DeliverFunction handler, one SQS batch of {PAIRS} messages ({ITEMS} items x {WEBHOOKS} "
         f"webhooks, 1 URL each) to the local receiver ({LATENCY_MS:g} ms); raw aiohttp sends the same "
-        f"{PAIRS} POSTs in the same run, order alternating; medians of {len(runs)}. delivery_wall_s and "
+        f"{PAIRS} POSTs in the same run, and the consumer runs a third time with a raw aiohttp sender "
+        f"(httpx out; informative), the order rotating; medians of {len(runs)}. delivery_wall_s and "
         f"delivery_cpu_s (and their ratios) EXCLUDE the DynamoDB calls on moto (wall: moto's answer; CPU: "
         f"before-call..after-call); as measured: wall {raw_wall:.2f} s, CPU {cpu_incl:.2f} s. "
         f"Receiver answered {served} requests."
