@@ -115,14 +115,13 @@ def new_batch(local: Any, tenant_id: str, pairs: list[tuple[str, str]]) -> tuple
 
 
 def forget_job(client: Any, table: str, tenant_id: str, job_id: str, pairs: list[tuple[str, str]]) -> None:
-    """Delete a measured job's delivery records and markers: moto's TransactWriteItems deep-copies
+    """Delete a measured job's delivery records: moto's TransactWriteItems deep-copies
     the whole table once per item, so a table that keeps growing slows every later run."""
     from webhook_resend import keys
 
     doomed = [keys.job(tenant_id, job_id)]
     for item_id, webhook_id in pairs:
         doomed.append(keys.delivery(tenant_id, job_id, item_id, webhook_id, 0))
-        doomed.append(keys.pair_done(tenant_id, job_id, item_id, webhook_id))
     for start in range(0, len(doomed), 25):
         requests = [
             {"DeleteRequest": {"Key": {k: {"S": v} for k, v in key.items()}}}

@@ -427,3 +427,119 @@ def test_exactly_once_every_job_ends_with_nothing_pending(
         assert job["status"] == "completed", job
         assert job["delivered"] + job["failed"] == job["total_queued"] == 2, job
     assert len(receiver.to("/ok")) == 2
+
+
+# -- a pair's count lives on its first record ---------------------------------------------------------
+def test_exactly_once_pair_ended_by_its_second_url_counts_once(
+    api: Api, token: str, receiver: Receiver, stack: LocalAws
+) -> None:
+    # Given a two-URL webhook whose second URL fails once
+    receiver.script("/b", [500, 200])
+    sent = _resend(api, token, [f"{receiver.url}/a", f"{receiver.url}/b"])
+    [message] = _receive(stack, 1)
+    assert _invoke(stack, [message]) == {message["MessageId"]}
+    assert _job(api, token, sent["resend_id"])["pending"] == 1
+
+    # When the retry ends the pair (its first record, already delivered, is not rewritten), and a
+    # duplicate of the message runs afterwards
+    assert _invoke(stack, [message]) == set()
+    assert _invoke(stack, [message]) == set()
+
+    # Then the pair counted once, and the first URL was called once
+    assert (len(receiver.to("/a")), len(receiver.to("/b"))) == (1, 2)
+    job = _job(api, token, sent["resend_id"])
+    assert (job["delivered"], job["failed"], job["pending"]) == (1, 0, 0)
+    records = sorted(_records(api, token, sent["resend_id"]), key=lambda r: r["url_index"])
+    assert [(r["status"], r["attempts"]) for r in records] == [("delivered", 1), ("delivered", 2)]
+
+
+def test_exactly_once_pair_counted_before_its_webhook_gained_a_url_is_done(
+    api: Api, token: str, receiver: Receiver, stack: LocalAws
+) -> None:
+    # Given a pair delivered and counted on its single URL
+    sent = _resend(api, token, [f"{receiver.url}/a"])
+    [message] = _receive(stack, 1)
+    assert _invoke(stack, [message]) == set()
+    _, webhook_id = _subject(message)
+
+    # When the webhook gains a second URL and the message is delivered again
+    body = {"urls": [f"{receiver.url}/a", f"{receiver.url}/c"], "events": [EVENT]}
+    assert api.request("PUT", f"/webhooks/{webhook_id}", json_body=body, token=token).status == 200
+    assert _invoke(stack, [message]) == set()
+
+    # Then the ended pair is neither sent nor counted again
+    assert (len(receiver.to("/a")), len(receiver.to("/c"))) == (1, 0)
+    job = _job(api, token, sent["resend_id"])
+    assert (job["delivered"], job["pending"]) == (1, 0)
+
+
+def test_exactly_once_stale_copy_ending_a_pair_another_copy_advanced_counts_it_once(
+    api: Api, token: str, receiver: Receiver, stack: LocalAws
+) -> None:
+    """Two copies of a two-URL pair ran at once: copy A delivered the first URL and must retry
+    the second; copy B, which read the records before A wrote them, delivered both. A writes
+    first, so B's rewrite of the first record is refused: B still counts the pair, once."""
+    from webhook_resend import clock, deps
+    from webhook_resend.jobs import Delivery
+
+    sent = _resend(api, token, [f"{receiver.url}/a", f"{receiver.url}/b"])
+    [message] = _receive(stack, 1)
+    body = json.loads(message["Body"])
+    tenant_id, job_id = body["tenant_id"], body["job_id"]
+    subject_id, webhook_id = _subject(message)
+    store = deps.delivery_store()
+
+    def record(index: int, status: str) -> Delivery:
+        return Delivery(
+            job_id=job_id,
+            subject_id=subject_id,
+            webhook_id=webhook_id,
+            url_index=index,
+            url=f"{receiver.url}/{'ab'[index]}",
+            status=status,
+            attempts=1,
+            last_attempt_on=clock.now_text(),
+        )
+
+    def outcome(records: list[Delivery], terminal: str | None) -> dynamo.PairOutcome:
+        return dynamo.PairOutcome(tenant_id, job_id, subject_id, webhook_id, records, terminal)
+
+    when, expires = clock.now_text(), clock.expires_at(1)
+    copy_a = outcome([record(0, "delivered"), record(1, "retrying")], None)
+    copy_b = outcome([record(0, "delivered"), record(1, "delivered")], "delivered")
+
+    assert store.commit([copy_a], when, expires) == []
+    assert store.commit([copy_b], when, expires) == []
+    job = _job(api, token, sent["resend_id"])
+    assert (job["delivered"], job["pending"]) == (1, 0)
+
+    # B's message handed back once more, and A's retry: both find the pair ended
+    assert store.commit([copy_b], when, expires) == []
+    assert _invoke(stack, [message]) == set()
+    assert receiver.to("/a") == []
+    assert receiver.to("/b") == []
+    assert _job(api, token, sent["resend_id"]) == job
+    statuses = sorted((r["url_index"], r["status"]) for r in _records(api, token, sent["resend_id"]))
+    assert statuses == [(0, "delivered"), (1, "delivered")]
+
+
+def test_exactly_once_postback_only_task_is_counted_once_when_delivered_again(
+    api: Api, tenant: dict[str, Any], receiver: Receiver, stack: LocalAws
+) -> None:
+    """A task with only a postback has no first record (URL index 0): its count is kept by a
+    bare counting item there, which the deliveries listing does not show."""
+    from tests.integration.test_dataforseo import _put_task, _task_data
+    from tests.integration.test_dataforseo import _resend as dataforseo_resend
+
+    task_id = _put_task(api, tenant, _task_data(postback_url=f"{receiver.url}/post"), {"ok": 1})
+    answer = dataforseo_resend(api, tenant, [{"id": task_id}])
+    [message] = _receive(stack, 1)
+
+    assert _invoke(stack, [message]) == set()
+    assert _invoke(stack, [message]) == set()
+
+    assert len(receiver.to("/post")) == 1
+    job = _job(api, str(tenant["token"]), answer["resend_id"])
+    assert (job["delivered"], job["failed"], job["pending"]) == (1, 0, 0)
+    [record] = _records(api, str(tenant["token"]), answer["resend_id"])
+    assert (record["url_index"], record["status"], record["attempts"]) == (1, "delivered", 1)

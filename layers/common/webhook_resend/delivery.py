@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from webhook_resend import backoff, clock, dataforseo, keys, signing
-from webhook_resend.dynamo import PairOutcome, Store
+from webhook_resend.dynamo import COUNTED, PairOutcome, Store
 from webhook_resend.jobs import Delivery, PairMessage
 from webhook_resend.observability import logger
 from webhook_resend.sender import Attempt, HttpSender
@@ -143,10 +143,10 @@ class Deliverer:
         return work
 
     def _load_subjects(self, work: list[Work]) -> dict[tuple[str, str], dict[str, Any]]:
-        """Read every pair's subject, and in the same round its DONE marker and the delivery
-        records it most likely has (a webhook's first URL; a task's pingback and postback), so
-        that a batch of single-URL webhooks is read in one BatchGetItem round. Answer what was
-        read, for `_load_records`."""
+        """Read every pair's subject, and in the same round the delivery records it most likely
+        has (a webhook's first URL, which also says whether the pair was counted; a task's
+        pingback and postback), so that a batch of single-URL webhooks is read in one BatchGetItem
+        round. Answer what was read, for `_load_records`."""
         wanted = []
         for w in work:
             m = w.message
@@ -217,8 +217,9 @@ class Deliverer:
         return targets
 
     def _load_records(self, work: list[Work], read: dict[tuple[str, str], dict[str, Any]]) -> None:
-        """Each pair's DONE marker and delivery records, from what `_load_subjects` read, with a
-        second round only for the records of webhooks' further URLs."""
+        """Each pair's delivery records, from what `_load_subjects` read, with a second round only
+        for the records of webhooks' further URLs. A pair whose first record carries its count
+        has ended: nothing of it is done again."""
         first_round = {_key(k) for w in work for k in _record_keys(w.message, _likely_indexes(w.message))}
         wanted = [
             k
@@ -229,7 +230,8 @@ class Deliverer:
         found = {**read, **self._store.get_records(_unique(wanted))} if wanted else read
         for w in work:
             m = w.message
-            if _key(keys.pair_done(m.tenant_id, m.job_id, m.subject_id, m.webhook_id)) in found:
+            first = found.get(_key(keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, 0)))
+            if first is not None and COUNTED in first:
                 w.already_done = True
                 continue
             for target in w.targets or [None]:
@@ -338,11 +340,11 @@ class Deliverer:
                 continue
             if w.problem:
                 record = w.records[0]
-                if not record.terminal:
+                if not record.terminal:  # a terminal record is never rewritten
                     record.status = "failed"
                     record.last_error = w.problem
                     record.last_attempt_on = clock.now_text()
-                changed.setdefault(w.incoming.message_id, set()).add(0)
+                    changed.setdefault(w.incoming.message_id, set()).add(0)
             records = list(w.records.values())
             ended = all(r.terminal for r in records) and not w.deferred
             terminal = None
@@ -393,10 +395,11 @@ def _likely_indexes(message: PairMessage) -> list[int]:
 
 
 def _record_keys(message: PairMessage, indexes: list[int]) -> list[dict[str, str]]:
-    """The pair's DONE marker and its delivery records of these URL indexes."""
+    """The pair's delivery records of these URL indexes, and always its first (its count)."""
     m = message
-    return [keys.pair_done(m.tenant_id, m.job_id, m.subject_id, m.webhook_id)] + [
-        keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index) for index in indexes
+    return [
+        keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index)
+        for index in sorted({0, *indexes})
     ]
 
 

@@ -29,7 +29,21 @@ _deserializer = TypeDeserializer()
 _BATCH_GET_MAX = 100
 _TRANSACTION_MAX = 100
 _COMMIT_ROUNDS = 4
+# A pair's count is carried by its first delivery record (URL index 0): the attribute is set,
+# once, in the transaction that moves the job's counters (see Store.commit).
+COUNTED = "counted"
+_NOT_TERMINAL = "(attribute_not_exists(pk) OR NOT (#s IN (:delivered, :failed)))"
 _TERMINAL_VALUES = {":delivered": {"S": "delivered"}, ":failed": {"S": "failed"}}
+_RECORD_CONDITION = {
+    "ConditionExpression": _NOT_TERMINAL,
+    "ExpressionAttributeNames": {"#s": "status"},
+    "ExpressionAttributeValues": _TERMINAL_VALUES,
+}
+_FIRST_RECORD_CONDITION = {
+    "ConditionExpression": f"{_NOT_TERMINAL} AND attribute_not_exists(#c)",
+    "ExpressionAttributeNames": {"#s": "status", "#c": COUNTED},
+    "ExpressionAttributeValues": _TERMINAL_VALUES,
+}
 
 
 def _plain(value: Any) -> Any:
@@ -82,6 +96,16 @@ class PairOutcome:
     webhook_id: str
     records: list[Delivery]
     terminal: str | None  # "delivered" | "failed" | None (still retrying)
+
+
+def _needs_count_update(outcome: PairOutcome) -> bool:
+    """An ended pair whose first record the batch does not rewrite is counted by an Update."""
+    return outcome.terminal is not None and all(r.url_index != 0 for r in outcome.records)
+
+
+def _counts_in_put(operation: tuple[dict[str, Any], PairOutcome, bool]) -> bool:
+    request, _, counts = operation
+    return counts and "Put" in request
 
 
 def _item_from(record: dict[str, Any]) -> ContentItem:
@@ -335,7 +359,10 @@ class Store:
                 ExpressionAttributeValues=to_attrs({":false": False}),
             )
 
-    def _delivery_put(self, tenant_id: str, record: Delivery, expires_at: int) -> dict[str, Any]:
+    def _delivery_put(
+        self, tenant_id: str, record: Delivery, expires_at: int, counted: str | None = None
+    ) -> dict[str, Any]:
+        """The record's Put; with `counted`, it carries its pair's count (see `commit`)."""
         item = {
             **keys.delivery(tenant_id, record.job_id, record.subject_id, record.webhook_id, record.url_index),
             "gsi2pk": keys.deliveries_index_pk(tenant_id, record.job_id),
@@ -345,6 +372,8 @@ class Store:
             **record.model_dump(),
             "expires_at": expires_at,
         }
+        if counted:
+            item[COUNTED] = counted
         if record.status == "failed":
             # The sparse index a resend by outcome reads ("failed since ...").
             item["gsi3pk"] = keys.failed_index_pk(tenant_id)
@@ -355,24 +384,32 @@ class Store:
                 record.webhook_id,
                 record.url_index,
             )
-        # A record that reached its end is never rewritten (a duplicate message may run late).
+        # A record that reached its end is never rewritten (a duplicate message may run late), nor
+        # is a pair's first record once it carries the pair's count.
         return {
             "Put": {
                 "TableName": self._table,
                 "Item": to_attrs(item),
-                "ConditionExpression": "attribute_not_exists(pk) OR NOT (#s IN (:delivered, :failed))",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": _TERMINAL_VALUES,
+                **(_FIRST_RECORD_CONDITION if record.url_index == 0 else _RECORD_CONDITION),
             }
         }
 
-    def _marker_put(self, outcome: PairOutcome, when: str, expires_at: int) -> dict[str, Any]:
-        key = keys.pair_done(outcome.tenant_id, outcome.job_id, outcome.subject_id, outcome.webhook_id)
+    def _count_update(self, outcome: PairOutcome, expires_at: int) -> dict[str, Any]:
+        """Count an ended pair on its first record without rewriting it (the record is already
+        terminal, or the pair's first URL is not a target any more); creates a bare counting item
+        when that record does not exist (a task with only a postback)."""
+        key = keys.delivery(outcome.tenant_id, outcome.job_id, outcome.subject_id, outcome.webhook_id, 0)
         return {
-            "Put": {
+            "Update": {
                 "TableName": self._table,
-                "Item": to_attrs({**key, "outcome": outcome.terminal, "on": when, "expires_at": expires_at}),
-                "ConditionExpression": "attribute_not_exists(pk)",
+                "Key": to_attrs(key),
+                "UpdateExpression": "SET #c = :outcome, expires_at = if_not_exists(expires_at, :expires)",
+                "ConditionExpression": "attribute_not_exists(#c)",
+                "ExpressionAttributeNames": {"#c": COUNTED},
+                "ExpressionAttributeValues": {
+                    ":outcome": {"S": outcome.terminal or ""},
+                    ":expires": {"N": str(expires_at)},
+                },
             }
         }
 
@@ -394,10 +431,13 @@ class Store:
     def commit(self, outcomes: Sequence[PairOutcome], when: str, expires_at: int) -> list[PairOutcome]:
         """Write the outcomes of one batch; answer the ones that could not be written.
 
-        Each transaction holds whole pairs of one job: their delivery records, a marker per pair
-        that just ended, and one aggregated counter update for those markers. The marker's
-        condition makes a pair count once however often its message runs; a cancelled
-        transaction is retried without the items whose condition failed (already done).
+        Each transaction holds whole pairs of one job: their delivery records, and one aggregated
+        counter update for the pairs that just ended. A pair that ends is counted on its first
+        record (URL index 0), conditionally: in that record's Put when the batch writes it, else
+        in an Update of that record alone. The condition makes a pair count once however often
+        its message runs, with no item of its own. A cancelled transaction is retried without the
+        items whose condition failed (already done); a first record that could not be rewritten
+        still counts its pair through the Update.
         """
         by_job: dict[tuple[str, str], list[PairOutcome]] = {}
         for outcome in outcomes:
@@ -407,7 +447,7 @@ class Store:
             chunk: list[PairOutcome] = []
             size = 1  # the counter update
             for outcome in group:
-                need = len(outcome.records) + (1 if outcome.terminal else 0)
+                need = len(outcome.records) + (1 if _needs_count_update(outcome) else 0)
                 if chunk and size + need > _TRANSACTION_MAX:
                     unwritten += self._commit_chunk(tenant_id, job_id, chunk, when, expires_at)
                     chunk, size = [], 1
@@ -420,17 +460,18 @@ class Store:
     def _commit_chunk(
         self, tenant_id: str, job_id: str, chunk: list[PairOutcome], when: str, expires_at: int
     ) -> list[PairOutcome]:
-        # (operation, pair it belongs to, is it a marker)
+        # (operation, pair it belongs to, does it count the pair)
         operations: list[tuple[dict[str, Any], PairOutcome, bool]] = []
         for outcome in chunk:
-            operations += [
-                (self._delivery_put(tenant_id, r, expires_at), outcome, False) for r in outcome.records
-            ]
-            if outcome.terminal:
-                operations.append((self._marker_put(outcome, when, expires_at), outcome, True))
+            for r in outcome.records:
+                counts = outcome.terminal is not None and r.url_index == 0
+                put = self._delivery_put(tenant_id, r, expires_at, outcome.terminal if counts else None)
+                operations.append((put, outcome, counts))
+            if _needs_count_update(outcome):
+                operations.append((self._count_update(outcome, expires_at), outcome, True))
         for round_number in range(_COMMIT_ROUNDS):
-            delivered = sum(1 for _, o, marker in operations if marker and o.terminal == "delivered")
-            failed = sum(1 for _, o, marker in operations if marker and o.terminal == "failed")
+            delivered = sum(1 for _, o, counts in operations if counts and o.terminal == "delivered")
+            failed = sum(1 for _, o, counts in operations if counts and o.terminal == "failed")
             items = [op for op, _, _ in operations]
             if delivered or failed:
                 items.append(self._counter_update(tenant_id, job_id, delivered, failed, when))
@@ -443,13 +484,25 @@ class Store:
                 reasons = exc.response.get("CancellationReasons") or []
                 done = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
                 if done:
-                    operations = [op for i, op in enumerate(operations) if i not in done]
+                    operations = [
+                        self._after_refusal(op, expires_at) if i in done else op
+                        for i, op in enumerate(operations)
+                        if i not in done or _counts_in_put(op)
+                    ]
                     continue
             except ClientError as exc:
                 # Throttling or a conflicting transaction: back off and try the same writes again.
                 logger.warning("delivery commit failed", extra={"error": exc.response["Error"]["Code"]})
             time.sleep(0.05 * 2**round_number)
         return list(chunk)
+
+    def _after_refusal(
+        self, operation: tuple[dict[str, Any], PairOutcome, bool], expires_at: int
+    ) -> tuple[dict[str, Any], PairOutcome, bool]:
+        """A first record whose Put was refused (another run ended it first) still counts its
+        pair, through the Update, which is refused in turn if that run counted it."""
+        _, outcome, _ = operation
+        return (self._count_update(outcome, expires_at), outcome, True)
 
     def list_deliveries(
         self, tenant_id: str, job_id: str, status: str | None, limit: int, cursor: dict[str, Any] | None

@@ -53,11 +53,6 @@ def delivery(tenant_id: str, job_id: str, subject_id: str, webhook_id: str, url_
     return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": f"W#{webhook_id}#U#{url_index:02d}"}
 
 
-def pair_done(tenant_id: str, job_id: str, subject_id: str, webhook_id: str) -> dict[str, str]:
-    """The marker written once when a pair reaches its terminal state (counters move with it)."""
-    return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": f"W#{webhook_id}#DONE"}
-
-
 def deliveries_index_pk(tenant_id: str, job_id: str) -> str:
     return f"{tenant_id}#JOB#{job_id}"
 
