@@ -369,7 +369,8 @@ class Store:
             "gsi2sk": keys.deliveries_index_sk(
                 record.status, record.subject_id, record.webhook_id, record.url_index
             ),
-            **record.model_dump(),
+            # Defaults (kind "item", method POST, no attempt yet) are left out: readers apply them.
+            **record.model_dump(exclude_defaults=True),
             "expires_at": expires_at,
         }
         if counted:
