@@ -9,8 +9,7 @@ from webhook_resend import idempotency
 from webhook_resend.http import build_resolver
 from webhook_resend.observability import logger
 from webhook_resend.routes import bulk, dataforseo, native
-from webhook_resend.scheduled import run_scheduled
-from webhook_resend.schedules import INPUT_KEY
+from webhook_resend.scheduled import INPUT_KEY, run_scheduled
 
 app = build_resolver(guard=dataforseo.envelope_guard)
 app.include_router(bulk.router)
@@ -22,5 +21,5 @@ app.include_router(native.router)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if INPUT_KEY in event:
         return run_scheduled(event[INPUT_KEY])
-    idempotency.CONFIG.register_lambda_context(context)
+    idempotency.register_lambda_context(context)
     return app.resolve(event, context)

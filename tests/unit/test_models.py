@@ -8,14 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from webhook_resend.models import (
-    EVENTS,
-    MAX_PAYLOAD_BYTES,
-    ContentItemIn,
-    TaskIn,
-    WebhookIn,
-    new_webhook_secret,
-)
+from webhook_resend.bodies import MAX_PAYLOAD_BYTES, ContentItemIn, TaskIn, WebhookIn
+from webhook_resend.models import EVENTS, new_webhook_secret
 
 ITEM_ID = "3f2c9a1e-6b7d-4c2a-9e8f-0a1b2c3d4e5f"
 

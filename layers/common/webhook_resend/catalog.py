@@ -5,46 +5,22 @@ Knows nothing of HTTP or boto3: it takes a `Store` and raises domain errors.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from itertools import islice
 
 from webhook_resend import clock
+from webhook_resend.bodies import ContentItemIn, ContentItemList, TaskIn, WebhookIn, WebhookList
 from webhook_resend.dynamo import Store
-from webhook_resend.errors import FieldProblem, InvalidInputError, NotFoundError
+from webhook_resend.errors import FieldProblem, InvalidInputError
 from webhook_resend.filters import ItemFilter
-from webhook_resend.models import (
-    ContentItem,
-    ContentItemIn,
-    ContentItemList,
-    Task,
-    TaskIn,
-    Webhook,
-    WebhookIn,
-    WebhookList,
-    new_id,
-    new_webhook_secret,
-)
+from webhook_resend.models import ContentItem, Task, Webhook, new_id, new_webhook_secret
+from webhook_resend.params import canonical_id, not_found
 from webhook_resend.urlpolicy import UrlRefusedError, check_url, system_resolver
-
-
-def _not_found(kind: str) -> NotFoundError:
-    return NotFoundError(FieldProblem("id", f"no {kind} with this id"))
 
 
 def _path_id(body_id: str | None, path_id: str) -> None:
     if body_id is not None and body_id != path_id:
         raise InvalidInputError(FieldProblem("id", "must equal the id in the path"))
-
-
-def canonical_id(raw: str, kind: str, *, for_write: bool) -> str:
-    """The canonical UUID of a path id. A malformed id cannot exist: 404 on reads, 422 on writes."""
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        if for_write:
-            raise InvalidInputError(FieldProblem("id", f"'{raw}' is not a UUID")) from None
-        raise _not_found(kind) from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -76,13 +52,13 @@ def put_content_item(
 def get_content_item(store: Store, tenant_id: str, item_id: str) -> ContentItem:
     item = store.get_item(tenant_id, canonical_id(item_id, "content item", for_write=False))
     if item is None:
-        raise _not_found("content item")
+        raise not_found("content item")
     return item
 
 
 def delete_content_item(store: Store, tenant_id: str, item_id: str) -> None:
     if not store.delete_item(tenant_id, canonical_id(item_id, "content item", for_write=False)):
-        raise _not_found("content item")
+        raise not_found("content item")
 
 
 def select_item_ids(store: Store, tenant_id: str, item_filter: ItemFilter) -> list[str]:
@@ -157,13 +133,13 @@ def put_task(
 def get_task(store: Store, tenant_id: str, task_id: str) -> Task:
     task = store.get_task(tenant_id, canonical_id(task_id, "task", for_write=False))
     if task is None:
-        raise _not_found("task")
+        raise not_found("task")
     return task
 
 
 def delete_task(store: Store, tenant_id: str, task_id: str) -> None:
     if not store.delete_task(tenant_id, canonical_id(task_id, "task", for_write=False)):
-        raise _not_found("task")
+        raise not_found("task")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -219,13 +195,13 @@ def put_webhook(
 def get_webhook(store: Store, tenant_id: str, webhook_id: str) -> Webhook:
     found = store.get_webhook(tenant_id, canonical_id(webhook_id, "webhook", for_write=False))
     if found is None:
-        raise _not_found("webhook")
+        raise not_found("webhook")
     return found[0]
 
 
 def delete_webhook(store: Store, tenant_id: str, webhook_id: str) -> None:
     if not store.delete_webhook(tenant_id, canonical_id(webhook_id, "webhook", for_write=False)):
-        raise _not_found("webhook")
+        raise not_found("webhook")
 
 
 def list_webhooks(store: Store, tenant_id: str) -> WebhookList:

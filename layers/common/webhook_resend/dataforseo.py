@@ -17,7 +17,6 @@ from urllib.parse import quote
 from webhook_resend.dynamo import Store
 from webhook_resend.jobs import PairMessage
 from webhook_resend.publisher import SqsPublisher
-from webhook_resend.resend import Pair, fan_out
 
 API_VERSION = "0.1.20261124"
 PATH = ["v3", "appendix", "webhook_resend"]
@@ -93,6 +92,11 @@ def _entries(raw: str, started: float) -> list[Any] | dict[str, Any]:
 def webhook_resend(
     store: Store, publisher: SqsPublisher, tenant_id: str, raw_body: str, *, retention_days: int
 ) -> dict[str, Any]:
+    # Here, not at the top: the delivery consumer imports this module for its callbacks (below)
+    # and never fans out, so its cold start skips the selection machinery (catalog, filters,
+    # params). The resend function has loaded it already, for its bulk route.
+    from webhook_resend.resend import Pair, fan_out
+
     started = time.perf_counter()
     entries = _entries(raw_body, started)
     if isinstance(entries, dict):

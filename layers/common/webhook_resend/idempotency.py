@@ -10,16 +10,14 @@ remembered: a request that failed may be sent again with the same key.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from webhook_resend import deps
 from webhook_resend.errors import ConflictError, FieldProblem, InvalidInputError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -37,12 +35,27 @@ class NotRemembered(Exception):
         self.answer = (status, body)
 
 
-CONFIG = IdempotencyConfig(
-    event_key_jmespath="key",
-    payload_validation_jmespath="request",
-    expires_after_seconds=TTL_SECONDS,
-    raise_on_no_idempotency_key=True,
-)
+_lambda_context: Any = None
+
+
+def register_lambda_context(context: Any) -> None:
+    """This invocation's context: a keyed request's in-progress record expires with its time left."""
+    global _lambda_context
+    _lambda_context = context
+
+
+# Powertools' idempotency utility is imported by the first request that carries a key, not at
+# every cold start of the resend function: a request without a key never uses it.
+@cache
+def _config() -> IdempotencyConfig:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="request",
+        expires_after_seconds=TTL_SECONDS,
+        raise_on_no_idempotency_key=True,
+    )
 
 
 def once(tenant_id: str, route: str, key: str | None, request: Any, run: Callable[[], Answer]) -> Answer:
@@ -55,6 +68,14 @@ def once(tenant_id: str, route: str, key: str | None, request: Any, run: Callabl
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInputError(FieldProblem("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters"))
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    config = _config()
+    config.register_lambda_context(_lambda_context)
 
     def remembered(data: dict[str, Any]) -> dict[str, Any]:
         status, body = run()
@@ -64,7 +85,7 @@ def once(tenant_id: str, route: str, key: str | None, request: Any, run: Callabl
         remembered,
         data_keyword_argument="data",
         persistence_store=deps.idempotency_store(),
-        config=CONFIG,
+        config=config,
         key_prefix=f"{tenant_id}#{route}",
     )
     try:

@@ -6,54 +6,20 @@ at once with its totals while `pending` counts down.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from pydantic import Field, model_validator
+from typing import Any
 
 from webhook_resend import catalog
+from webhook_resend.bodies import ResendIn
 from webhook_resend.dynamo import Store
 from webhook_resend.errors import FieldProblem, InvalidInputError, QueueingError
 from webhook_resend.filters import parse_item_filter
 from webhook_resend.jobs import PageMessage, Source
-from webhook_resend.models import Event, Model, StrictModel, Time, UuidText
+from webhook_resend.models import Model
 from webhook_resend.publisher import SqsPublisher
 from webhook_resend.resend import select_webhooks, start_job
 
-MAX_IDS = 1000
 PAGE_SUBJECTS = 1000  # subjects per fan-out page: ≤ 37 KB of ids in one SQS message
 PAGE_PAIRS = 1000  # explicit pairs per page (resend by outcome)
-
-
-class ResendIn(StrictModel):
-    """Body of `POST /resends` (and the `resend` of a schedule)."""
-
-    event: Event | None = None
-    item_ids: Annotated[list[UuidText], Field(min_length=1, max_length=MAX_IDS)] | None = None
-    task_ids: Annotated[list[UuidText], Field(min_length=1, max_length=MAX_IDS)] | None = None
-    filter: dict[str, Any] | None = None
-    webhook_ids: Annotated[list[UuidText], Field(min_length=1, max_length=100)] | None = None
-    delivery_status: Literal["failed"] | None = None
-    since: Time = None
-    dry_run: bool = False
-
-    @model_validator(mode="after")
-    def _one_selection(self) -> ResendIn:
-        by_outcome = self.delivery_status is not None
-        if by_outcome and (self.item_ids or self.task_ids or self.filter is not None):
-            raise ValueError(
-                "delivery_status selects by outcome; it cannot be combined with item_ids, task_ids or filter"
-            )
-        if by_outcome and self.since is None:
-            raise ValueError("since is required with delivery_status")
-        if self.since is not None and not by_outcome:
-            raise ValueError("since only applies with delivery_status")
-        if self.item_ids and self.filter is not None:
-            raise ValueError("give item_ids or filter, not both")
-        if not (by_outcome or self.item_ids or self.task_ids or self.filter is not None):
-            raise ValueError("select something: item_ids, task_ids, filter, or delivery_status with since")
-        if (self.item_ids or self.filter is not None) and self.event is None:
-            raise ValueError("event is required to resend content items")
-        return self
 
 
 class DryRun(Model):

@@ -1,5 +1,6 @@
-"""Validation of the request parameters every resend and list route shares: paging, the event,
-and the `webhook_id` selector. Each raises InvalidInputError naming the field.
+"""Validation of the request parameters every resend and list route shares: path ids, paging,
+the event, and the `webhook_id` selector. Each raises InvalidInputError naming the field (or, for
+an id that cannot exist, NotFoundError).
 """
 
 from __future__ import annotations
@@ -8,12 +9,26 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from webhook_resend.errors import FieldProblem, InvalidInputError
+from webhook_resend.errors import FieldProblem, InvalidInputError, NotFoundError
 from webhook_resend.models import EVENTS
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 MAX_WEBHOOK_IDS = 100
+
+
+def not_found(kind: str) -> NotFoundError:
+    return NotFoundError(FieldProblem("id", f"no {kind} with this id"))
+
+
+def canonical_id(raw: str, kind: str, *, for_write: bool) -> str:
+    """The canonical UUID of a path id. A malformed id cannot exist: 404 on reads, 422 on writes."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        if for_write:
+            raise InvalidInputError(FieldProblem("id", f"'{raw}' is not a UUID")) from None
+        raise not_found(kind) from None
 
 
 def collect(*parsers: Callable[[], Any]) -> list[Any]:

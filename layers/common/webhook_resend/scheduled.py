@@ -6,14 +6,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from webhook_resend import deps, native
+from webhook_resend import deps
+from webhook_resend.bodies import ResendIn
 from webhook_resend.errors import InvalidInputError
-from webhook_resend.native import ResendIn
 from webhook_resend.observability import logger
+
+# The one key of the Input a schedule carries (see `webhook_resend.schedules`): the resend
+# function tells a fired schedule from an HTTP request by it.
+INPUT_KEY = "webhook_resend_schedule"
 
 
 def run_scheduled(payload: dict[str, Any]) -> dict[str, Any]:
     """Start the schedule's resend; an invalid one is logged and reported, not retried forever."""
+    # Here, not at the top: the management function imports this module for INPUT_KEY alone
+    # (it creates schedules, it never runs one). The resend function has loaded native already.
+    from webhook_resend import native
+
     tenant_id = str(payload.get("tenant_id") or "")
     name = str(payload.get("name") or "")
     settings = deps.settings()

@@ -13,21 +13,25 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from webhook_resend import clock, schedule_expr
+from webhook_resend import clock
+from webhook_resend.bodies import ResendIn
 from webhook_resend.dynamo import Store
 from webhook_resend.errors import ConflictError, FieldProblem, NotFoundError
 from webhook_resend.models import Model, StrictModel
-from webhook_resend.native import ResendIn
 from webhook_resend.observability import logger
+from webhook_resend.scheduled import INPUT_KEY
 from webhook_resend.settings import Settings
 
-INPUT_KEY = "webhook_resend_schedule"
 SEPARATOR = "--"
 
 
 def _recurring(expression: str) -> str:
     if not expression.startswith(("rate(", "cron(")):
         raise ValueError("must be rate(...) or cron(...)")
+    # Only creating a schedule parses an expression; the management function's other routes
+    # need not compile the cron grammar and build its field tables at every cold start.
+    from webhook_resend import schedule_expr
+
     schedule_expr.parse(expression)
     return expression
 

@@ -1,10 +1,33 @@
-"""Tenants: creation by an operator, and resolving presented credentials to a tenant id."""
+"""Tenants: creation by an operator, and resolving presented credentials to a tenant id.
+
+The body and answer of tenant creation are defined here rather than in `webhook_resend.models`:
+only the admin function uses them.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
+
 from webhook_resend import clock, credentials
 from webhook_resend.dynamo import Store
-from webhook_resend.models import TenantCredentials, TenantIn
+from webhook_resend.models import Model, StrictModel
+
+
+class TenantIn(StrictModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TenantCredentials(Model):
+    """The one answer that shows a tenant's credentials; only digests are stored."""
+
+    tenant_id: str
+    name: str
+    login: str
+    password: str
+    token: str
+    callback_secret: str
 
 
 def create_tenant(store: Store, body: TenantIn) -> TenantCredentials:

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from webhook_resend import credentials, deps, tenants
 from webhook_resend.errors import FieldProblem, UnauthorizedError
 from webhook_resend.http import json_response, proxy_error
-from webhook_resend.models import TenantCredentials, TenantIn
+from webhook_resend.tenants import TenantCredentials, TenantIn
 
 router = APIGatewayHttpRouter()
 

@@ -9,9 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from webhook_resend import catalog, deps, querystring
+from webhook_resend.bodies import ContentItemIn, ContentItemList
 from webhook_resend.filters import parse_item_filter
 from webhook_resend.http import json_response, query_or_body, require_tenant
-from webhook_resend.models import ContentItem, ContentItemIn, ContentItemList
+from webhook_resend.models import ContentItem
 from webhook_resend.params import collect, parse_paging
 
 router = APIGatewayHttpRouter()

@@ -9,8 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from webhook_resend import catalog, deps
+from webhook_resend.bodies import TaskIn
 from webhook_resend.http import json_response, require_tenant
-from webhook_resend.models import Task, TaskIn
+from webhook_resend.models import Task
 
 router = APIGatewayHttpRouter()
 

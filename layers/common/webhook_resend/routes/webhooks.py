@@ -9,8 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from webhook_resend import catalog, deps
+from webhook_resend.bodies import WebhookIn, WebhookList
 from webhook_resend.http import json_response, require_tenant
-from webhook_resend.models import Webhook, WebhookIn, WebhookList
+from webhook_resend.models import Webhook
 
 router = APIGatewayHttpRouter()
 
