@@ -8,7 +8,8 @@ and patches the libraries it knows, as with `Tracing: Active`). The virtualenv h
 layer: packages outside what layers/common/requirements.txt installs (e.g. click, rich and
 pygments, which httpx imports for its command line when they are there) are made unimportable, as
 they are in the deployed layer. time.perf_counter() brackets the import alone, not the
-interpreter's own start. Bytecode caches are warm (one discarded pass first). Repeats run
+interpreter's own start. Every module runs from compiled bytecode, as `make build` ships the code
+(one discarded pass first writes it, into a directory of the run's: PYTHONPYCACHEPREFIX). Repeats run
 round-robin so drift spreads evenly; medians are reported. One more run per module with
 `-X importtime` attributes the time to packages (self time summed per top-level package) and
 measures what creating Powertools' Tracer costs.
@@ -21,6 +22,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -109,9 +111,13 @@ def functions() -> dict[str, tuple[str, Path, str]]:
     return found
 
 
-def lambda_env(logical_id: str | None, code_dir: Path) -> dict[str, str]:
+def lambda_env(logical_id: str | None, code_dir: Path, pycache: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    # Compiled bytecode for every module, ours included, as `make build` ships it (compileall):
+    # kept in a directory of this run's, whatever the machine says about writing bytecode.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
     if logical_id:
         env.update(
             {
@@ -190,6 +196,11 @@ def observability_cost(importtime_log: str) -> tuple[float, float]:
 
 
 def measure(repeats: int = 5) -> PartResult:
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
+        return _measure(repeats, Path(pycache))
+
+
+def _measure(repeats: int, pycache: Path) -> PartResult:
     offline_env()
     out = PartResult()
     allowed = layer_modules()
@@ -201,13 +212,13 @@ def measure(repeats: int = 5) -> PartResult:
     def once(name: str, importtime: bool = False) -> tuple[float, str]:
         logical_id, code_dir, module = targets[name]
         paths = [] if name == "boto3" else [str(code_dir), str(LAYER)]
-        env = lambda_env(logical_id or None, code_dir)
+        env = lambda_env(logical_id or None, code_dir, pycache)
         ms, log, refused = import_once(module, paths, code_dir, env, allowed, importtime)
         blocked.update(filter(None, refused.split(",")))
         return ms, log
 
     for name in targets:
-        once(name)  # bytecode caches written, files in the page cache
+        once(name)  # bytecode written, files in the page cache
     for _ in range(repeats):
         for name in targets:
             runs[name].append(once(name)[0])

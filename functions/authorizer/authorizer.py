@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webhook_resend import deps, tenants
+from webhook_resend import coldstart, deps, tenants
 from webhook_resend.observability import logger
 
 
@@ -19,3 +19,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     tenant_id = tenants.authenticate(deps.store(), headers.get("authorization"))
     logger.debug("authorizer decided", extra={"authenticated": tenant_id is not None})
     return {"isAuthorized": True, "context": {"tenant_id": tenant_id or ""}}
+
+
+coldstart.done()  # last: see webhook_resend.coldstart

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from webhook_resend import deps
+from webhook_resend import coldstart, deps
 from webhook_resend.delivery import BatchResult, Deliverer, Incoming
 from webhook_resend.observability import logger, metrics
 from webhook_resend.sender import HttpSender, default_transport
@@ -76,3 +76,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+coldstart.done()  # last: see webhook_resend.coldstart

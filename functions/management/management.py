@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from webhook_resend import coldstart
 from webhook_resend.http import build_resolver
 from webhook_resend.observability import logger
 from webhook_resend.routes import content_items, schedules, tasks, webhooks
@@ -18,3 +19,6 @@ app.include_router(schedules.router)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+coldstart.done()  # last: see webhook_resend.coldstart

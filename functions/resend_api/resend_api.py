@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webhook_resend import idempotency
+from webhook_resend import coldstart, idempotency
 from webhook_resend.http import build_resolver
 from webhook_resend.observability import logger
 from webhook_resend.routes import bulk, dataforseo, native
@@ -23,3 +23,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return run_scheduled(event[INPUT_KEY])
     idempotency.register_lambda_context(context)
     return app.resolve(event, context)
+
+
+coldstart.done()  # last: see webhook_resend.coldstart
