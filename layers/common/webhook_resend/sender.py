@@ -297,7 +297,8 @@ class HttpSender:
                 status_code=response.status_code,
                 error=None,
                 latency_ms=_elapsed(started),
-                retry_after=response.headers.get("retry-after"),
+                # Only a refusal may ask for a delay (a lookup in httpx's headers decodes them all).
+                retry_after=None if response.is_success else response.headers.get("retry-after"),
                 body=kept.decode("utf-8", errors="replace"),
             )
 
