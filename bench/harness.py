@@ -14,6 +14,7 @@ import gc
 import json
 import math
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -123,14 +124,58 @@ class MotoStack:
         return invoker.load(), invoker.new_context()
 
 
+MOTO_SERVER = """\
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+server.start()
+print("moto-port", server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
 @contextlib.contextmanager
-def moto_stack(env: dict[str, str] | None = None, sqs_latency_s: float = 0.0) -> Iterator[MotoStack]:
+def _moto_server() -> Iterator[None]:
+    """moto in a process of its own on 127.0.0.1, every boto3 client pointed at it: this process
+    then holds what a Lambda holds, not moto's tables and the garbage of its deep copies (which
+    the collector would walk in the measured code)."""
+    # Our own interpreter and snippet, nothing from outside.
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", MOTO_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = 0
+        for line in process.stdout or []:  # moto says a word of its own first
+            if line.startswith("moto-port "):
+                port = int(line.split()[1])
+                break
+        if not port:
+            raise RuntimeError("moto server did not start")
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        yield
+    finally:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        if process.stdin:
+            process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@contextlib.contextmanager
+def moto_stack(
+    env: dict[str, str] | None = None, sqs_latency_s: float = 0.0, *, out_of_process: bool = False
+) -> Iterator[MotoStack]:
     """Every resource of template.yaml on moto, the functions' environment set (as
-    tests/conftest.py's `stack` fixture does), and the SQS client of `deps` replaced by a stub."""
+    tests/conftest.py's `stack` fixture does), and the SQS client of `deps` replaced by a stub.
+    moto runs in this process (mock_aws), or with `out_of_process` in a server process of its own."""
     offline_env()
     from moto import mock_aws
 
-    with mock_aws():
+    with _moto_server() if out_of_process else mock_aws():
         from devstack.cfn import load_template
         from devstack.lambdas import Invokers
         from devstack.resources import create_resources
