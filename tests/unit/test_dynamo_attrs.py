@@ -60,3 +60,15 @@ def test_round_trip() -> None:
     plain = {k: v for k, v in RECORD.items() if k != "decimal"}
     assert from_attrs(to_attrs(plain)) == plain
     assert TypeDeserializer().deserialize(to_attrs({"n": -3})["n"]) == Decimal(-3)
+
+
+def test_delivery_ids_come_back_from_the_key() -> None:
+    from webhook_resend import keys
+
+    key = keys.delivery("t-1", "job-2", "item-3", "hook-4", 7)
+    assert keys.delivery_ids(key["pk"], key["sk"]) == {
+        "job_id": "job-2",
+        "subject_id": "item-3",
+        "webhook_id": "hook-4",
+        "url_index": 7,
+    }

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from webhook_resend import backoff, clock, dataforseo, keys, signing
-from webhook_resend.dynamo import COUNTED, PairOutcome, Store
+from webhook_resend.dynamo import COUNTED, PairOutcome, Store, delivery_record
 from webhook_resend.jobs import Delivery, PairMessage
 from webhook_resend.observability import logger
 from webhook_resend.sender import Attempt, HttpSender
@@ -240,9 +240,10 @@ class Deliverer:
                     _key(keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index))
                 )
                 w.records[index] = (
-                    Delivery.model_validate(record)
+                    Delivery.model_validate(delivery_record(record))
                     if record
-                    else Delivery(
+                    # A new record, of values already validated (the message's, the target's).
+                    else Delivery.model_construct(
                         job_id=m.job_id,
                         subject_id=m.subject_id,
                         kind=m.kind,

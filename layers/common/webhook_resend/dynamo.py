@@ -29,6 +29,7 @@ _deserializer = TypeDeserializer()
 _BATCH_GET_MAX = 100
 _TRANSACTION_MAX = 100
 _COMMIT_ROUNDS = 4
+_KEY_FIELDS = frozenset({"job_id", "subject_id", "webhook_id", "url_index"})
 # A pair's count is carried by its first delivery record (URL index 0): the attribute is set,
 # once, in the transaction that moves the job's counters (see Store.commit).
 COUNTED = "counted"
@@ -127,8 +128,13 @@ def _webhook_from(record: dict[str, Any]) -> tuple[Webhook, str]:
     return Webhook.model_validate(fields), record["secret"]
 
 
+def delivery_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A delivery record as read, with the ids its key holds (see Store._delivery_put)."""
+    return {**record, **keys.delivery_ids(record["pk"], record["sk"])}
+
+
 def _delivery_from(record: dict[str, Any]) -> Delivery:
-    return Delivery.model_validate(record)
+    return Delivery.model_validate(delivery_record(record))
 
 
 def _job_from(record: dict[str, Any]) -> Job:
@@ -369,8 +375,9 @@ class Store:
             "gsi2sk": keys.deliveries_index_sk(
                 record.status, record.subject_id, record.webhook_id, record.url_index
             ),
-            # Defaults (kind "item", method POST, no attempt yet) are left out: readers apply them.
-            **record.model_dump(exclude_defaults=True),
+            # Neither the ids the key holds nor defaults (kind "item", method POST, no attempt yet)
+            # are repeated: readers restore them (delivery_record, the model's defaults).
+            **record.model_dump(exclude_defaults=True, exclude=_KEY_FIELDS),
             "expires_at": expires_at,
         }
         if counted:
@@ -529,7 +536,8 @@ class Store:
     def failed_since(self, tenant_id: str, since: str) -> Iterator[dict[str, Any]]:
         """The tenant's delivery records that ended failed at or after `since` (an index Query)."""
         values = {":pk": keys.failed_index_pk(tenant_id), ":since": since}
-        yield from self._query("gsi3pk = :pk AND gsi3sk >= :since", values, index=keys.FAILED_INDEX)
+        for record in self._query("gsi3pk = :pk AND gsi3sk >= :since", values, index=keys.FAILED_INDEX):
+            yield delivery_record(record)
 
     # -- schedules --------------------------------------------------------------------------------
     def put_schedule(self, tenant_id: str, record: dict[str, Any]) -> bool:

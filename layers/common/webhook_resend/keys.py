@@ -53,6 +53,14 @@ def delivery(tenant_id: str, job_id: str, subject_id: str, webhook_id: str, url_
     return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": f"W#{webhook_id}#U#{url_index:02d}"}
 
 
+def delivery_ids(pk: str, sk: str) -> dict[str, str | int]:
+    """The ids a delivery record's key holds (the record does not repeat them)."""
+    rest, _, subject_id = pk.rpartition("#S#")
+    job_id = rest.rpartition("#JOB#")[2]
+    webhook_id, _, url_index = sk.removeprefix("W#").rpartition("#U#")
+    return {"job_id": job_id, "subject_id": subject_id, "webhook_id": webhook_id, "url_index": int(url_index)}
+
+
 def deliveries_index_pk(tenant_id: str, job_id: str) -> str:
     return f"{tenant_id}#JOB#{job_id}"
 

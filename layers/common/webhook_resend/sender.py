@@ -225,6 +225,8 @@ class HttpSender:
         self._concurrency = concurrency
         self._transport_factory = transport_factory
         self._client: httpx.AsyncClient | None = None
+        self._defaults: dict[str, str] = {}
+        self._timeouts: dict[str, float | None] = {}
         self._slots: asyncio.Semaphore | None = None
 
     async def __aenter__(self) -> HttpSender:
@@ -239,6 +241,10 @@ class HttpSender:
             timeout=httpx.Timeout(None),
             headers={"user-agent": USER_AGENT},
         )
+        # What the client would merge into every request: merged once here, since each attempt's
+        # request is built directly (Request + send) rather than by the client's build_request.
+        self._defaults = dict(self._client.headers.multi_items())
+        self._timeouts = self._client.timeout.as_dict()
         self._slots = asyncio.Semaphore(self._concurrency)
         return self
 
@@ -284,7 +290,15 @@ class HttpSender:
         client = self._client
         if client is None:
             raise RuntimeError("use `async with HttpSender(...)`")
-        async with client.stream(method, _url(url), headers=headers, content=content) as response:
+        request = httpx.Request(
+            method,
+            _url(url),
+            headers={**self._defaults, **headers},
+            content=content,
+            extensions={"timeout": self._timeouts},
+        )
+        response = await client.send(request, stream=True)
+        try:
             kept = bytearray()
             read = 0
             async for chunk in response.aiter_raw():
@@ -301,6 +315,8 @@ class HttpSender:
                 retry_after=None if response.is_success else response.headers.get("retry-after"),
                 body=kept.decode("utf-8", errors="replace"),
             )
+        finally:
+            await response.aclose()
 
 
 def _elapsed(started: float) -> int:
