@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from webhook_resend import backoff, clock, dataforseo, keys, signing
-from webhook_resend.dynamo import COUNTED, PairOutcome, Store, delivery_record
+from webhook_resend.dynamo import COUNTED, PairOutcome, Store, delivery_from
 from webhook_resend.jobs import Delivery, PairMessage
 from webhook_resend.observability import logger
 from webhook_resend.sender import Attempt, HttpSender
@@ -220,14 +220,14 @@ class Deliverer:
         """Each pair's delivery records, from what `_load_subjects` read, with a second round only
         for the records of webhooks' further URLs. A pair whose first record carries its count
         has ended: nothing of it is done again."""
-        first_round = {_key(k) for w in work for k in _record_keys(w.message, _likely_indexes(w.message))}
-        wanted = [
-            k
+        further = [
+            key
             for w in work
-            for k in _record_keys(w.message, [t.url_index for t in w.targets] or [0])
-            if _key(k) not in first_round
+            for key in _record_keys(
+                w.message, [t.url_index for t in w.targets if t.url_index not in _likely_indexes(w.message)]
+            )
         ]
-        found = {**read, **self._store.get_records(_unique(wanted))} if wanted else read
+        found = read | self._store.get_records(further) if further else read
         for w in work:
             m = w.message
             first = found.get(_key(keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, 0)))
@@ -240,7 +240,7 @@ class Deliverer:
                     _key(keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index))
                 )
                 w.records[index] = (
-                    Delivery.model_validate(delivery_record(record))
+                    delivery_from(record)
                     if record
                     # A new record, of values already validated (the message's, the target's).
                     else Delivery.model_construct(
@@ -391,17 +391,14 @@ class Deliverer:
 
 
 def _likely_indexes(message: PairMessage) -> list[int]:
-    """The URL indexes read with the subjects: a task's pingback and postback, a webhook's first URL."""
+    """The URL indexes read with the subjects: a task's pingback and postback, a webhook's first
+    URL. The first (index 0) is always among them: it says whether the pair was counted."""
     return [0, 1] if message.kind == "task" else [0]
 
 
 def _record_keys(message: PairMessage, indexes: list[int]) -> list[dict[str, str]]:
-    """The pair's delivery records of these URL indexes, and always its first (its count)."""
     m = message
-    return [
-        keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index)
-        for index in sorted({0, *indexes})
-    ]
+    return [keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index) for index in indexes]
 
 
 def _key(key: dict[str, str]) -> tuple[str, str]:

@@ -104,11 +104,6 @@ def _needs_count_update(outcome: PairOutcome) -> bool:
     return outcome.terminal is not None and all(r.url_index != 0 for r in outcome.records)
 
 
-def _counts_in_put(operation: tuple[dict[str, Any], PairOutcome, bool]) -> bool:
-    request, _, counts = operation
-    return counts and "Put" in request
-
-
 def _item_from(record: dict[str, Any]) -> ContentItem:
     return ContentItem.model_validate({**record, "payload": json.loads(record.get("payload") or "{}")})
 
@@ -133,7 +128,7 @@ def delivery_record(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, **keys.delivery_ids(record["pk"], record["sk"])}
 
 
-def _delivery_from(record: dict[str, Any]) -> Delivery:
+def delivery_from(record: dict[str, Any]) -> Delivery:
     return Delivery.model_validate(delivery_record(record))
 
 
@@ -492,25 +487,21 @@ class Store:
                 reasons = exc.response.get("CancellationReasons") or []
                 done = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
                 if done:
-                    operations = [
-                        self._after_refusal(op, expires_at) if i in done else op
-                        for i, op in enumerate(operations)
-                        if i not in done or _counts_in_put(op)
-                    ]
+                    kept = []
+                    for i, (request, outcome, counts) in enumerate(operations):
+                        if i not in done:
+                            kept.append((request, outcome, counts))
+                        elif counts and "Put" in request:
+                            # Another run ended the first record first: the pair is still
+                            # counted, by the Update, which is refused in turn if it was counted.
+                            kept.append((self._count_update(outcome, expires_at), outcome, True))
+                    operations = kept
                     continue
             except ClientError as exc:
                 # Throttling or a conflicting transaction: back off and try the same writes again.
                 logger.warning("delivery commit failed", extra={"error": exc.response["Error"]["Code"]})
             time.sleep(0.05 * 2**round_number)
         return list(chunk)
-
-    def _after_refusal(
-        self, operation: tuple[dict[str, Any], PairOutcome, bool], expires_at: int
-    ) -> tuple[dict[str, Any], PairOutcome, bool]:
-        """A first record whose Put was refused (another run ended it first) still counts its
-        pair, through the Update, which is refused in turn if that run counted it."""
-        _, outcome, _ = operation
-        return (self._count_update(outcome, expires_at), outcome, True)
 
     def list_deliveries(
         self, tenant_id: str, job_id: str, status: str | None, limit: int, cursor: dict[str, Any] | None
@@ -530,7 +521,7 @@ class Store:
         if cursor:
             request["ExclusiveStartKey"] = cursor
         answer = self._client.query(**request)
-        records = [_delivery_from(from_attrs(a)) for a in answer.get("Items", [])]
+        records = [delivery_from(from_attrs(a)) for a in answer.get("Items", [])]
         return records, answer.get("LastEvaluatedKey")
 
     def failed_since(self, tenant_id: str, since: str) -> Iterator[dict[str, Any]]:

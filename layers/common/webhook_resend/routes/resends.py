@@ -7,10 +7,10 @@ from typing import Any, get_args
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from webhook_resend import deps, dynamo, keys
-from webhook_resend.errors import FieldProblem, InvalidInputError, NotFoundError
+from webhook_resend.errors import FieldProblem, InvalidInputError
 from webhook_resend.http import require_tenant
 from webhook_resend.jobs import DeliveryPage, DeliveryStatus, Job
-from webhook_resend.params import canonical_id, collect, parse_paging
+from webhook_resend.params import canonical_id, collect, not_found, parse_paging
 
 router = APIGatewayHttpRouter()
 STATUSES = get_args(DeliveryStatus)
@@ -20,7 +20,7 @@ DELIVERY_PAGE_MAX = 1000
 def _job(tenant_id: str, job_id: str) -> Job:
     job = deps.store().get_job(tenant_id, canonical_id(job_id, "resend", for_write=False))
     if job is None:
-        raise NotFoundError(FieldProblem("id", "no resend with this id"))
+        raise not_found("resend")
     return job
 
 
