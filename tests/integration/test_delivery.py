@@ -573,3 +573,69 @@ def test_resend_of_another_tenant_is_404_on_both_routes(
 def test_resend_that_does_not_exist_is_404_on_both_routes(api: Api, token: str, job_id: str) -> None:
     assert api.request("GET", f"/resends/{job_id}", token=token).status == 404
     assert api.request("GET", f"/resends/{job_id}/deliveries", token=token).status == 404
+
+
+# -- the collector --------------------------------------------------------------------------------
+def test_delivery_batch_runs_with_the_collector_paused_and_leaves_it_on(
+    api: Api,
+    token: str,
+    receiver: Receiver,
+    deliveries: Callable[..., int],
+    one_pair: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from webhook_resend.delivery import Deliverer
+
+    seen: list[bool] = []
+    run = Deliverer.run
+
+    async def watched(self: Deliverer, batch: Any) -> Any:
+        seen.append(gc.isenabled())
+        return await run(self, batch)
+
+    monkeypatch.setattr(Deliverer, "run", watched)
+    answer = one_pair()
+
+    assert gc.isenabled()
+    deliveries()
+
+    assert seen == [False]
+    assert gc.isenabled()
+    assert len(receiver.to("/hook")) == 1
+    assert _job(api, token, answer["resend_id"])["delivered"] == 1
+
+
+def test_collector_is_left_as_it_was_also_when_the_batch_raises() -> None:
+    import gc
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "functions" / "deliver" / "deliver.py"
+    spec = importlib.util.spec_from_file_location("deliver_entry_for_gc_test", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    during: list[bool] = []
+
+    def batch_that_dies() -> None:
+        with module.collector_paused():
+            during.append(gc.isenabled())
+            raise RuntimeError("batch died")
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        batch_that_dies()
+    assert during == [False]
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        with module.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()

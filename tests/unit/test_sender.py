@@ -67,17 +67,25 @@ def test_lean_transport_delivers_method_path_headers_and_body_as_sent(receiver: 
             get = await sender.send(
                 "GET", f"{receiver.url}/ping?id=1&tag=x", {"x-webhook-resend-id": "j"}, None
             )
-        return post, get
+            empty = await sender.send("POST", f"{receiver.url}/empty", {}, b"")
+        return post, get, empty
 
-    post, get = asyncio.run(run())
+    post, get, empty = asyncio.run(run())
     assert (post.status_code, post.error, post.body) == (200, None, "received")
     assert (get.status_code, get.error) == (200, None)
-    sent, pinged = receiver.requests
+    assert (empty.status_code, empty.error) == (200, None)
+    sent, pinged, emptied = receiver.requests
     assert (sent.method, sent.path, sent.query, sent.body) == ("POST", "/hook", "token=a%20b", body)
     assert {k: sent.headers.get(k) for k in headers} == headers
+    # Host and Content-Length are not in the request the sender builds: aiohttp adds them.
+    assert sent.headers["host"] == receiver.url.removeprefix("http://")
     assert sent.headers["content-length"] == str(len(body))
+    assert "transfer-encoding" not in sent.headers
     assert sent.headers["user-agent"].startswith("webhook-resend/")
     assert (pinged.method, pinged.path, pinged.query, pinged.body) == ("GET", "/ping", "id=1&tag=x", b"")
+    assert "content-length" not in pinged.headers
+    assert "transfer-encoding" not in pinged.headers
+    assert (emptied.method, emptied.body, emptied.headers["content-length"]) == ("POST", b"", "0")
 
 
 def test_one_deadline_bounds_the_whole_attempt(receiver: Receiver) -> None:

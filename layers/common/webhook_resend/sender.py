@@ -290,13 +290,19 @@ class HttpSender:
         client = self._client
         if client is None:
             raise RuntimeError("use `async with HttpSender(...)`")
+        # Built from a stream with every header given as bytes: httpx's content path would encode
+        # each header and look each up again to add Host and Content-Length, which aiohttp adds
+        # on the wire itself.
         request = httpx.Request(
             method,
             _url(url),
-            headers={**self._defaults, **headers},
-            content=content,
+            headers=[
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in {**self._defaults, **headers}.items()
+            ],
+            stream=httpx.ByteStream(content or b""),
             extensions={"timeout": self._timeouts},
         )
+        request.read()
         response = await client.send(request, stream=True)
         try:
             kept = bytearray()
