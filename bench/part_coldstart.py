@@ -3,16 +3,16 @@ interpreter, next to `import boto3` alone.
 
 Each import runs in its own `python -c` with `sys.path` as Lambda sets it (the function's CodeUri
 first, then the layer, then the runtime's packages: here the virtualenv's) and the environment of a
-deployed function (LAMBDA_TASK_ROOT and AWS_LAMBDA_FUNCTION_NAME set, so Powertools' Tracer is on
-and patches the libraries it knows, as with `Tracing: Active`). The virtualenv holds more than the
-layer: packages outside what layers/common/requirements.txt installs (e.g. click, rich and
-pygments, which httpx imports for its command line when they are there) are made unimportable, as
-they are in the deployed layer. time.perf_counter() brackets the import alone, not the
-interpreter's own start. Every module runs from compiled bytecode, as `make build` ships the code
-(one discarded pass first writes it, into a directory of the run's: PYTHONPYCACHEPREFIX). Repeats run
-round-robin so drift spreads evenly; medians are reported. One more run per module with
-`-X importtime` attributes the time to packages (self time summed per top-level package) and
-measures what creating Powertools' Tracer costs.
+deployed function (LAMBDA_TASK_ROOT and AWS_LAMBDA_FUNCTION_NAME set, which switch Powertools to
+its Lambda behaviour; the functions create no Tracer, see webhook_resend.observability). The
+virtualenv holds more than the layer: packages outside what layers/common/requirements.txt
+installs (e.g. click, rich and pygments, which httpx imports for its command line when they are
+there) are made unimportable, as they are in the deployed layer. time.perf_counter() brackets the
+import alone, not the interpreter's own start. Every module runs from compiled bytecode, as
+`make build` ships the code (one discarded pass first writes it, into a directory of the run's:
+PYTHONPYCACHEPREFIX). Repeats run round-robin so drift spreads evenly; medians are reported. One
+more run per module with `-X importtime` attributes the time to packages (self time summed per
+top-level package).
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def lambda_env(logical_id: str | None, code_dir: Path, pycache: Path) -> dict[st
     if logical_id:
         env.update(
             {
-                # Powertools' Tracer is on where LAMBDA_TASK_ROOT is set (and patches every library).
+                # What Lambda sets: Powertools behaves as it does in a deployed function.
                 "LAMBDA_TASK_ROOT": str(code_dir),
                 "AWS_LAMBDA_FUNCTION_NAME": logical_id,
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -170,31 +170,6 @@ def by_package(importtime_log: str) -> Counter[str]:
     return found
 
 
-def observability_cost(importtime_log: str) -> tuple[float, float]:
-    """(cumulative ms of webhook_resend.observability, of which outside importing Powertools).
-
-    The second figure is what creating the Tracer costs beyond the Powertools package itself: the
-    X-Ray SDK and every library its auto-patching imports (httpx, aiohttp, ...), plus creating
-    Logger and Metrics (small). importtime lists children before their parent, indented deeper.
-    """
-    parsed = []
-    for line in importtime_log.splitlines():
-        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
-        if match:
-            parsed.append((len(match.group(3)), match.group(4), int(match.group(2)) / 1000))
-    for index, (indent, name, cumulative) in enumerate(parsed):
-        if name != "webhook_resend.observability":
-            continue
-        powertools = 0.0
-        for child_indent, child, child_cumulative in reversed(parsed[:index]):
-            if child_indent <= indent:
-                break
-            if child_indent == indent + 2 and child.startswith("aws_lambda_powertools"):
-                powertools += child_cumulative
-        return cumulative, cumulative - powertools
-    return 0.0, 0.0
-
-
 def measure(repeats: int = 5) -> PartResult:
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
         return _measure(repeats, Path(pycache))
@@ -224,7 +199,6 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
             runs[name].append(once(name)[0])
 
     boto3_ms = statistics.median(runs["boto3"])
-    tracer_ms: dict[str, float] = {}
     out.add(
         Row(
             "import_boto3_ms",
@@ -238,7 +212,6 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
         _, log = once(name, importtime=True)
         packages = by_package(log)
         top = packages.most_common(5)
-        tracer_ms[name] = observability_cost(log)[1]
         out.add(
             Row(
                 f"import_ms_{name}",
@@ -253,21 +226,9 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
             )
         )
         out.figures[f"import_over_boto3_ms_{name}"] = round(value - boto3_ms, 1)
-    for name, value in tracer_ms.items():
-        out.add(
-            Row(
-                f"import_tracer_ms_{name}",
-                round(value, 1),
-                "ms",
-                out.figures[f"import_ms_{name}"],
-                f"import_ms_{name}",
-                round(value / out.figures[f"import_ms_{name}"], 3),
-                note="-X importtime: webhook_resend.observability beyond importing Powertools (Tracer)",
-            )
-        )
     out.notes.append(
         f"cold start: fresh interpreter per import, sys.path = [function dir, layers/common] + venv, "
-        f"Lambda environment (Tracer on), warm bytecode caches; medians of {repeats}; "
+        f"Lambda environment, warm bytecode caches; medians of {repeats}; "
         f"'self ms' is -X importtime self time summed per top-level package (one run). Refused as not in "
         f"the layer: {', '.join(sorted(blocked)) or 'nothing'}."
     )
