@@ -607,17 +607,12 @@ def test_delivery_batch_runs_with_the_collector_paused_and_leaves_it_on(
     assert _job(api, token, answer["resend_id"])["delivered"] == 1
 
 
-def test_collector_is_left_as_it_was_also_when_the_batch_raises() -> None:
+def test_collector_is_left_as_it_was_also_when_the_batch_raises(stack: LocalAws) -> None:
     import gc
-    import importlib.util
-    from pathlib import Path
+    import sys
 
-    path = Path(__file__).resolve().parents[2] / "functions" / "deliver" / "deliver.py"
-    spec = importlib.util.spec_from_file_location("deliver_entry_for_gc_test", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    handler = stack.invokers["DeliverFunction"].load()
+    module = sys.modules[handler.__module__]
 
     during: list[bool] = []
 

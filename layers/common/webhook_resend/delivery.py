@@ -396,8 +396,7 @@ def _likely_indexes(message: PairMessage) -> list[int]:
     return [0, 1] if message.kind == "task" else [0]
 
 
-def _record_keys(message: PairMessage, indexes: list[int]) -> list[dict[str, str]]:
-    m = message
+def _record_keys(m: PairMessage, indexes: list[int]) -> list[dict[str, str]]:
     return [keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index) for index in indexes]
 
 

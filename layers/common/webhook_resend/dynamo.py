@@ -29,7 +29,6 @@ _deserializer = TypeDeserializer()
 _BATCH_GET_MAX = 100
 _TRANSACTION_MAX = 100
 _COMMIT_ROUNDS = 4
-_KEY_FIELDS = frozenset({"job_id", "subject_id", "webhook_id", "url_index"})
 # A pair's count is carried by its first delivery record (URL index 0): the attribute is set,
 # once, in the transaction that moves the job's counters (see Store.commit).
 COUNTED = "counted"
@@ -372,7 +371,7 @@ class Store:
             ),
             # Neither the ids the key holds nor defaults (kind "item", method POST, no attempt yet)
             # are repeated: readers restore them (delivery_record, the model's defaults).
-            **record.model_dump(exclude_defaults=True, exclude=_KEY_FIELDS),
+            **record.model_dump(exclude_defaults=True, exclude=keys.DELIVERY_ID_FIELDS),
             "expires_at": expires_at,
         }
         if counted:

@@ -53,8 +53,12 @@ def delivery(tenant_id: str, job_id: str, subject_id: str, webhook_id: str, url_
     return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": f"W#{webhook_id}#U#{url_index:02d}"}
 
 
+# The fields of a delivery record that its key holds: the record does not repeat them.
+DELIVERY_ID_FIELDS = frozenset({"job_id", "subject_id", "webhook_id", "url_index"})
+
+
 def delivery_ids(pk: str, sk: str) -> dict[str, str | int]:
-    """The ids a delivery record's key holds (the record does not repeat them)."""
+    """The DELIVERY_ID_FIELDS of a delivery record, read from its key."""
     rest, _, subject_id = pk.rpartition("#S#")
     job_id = rest.rpartition("#JOB#")[2]
     webhook_id, _, url_index = sk.removeprefix("W#").rpartition("#U#")

@@ -302,7 +302,7 @@ class HttpSender:
             stream=httpx.ByteStream(content or b""),
             extensions={"timeout": self._timeouts},
         )
-        request.read()
+        request.read()  # the body as `request.content`, which the transport hands aiohttp whole
         response = await client.send(request, stream=True)
         try:
             kept = bytearray()
