@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
-from moto.server import ThreadedMotoServer
 
+from devstack.aws import MotoServer
 from devstack.cfn import load_template
 from devstack.gateway import Gateway
 from devstack.lambdas import PROJECT_ROOT, Invokers
@@ -106,7 +106,7 @@ class LocalStack:
         self._stack: Stack | None = None
         self._invokers: Invokers | None = None
         self._gateway: Gateway | None = None
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: MotoServer | None = None
         self._aws_endpoint: str | None = None
         self._saved_env: dict[str, str | None] = {}
         self._started_workers: list[Worker] = []
@@ -183,7 +183,7 @@ class LocalStack:
         if werkzeug_log.level == logging.NOTSET:
             # One line per moto request on stderr would bury everything else a test prints.
             werkzeug_log.setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto = MotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         self._aws_endpoint = f"http://{moto_host}:{moto_port}"

@@ -1,0 +1,55 @@
+"""moto as the local stack's AWS, over HTTP, with DynamoDB's per-request atomicity.
+
+moto's server handles each request on its own thread, and its DynamoDB backend changes items in
+place: an UpdateItem applies its actions one after another (`ADD delivered :3, pending :-3` is
+two steps), and TransactWriteItems writes its items one by one and rolls back a failed
+transaction by putting back a copy of the whole table taken before it started. A request running
+meanwhile can therefore read half an update (a job with `delivered` counted and `pending` not yet
+taken down), or have its own write undone by another request's rollback. DynamoDB itself makes
+each item write atomic and isolates transactions.
+
+`MotoServer` gives the local stack that atomicity: it runs moto's own server with DynamoDB
+requests taken one at a time. Other services (SQS long polls in particular) are not serialized.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+# The X-Amz-Target of every DynamoDB (and DynamoDB Streams) call: "DynamoDB_20120810.UpdateItem"
+_DYNAMODB_TARGET = "DynamoDB"
+
+
+class OneDynamoDBRequestAtATime:
+    """WSGI middleware: DynamoDB requests run under one lock, their whole answer produced
+    inside it; every other request goes straight through."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(_DYNAMODB_TARGET):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
+class MotoServer(ThreadedMotoServer):
+    """`ThreadedMotoServer` with its application wrapped in `OneDynamoDBRequestAtATime`."""
+
+    def _server_entry(self) -> None:
+        # ThreadedMotoServer._server_entry (moto 5.2.5, pinned), with the application wrapped:
+        # moto has no hook for it.
+        app = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
