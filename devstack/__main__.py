@@ -57,8 +57,8 @@ def _banner(local: LocalStack, demo: dict[str, Any] | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     arguments = _arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Moto's request lines and botocore's endpoint notes would drown the gateway's access log.
-    for noisy in ("werkzeug", "botocore", "boto3"):
+    # botocore's endpoint notes would drown the gateway's access log (moto logs no request lines).
+    for noisy in ("botocore", "boto3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     stopping = threading.Event()

@@ -10,6 +10,8 @@ each item write atomic and isolates transactions.
 
 `MotoServer` gives the local stack that atomicity: it runs moto's own server with DynamoDB
 requests taken one at a time. Other services (SQS long polls in particular) are not serialized.
+Unless `verbose`, it does not log a line per request either (werkzeug's default): those lines
+would bury everything else `make run` and the tests print.
 """
 
 from __future__ import annotations
@@ -41,15 +43,22 @@ class OneDynamoDBRequestAtATime:
             return list(self._app(environ, start_response))
 
 
+class _QuietRequestHandler(MotoRequestHandler):
+    """moto's request handler without werkzeug's line per request (errors are still logged)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 class MotoServer(ThreadedMotoServer):
-    """`ThreadedMotoServer` with its application wrapped in `OneDynamoDBRequestAtATime`."""
+    """`ThreadedMotoServer` with its application wrapped in `OneDynamoDBRequestAtATime`, and
+    quiet unless `verbose`."""
 
     def _server_entry(self) -> None:
-        # ThreadedMotoServer._server_entry (moto 5.2.5, pinned), with the application wrapped:
-        # moto has no hook for it.
+        # ThreadedMotoServer._server_entry (moto 5.2.5, pinned), with the application wrapped and
+        # the handler chosen: moto has no hook for either.
         app = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
-        )
+        handler = MotoRequestHandler if self._verbose else _QuietRequestHandler
+        self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=handler)
         self._server_ready_event.set()
         self._server.serve_forever()

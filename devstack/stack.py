@@ -179,10 +179,6 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        werkzeug_log = logging.getLogger("werkzeug")
-        if werkzeug_log.level == logging.NOTSET:
-            # One line per moto request on stderr would bury everything else a test prints.
-            werkzeug_log.setLevel(logging.WARNING)
         self._moto = MotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
