@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 STACK ?= webhook-resend
 QUEUE ?= all
 
-.PHONY: help install tools run test lint format validate build deploy redrive bench clean
+.PHONY: help install tools run test lint format validate build deploy redrive bench openapi clean
 
 help:
 	@echo "make run       serve the whole stack on http://127.0.0.1:$(PORT) (moto, no Docker, no AWS)"
@@ -20,6 +20,7 @@ help:
 	@echo "make redrive   move dead-lettered messages back (STACK=..., QUEUE=delivery|fanout|all)"
 	@echo "make bench     performance figures next to same-run baselines (bench-results.json)"
 	@echo "make format    apply ruff's formatting and fixes"
+	@echo "make openapi   write the OpenAPI document the admin function serves (api/openapi.json)"
 	@echo "make clean     remove virtualenvs and build output"
 
 # The project's virtualenv, rebuilt when a requirements file changes.
@@ -63,7 +64,8 @@ build: tools
 	$(TOOLS)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
 	  || { echo "build: bytecode must be compiled by Python 3.11, the functions' runtime" >&2; exit 1; }
 	$(TOOLS)/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
-	test -n "$$(find .aws-sam/build/CommonLayer -path '*webhook_resend/__pycache__/delivery.cpython-311.pyc')"
+	test -n "$$(find .aws-sam/build/CommonLayer -path '*webhook_resend/delivery/__pycache__/deliverer.cpython-311.pyc')"
+	test -n "$$(find .aws-sam/build/CommonLayer -path '*webhook_resend/api/openapi.json')"
 
 test: lint validate build
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
@@ -73,6 +75,11 @@ deploy: build
 
 bench: install
 	$(PY) bench/run.py --json bench-results.json
+
+# The document GET /openapi.json serves, generated from every function's routers; a unit test
+# fails when the committed file drifts from them.
+openapi: install
+	PYTHONPATH=layers/common $(PY) -m webhook_resend.api.openapi
 
 redrive: install
 	$(PY) scripts/redrive.py --stack $(STACK) --queue $(QUEUE)

@@ -147,8 +147,8 @@ def stopwatch(into: dict[str, float], name: str) -> Any:
 def seed_items(client: Any, table: str, tenant_id: str, count: int) -> None:
     """`count` items as Store.put_item stores them (keys, index keys, filterable attributes),
     with a small payload: the selection reads only the index."""
-    from webhook_resend import keys
-    from webhook_resend.dynamo import to_attrs
+    from webhook_resend.aws import keys
+    from webhook_resend.aws.dynamodb import to_attrs
 
     def record(n: int) -> dict[str, Any]:
         item_id = str(uuid.UUID(int=n + 1))
@@ -181,7 +181,8 @@ def seed_items(client: Any, table: str, tenant_id: str, count: int) -> None:
 
 def seed_webhooks(store: Any, tenant_id: str, count: int) -> list[str]:
     from webhook_resend import clock
-    from webhook_resend.models import Webhook, new_id, new_webhook_secret
+    from webhook_resend.models.base import new_id, new_webhook_secret
+    from webhook_resend.models.records import Webhook
 
     ids = []
     for n in range(count):
@@ -209,11 +210,11 @@ def run(items: int, webhooks: int) -> dict[str, float]:
     with mock_aws():
         from devstack.cfn import load_template
         from devstack.resources import create_resources
-        from webhook_resend import native
-        from webhook_resend.dynamo import Store
-        from webhook_resend.jobs import PageMessage
-        from webhook_resend.native import ResendIn
-        from webhook_resend.publisher import SqsPublisher
+        from webhook_resend.aws.dynamodb import Store
+        from webhook_resend.aws.publisher import SqsPublisher
+        from webhook_resend.models.messages import PageMessage
+        from webhook_resend.resends import native
+        from webhook_resend.resends.native import ResendIn
 
         stack = create_resources(load_template(ROOT / "template.yaml"))
         table = str(stack.ref("DataTable"))

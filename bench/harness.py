@@ -110,13 +110,13 @@ def percentile(values: list[float], pct: float) -> float:
 class MotoStack:
     stack: Any  # devstack.resources.Stack
     invokers: Any  # devstack.lambdas.Invokers
-    dynamodb: Any  # the client deps.store() uses
+    dynamodb: Any  # the client clients.store() uses
     sqs_stub: StubSqs
 
     def store(self) -> Any:
-        from webhook_resend import deps
+        from webhook_resend.aws import clients
 
-        return deps.store()
+        return clients.store()
 
     def handler(self, logical_id: str) -> tuple[Any, Any]:
         """The function's handler (imported now: a cold start outside any timing) and a context."""
@@ -170,7 +170,8 @@ def moto_stack(
     env: dict[str, str] | None = None, sqs_latency_s: float = 0.0, *, out_of_process: bool = False
 ) -> Iterator[MotoStack]:
     """Every resource of template.yaml on moto, the functions' environment set (as
-    tests/conftest.py's `stack` fixture does), and the SQS client of `deps` replaced by a stub.
+    tests/conftest.py's `stack` fixture does), and the SQS client of `webhook_resend.aws.clients`
+    replaced by a stub.
     moto runs in this process (mock_aws), or with `out_of_process` in a server process of its own."""
     offline_env()
     from moto import mock_aws
@@ -179,26 +180,26 @@ def moto_stack(
         from devstack.cfn import load_template
         from devstack.lambdas import Invokers
         from devstack.resources import create_resources
-        from webhook_resend import deps
+        from webhook_resend.aws import clients
 
         built = create_resources(load_template(ROOT / "template.yaml"))
         os.environ.update({**built.environment(), "ADMIN_TOKEN": "bench-admin-token", **(env or {})})
-        deps.reset()
+        clients.reset()
         stub = StubSqs(sqs_latency_s)
-        real_client = deps.boto_client
+        real_client = clients.boto_client
 
-        # The SQS client every function gets from deps is the stub; DynamoDB stays on moto.
+        # The SQS client every function gets from the client factory is the stub; DynamoDB stays on moto.
         @functools.cache
         def boto_client(service: str, *, validate: bool = True) -> Any:
             return stub if service == "sqs" else real_client(service, validate=validate)
 
-        with mock.patch.object(deps, "boto_client", boto_client):
+        with mock.patch.object(clients, "boto_client", boto_client):
             invokers = Invokers.from_stack(built)
             try:
                 yield MotoStack(built, invokers, boto_client("dynamodb"), stub)
             finally:
                 invokers.close()
-                deps.reset()
+                clients.reset()
 
 
 # -- the stubbed SQS client -----------------------------------------------------------------------

@@ -41,7 +41,7 @@ PAYLOAD_TEXT = 900  # a delivery body of about 1 KB, as in bench/transports.py
 
 
 def seed(store: Any, tenant_id: str, url: str) -> list[tuple[str, str]]:
-    from webhook_resend.models import ContentItem, Webhook
+    from webhook_resend.models.records import ContentItem, Webhook
 
     start = datetime(2024, 1, 1, tzinfo=UTC)
     stamp = start.isoformat().replace("+00:00", ".000Z")
@@ -78,23 +78,23 @@ def seed(store: Any, tenant_id: str, url: str) -> list[tuple[str, str]]:
 
 
 def new_batch(local: Any, tenant_id: str, pairs: list[tuple[str, str]]) -> tuple[dict[str, Any], str]:
-    """A new job of these pairs (written by resend.fan_out) and the SQS event of its messages."""
+    """A new job of these pairs (written by resends.jobs.fan_out) and the SQS event of its messages."""
     from devstack.sqs import sqs_event
-    from webhook_resend import resend
-    from webhook_resend.publisher import SqsPublisher
+    from webhook_resend.aws.publisher import SqsPublisher
+    from webhook_resend.resends import jobs
 
     stub = local.sqs_stub
     stub.reset()
     stub.keep_bodies = True
     queue_url = local.stack.ref("DeliveryQueue")
-    result = resend.fan_out(
+    result = jobs.fan_out(
         local.store(),
         SqsPublisher(stub, queue_url),
         tenant_id,
         source="api",
         event=EVENT,
         kind="item",
-        pairs=[resend.Pair(i, w) for i, w in pairs],
+        pairs=[jobs.Pair(i, w) for i, w in pairs],
         total_items=ITEMS,
         retention_days=30,
     )
@@ -121,7 +121,7 @@ def new_batch(local: Any, tenant_id: str, pairs: list[tuple[str, str]]) -> tuple
 def forget_job(client: Any, table: str, tenant_id: str, job_id: str, pairs: list[tuple[str, str]]) -> None:
     """Delete a measured job's delivery records: moto's TransactWriteItems deep-copies
     the whole table once per item, so a table that keeps growing slows every later run."""
-    from webhook_resend import keys
+    from webhook_resend.aws import keys
 
     doomed = [keys.job(tenant_id, job_id)]
     for item_id, webhook_id in pairs:
@@ -135,18 +135,18 @@ def forget_job(client: Any, table: str, tenant_id: str, job_id: str, pairs: list
 
 
 def consumer_client() -> Any:
-    """The DynamoDB client of the consumer's store (deps.delivery_store: no client-side
+    """The DynamoDB client of the consumer's store (clients.delivery_store: no client-side
     parameter validation), which the meter must watch."""
-    from webhook_resend import deps
+    from webhook_resend.aws import clients
 
-    return deps.boto_client("dynamodb", validate=False)
+    return clients.boto_client("dynamodb", validate=False)
 
 
 def baseline_requests(
     store: Any, tenant_id: str, pairs: list[tuple[str, str]]
 ) -> list[tuple[str, bytes, str, str]]:
     """(url, body, secret, message id) of the 100 POSTs, bodies shaped as the deliverer's."""
-    from webhook_resend import signing
+    from webhook_resend.delivery import signing
 
     found = []
     job_id = str(uuid.uuid4())
@@ -167,8 +167,8 @@ async def aiohttp_batch(requests: list[tuple[str, bytes, str, str]]) -> int:
     batch), all in flight at once, each signed at sending time as the deliverer does."""
     import aiohttp
 
-    from webhook_resend import signing
-    from webhook_resend.sender import USER_AGENT
+    from webhook_resend.delivery import signing
+    from webhook_resend.delivery.sender import USER_AGENT
 
     ok = 0
     connector = aiohttp.TCPConnector(limit=200)
@@ -195,7 +195,7 @@ def raw_aiohttp_sender_class() -> type:
     for the informative `delivery_cpu_raw_sender_over_aiohttp` (what httpx costs in place)."""
     import aiohttp
 
-    from webhook_resend.sender import Attempt, HttpSender
+    from webhook_resend.delivery.sender import Attempt, HttpSender
 
     class RawAiohttpSender(HttpSender):
         async def __aenter__(self) -> RawAiohttpSender:
@@ -226,9 +226,9 @@ def raw_aiohttp_sender_class() -> type:
 
 def phases(spans: Spans) -> contextlib.ExitStack:
     """Wrap the consumer's phases so their CPU (DynamoDB calls taken out) can be told apart."""
-    from webhook_resend.delivery import Deliverer
-    from webhook_resend.dynamo import Store
-    from webhook_resend.sender import HttpSender
+    from webhook_resend.aws.dynamodb import Store
+    from webhook_resend.delivery.deliverer import Deliverer
+    from webhook_resend.delivery.sender import HttpSender
 
     stack = contextlib.ExitStack()
     for cls, name, phase in (

@@ -26,7 +26,7 @@ PATH = "/content_items/bulk/webhooks"
 
 
 def seed(store: Any, tenant_id: str) -> None:
-    from webhook_resend.models import ContentItem, Webhook
+    from webhook_resend.models.records import ContentItem, Webhook
 
     start = datetime(2024, 1, 1, tzinfo=UTC)
     for n in range(ITEMS):
@@ -60,13 +60,14 @@ def measure(repeats: int = 3) -> PartResult:
 
     out = PartResult()
     with moto_stack(sqs_latency_s=SQS_LATENCY_S) as local:
-        from webhook_resend import catalog, deps, resend
+        from webhook_resend.aws import clients
+        from webhook_resend.resends import prepr
 
         tenant_id = new_tenant_id()
         seed(local.store(), tenant_id)
         handler, _ = local.handler("ResendApiFunction")
         ddb = CallMeter(local.dynamodb)
-        publisher = deps.publisher()  # what the route will use (cached per container)
+        publisher = clients.publisher()  # what the route will use (cached per container)
         concurrency = int(getattr(publisher, "_concurrency", 16))
         spans: dict[str, float] = {}
         marks: dict[str, tuple[float, float]] = {}
@@ -96,10 +97,10 @@ def measure(repeats: int = 3) -> PartResult:
         runs = []
         with (
             mock.patch.object(publisher, "publish", timed("publish", publisher.publish)),
-            mock.patch.object(catalog, "select_item_ids", timed("select", catalog.select_item_ids)),
-            mock.patch.object(resend, "select_webhooks", timed("select", resend.select_webhooks)),
-            mock.patch.object(resend, "fan_out", timed("fan_out", resend.fan_out)),
-            mock.patch.object(resend, "bulk_resend", timed("domain", resend.bulk_resend)),
+            mock.patch.object(prepr, "select_item_ids", timed("select", prepr.select_item_ids)),
+            mock.patch.object(prepr, "select_webhooks", timed("select", prepr.select_webhooks)),
+            mock.patch.object(prepr, "fan_out", timed("fan_out", prepr.fan_out)),
+            mock.patch.object(prepr, "bulk_resend", timed("domain", prepr.bulk_resend)),
         ):
             invoke(1)  # warm: clients, moto's tables, Powertools' resolver, pydantic's serializers
             for _ in range(repeats):

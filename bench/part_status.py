@@ -34,7 +34,7 @@ ROUTE = "ANY /resends/{id}"
 
 def write_job(local: Any, tenant_id: str, pairs: int) -> str:
     from webhook_resend import clock
-    from webhook_resend.jobs import Delivery, Job
+    from webhook_resend.models.records import Delivery, Job
 
     store = local.store()
     client = local.dynamodb

@@ -11,7 +11,7 @@ flight, one client per run, after a warm-up that fills the connection pool:
     httpx_default  httpx.AsyncClient, its default transport (httpcore)
     httpx_aiohttp  httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport(...))
     aiohttp        aiohttp.ClientSession: the reference every other figure is divided by
-    sender         webhook_resend.sender.HttpSender built as functions/deliver/deliver.py builds it
+    sender         webhook_resend.delivery.sender.HttpSender built as functions/deliver/deliver.py builds it
                    (its default transport and limits, its own semaphore, asyncio.gather over all
                    the sends), with ALLOW_PRIVATE_URLS' switch on since the receiver is loopback
 
@@ -118,7 +118,7 @@ def make_body(size: int = BODY_SIZE) -> bytes:
 
 def make_headers(body: bytes) -> dict[str, str]:
     """The headers a delivery carries (delivery.Target.headers), computed once."""
-    from webhook_resend import signing
+    from webhook_resend.delivery import signing
 
     message_id = "msg_2f1c4a7e9b0d4e6f8a1b2c3d4e5f6a7b"
     return {
@@ -148,7 +148,7 @@ def make_sender(concurrency: int) -> Any:
     """HttpSender built as functions/deliver/deliver.py builds it, with private addresses allowed
     (ALLOW_PRIVATE_URLS=true, as on the local stack): the receiver is on loopback, which the SSRF
     guard refuses otherwise. Older senders without that switch are built with their defaults."""
-    from webhook_resend import sender
+    from webhook_resend.delivery import sender
 
     kwargs: dict[str, Any] = {}
     factory = sender.default_transport
@@ -163,7 +163,7 @@ def make_sender(concurrency: int) -> Any:
 async def open_client(
     name: str, url: str, body: bytes, headers: dict[str, str], concurrency: int, stock_limits: bool
 ) -> AsyncIterator[Post]:
-    from webhook_resend.sender import USER_AGENT
+    from webhook_resend.delivery.sender import USER_AGENT
 
     limits = (
         httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's DEFAULT_LIMITS

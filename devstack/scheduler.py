@@ -6,14 +6,14 @@ schedule is new or changed) and, for each ENABLED one whose next fire time has c
 last looked, invokes the target function of the template in-process with the schedule's
 `Target.Input` parsed as JSON, which is what Lambda hands the function when Scheduler invokes it.
 
-Fire times come from `webhook_resend.schedule_expr`: a rate schedule counts its periods from its
-StartDate, else from its creation (so it fires at once); cron and rate schedules fire only from
-StartDate and before EndDate; an `at(...)` schedule fires once (StartDate and EndDate do not apply
-to it). A schedule seen for the first time may fire for what became due since it was created;
-after that, each check covers the time since the previous one, so a fire time is never fired
-twice, and several fire times missed in one gap (a paused laptop, a slow function) fire once.
-A disabled schedule's fire times pass unfired, as in Scheduler. With `ActionAfterCompletion`
-DELETE, a schedule that will not fire again is deleted.
+Fire times come from `webhook_resend.resends.schedule_expressions`: a rate schedule counts its
+periods from its StartDate, else from its creation (so it fires at once); cron and rate schedules
+fire only from StartDate and before EndDate; an `at(...)` schedule fires once (StartDate and
+EndDate do not apply to it). A schedule seen for the first time may fire for what became due since
+it was created; after that, each check covers the time since the previous one, so a fire time is
+never fired twice, and several fire times missed in one gap (a paused laptop, a slow function)
+fire once. A disabled schedule's fire times pass unfired, as in Scheduler. With
+`ActionAfterCompletion` DELETE, a schedule that will not fire again is deleted.
 
 Not emulated: time zones other than UTC (such schedules are skipped with a warning), flexible
 time windows (everything fires on the minute), retries, dead-letter queues, targets other than
@@ -40,7 +40,7 @@ import boto3
 from devstack.lambdas import PROJECT_LAYER
 
 if TYPE_CHECKING:
-    from webhook_resend.schedule_expr import Schedule
+    from webhook_resend.resends.schedule_expressions import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,15 @@ _TICK = timedelta(microseconds=1)
 
 
 def _load_schedule_expr() -> ModuleType:
-    """The layer's `schedule_expr` module (stdlib only), loaded from its file under a name of the
-    local stack's own: the layer is not on `python -m devstack`'s path, and putting it there would
+    """The layer's `schedule_expressions` module (stdlib only), loaded from its file under a name of
+    the local stack's own: the layer is not on `python -m devstack`'s path, and putting it there would
     let the functions' imports find a `webhook_resend` the stack imported instead of their own."""
-    name = "devstack._schedule_expr"
+    name = "devstack._schedule_expressions"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, PROJECT_LAYER / "webhook_resend" / "schedule_expr.py")
+    spec = importlib.util.spec_from_file_location(
+        name, PROJECT_LAYER / "webhook_resend" / "resends" / "schedule_expressions.py"
+    )
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {name} from {PROJECT_LAYER}")
     module = importlib.util.module_from_spec(spec)

@@ -18,7 +18,7 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "common"))
 
-from webhook_resend.redrive import redrive
+from webhook_resend.aws.redrive import redrive
 
 PAIRS = {
     "delivery": ("DeliveryDeadLetterQueueUrl", "DeliveryQueueUrl"),

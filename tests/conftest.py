@@ -139,20 +139,20 @@ def stack(
 
     The handlers' modules stay imported from one test to the next, as in a warm container; the
     settings, the handlers' clients and everything built from them are new for each test
-    (`deps.reset`), so a test that patches a client cannot leak into the next.
+    (`clients.reset`), so a test that patches a client cannot leak into the next.
     """
-    from webhook_resend import deps
+    from webhook_resend.aws import clients
 
     template = load_template(ROOT / "template.yaml")
     overrides = overrides_from_env(template, local_env)
     built = create_resources(template, session=boto_session, parameter_overrides=overrides)
     for name, value in {**built.environment(), "ADMIN_TOKEN": ADMIN_TOKEN, **local_env}.items():
         monkeypatch.setenv(name, value)
-    deps.reset()
+    clients.reset()
     try:
         yield LocalAws(built, Invokers.from_stack(built))
     finally:
-        deps.reset()
+        clients.reset()
 
 
 @pytest.fixture

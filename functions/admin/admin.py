@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from webhook_resend import coldstart
-from webhook_resend.http import build_resolver
+from webhook_resend.api.resolver import build_resolver
+from webhook_resend.api.routes import admin
 from webhook_resend.observability import logger
-from webhook_resend.routes import admin
 
 app = build_resolver(guard=admin.admin_guard)
 app.include_router(admin.router)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from webhook_resend import coldstart, deps, tenants
+from webhook_resend import coldstart
+from webhook_resend.aws import clients
+from webhook_resend.catalog import tenants
 from webhook_resend.observability import logger
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     headers = event.get("headers") or {}
-    tenant_id = tenants.authenticate(deps.store(), headers.get("authorization"))
+    tenant_id = tenants.authenticate(clients.store(), headers.get("authorization"))
     logger.debug("authorizer decided", extra={"authenticated": tenant_id is not None})
     return {"isAuthorized": True, "context": {"tenant_id": tenant_id or ""}}
 

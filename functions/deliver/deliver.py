@@ -16,10 +16,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from webhook_resend import coldstart, deps
-from webhook_resend.delivery import BatchResult, Deliverer, Incoming
+from webhook_resend import coldstart
+from webhook_resend.aws import clients
+from webhook_resend.delivery.deliverer import BatchResult, Deliverer, Incoming
+from webhook_resend.delivery.sender import HttpSender, default_transport
 from webhook_resend.observability import logger, metrics
-from webhook_resend.sender import HttpSender, default_transport
 
 # Every failure is reported per message, even when all fail: raising instead would turn the
 # invocation into an error (and an alarm) for what is an ordinary retry.
@@ -47,12 +48,12 @@ class MessageNotDone(Exception):
 
 
 def _set_visibility(result: BatchResult) -> None:
-    queue_url = deps.settings().delivery_queue_url
+    queue_url = clients.settings().delivery_queue_url
     entries = [
         {"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": seconds}
         for i, (receipt, seconds) in enumerate(result.visibility.items())
     ]
-    client = deps.boto_client("sqs")
+    client = clients.boto_client("sqs")
     for start in range(0, len(entries), 10):
         # Best effort: a message whose visibility could not be changed comes back after the
         # queue's own visibility timeout instead, and is retried then.
@@ -66,9 +67,9 @@ def _set_visibility(result: BatchResult) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = deps.settings()
+    settings = clients.settings()
     deliverer = Deliverer(
-        deps.delivery_store(),
+        clients.delivery_store(),
         settings,
         lambda: HttpSender(
             settings.delivery_timeout_seconds,

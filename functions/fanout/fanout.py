@@ -12,8 +12,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from webhook_resend import coldstart, deps
-from webhook_resend.jobs import PageMessage
+from webhook_resend import coldstart
+from webhook_resend.aws import clients
+from webhook_resend.models.messages import PageMessage
 from webhook_resend.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -25,7 +26,7 @@ class PageNotSent(Exception):
 
 def send_page(record: SQSRecord) -> None:
     page = PageMessage.model_validate_json(record.body)
-    result = deps.publisher().publish(page.messages())
+    result = clients.publisher().publish(page.messages())
     metrics.add_metric(name="PairsQueued", unit="Count", value=len(result.sent))
     if result.failed:
         raise PageNotSent(f"{len(result.failed)} of {page.size} pairs of job {page.job_id} not queued")

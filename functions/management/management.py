@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from webhook_resend import coldstart
-from webhook_resend.http import build_resolver
+from webhook_resend.api.resolver import build_resolver
+from webhook_resend.api.routes import content_items, schedules, tasks, webhooks
 from webhook_resend.observability import logger
-from webhook_resend.routes import content_items, schedules, tasks, webhooks
 
 app = build_resolver()
 app.include_router(content_items.router)

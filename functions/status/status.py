@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from webhook_resend import coldstart
-from webhook_resend.http import build_resolver
+from webhook_resend.api.resolver import build_resolver
+from webhook_resend.api.routes import resend_status
 from webhook_resend.observability import logger
-from webhook_resend.routes import resends
 
 app = build_resolver()
-app.include_router(resends.router)
+app.include_router(resend_status.router)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -586,7 +586,7 @@ def test_delivery_batch_runs_with_the_collector_paused_and_leaves_it_on(
 ) -> None:
     import gc
 
-    from webhook_resend.delivery import Deliverer
+    from webhook_resend.delivery.deliverer import Deliverer
 
     seen: list[bool] = []
     run = Deliverer.run

@@ -16,7 +16,7 @@ import pytest
 
 from devstack.sqs import sqs_event
 from tests.conftest import Api, LocalAws, Receiver
-from webhook_resend import dynamo
+from webhook_resend.aws import dynamodb
 
 BULK = "/content_items/bulk/webhooks"
 EVENT = "content_item.changed"
@@ -241,11 +241,11 @@ def test_exactly_once_unwritten_outcomes_are_reported_as_exactly_those_messages(
     # Given a batch of 4 pairs whose first commit writes only the first two items' outcomes
     sent = _resend(api, token, [f"{receiver.url}/hook"], items=4)
     messages = _receive(stack, 4)
-    original = dynamo.Store.commit
+    original = dynamodb.Store.commit
     unwritten_pairs: set[tuple[str, str]] = set()
     calls = {"n": 0}
 
-    def partly(self: dynamo.Store, outcomes: Sequence[Any], *args: Any) -> list[Any]:
+    def partly(self: dynamodb.Store, outcomes: Sequence[Any], *args: Any) -> list[Any]:
         calls["n"] += 1
         if calls["n"] > 1:
             return original(self, outcomes, *args)
@@ -254,7 +254,7 @@ def test_exactly_once_unwritten_outcomes_are_reported_as_exactly_those_messages(
         unwritten_pairs.update((o.subject_id, o.webhook_id) for o in lost)
         return list(original(self, kept, *args)) + lost
 
-    monkeypatch.setattr(dynamo.Store, "commit", partly)
+    monkeypatch.setattr(dynamodb.Store, "commit", partly)
 
     # When the batch is worked
     failed = _invoke(stack, messages)
@@ -278,14 +278,14 @@ def test_exactly_once_nothing_written_reports_every_message(
 ) -> None:
     sent = _resend(api, token, [f"{receiver.url}/a", f"{receiver.url}/b"], items=3)
     messages = _receive(stack, 3)
-    original = dynamo.Store.commit
+    original = dynamodb.Store.commit
     calls = {"n": 0}
 
-    def nothing_first(self: dynamo.Store, outcomes: Sequence[Any], *args: Any) -> list[Any]:
+    def nothing_first(self: dynamodb.Store, outcomes: Sequence[Any], *args: Any) -> list[Any]:
         calls["n"] += 1
         return list(outcomes) if calls["n"] == 1 else original(self, outcomes, *args)
 
-    monkeypatch.setattr(dynamo.Store, "commit", nothing_first)
+    monkeypatch.setattr(dynamodb.Store, "commit", nothing_first)
 
     failed = _invoke(stack, messages)
 
@@ -306,16 +306,16 @@ def test_exactly_once_lambda_dying_in_the_commit_leaves_counters_right_after_rep
     # Given a commit that raises the first time (the function dies; SQS redelivers the batch)
     sent = _resend(api, token, [f"{receiver.url}/hook"], items=3)
     messages = _receive(stack, 3)
-    original = dynamo.Store.commit
+    original = dynamodb.Store.commit
     calls = {"n": 0}
 
-    def dies_once(self: dynamo.Store, outcomes: Sequence[Any], *args: Any) -> list[Any]:
+    def dies_once(self: dynamodb.Store, outcomes: Sequence[Any], *args: Any) -> list[Any]:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("Lambda ran out of time")
         return original(self, outcomes, *args)
 
-    monkeypatch.setattr(dynamo.Store, "commit", dies_once)
+    monkeypatch.setattr(dynamodb.Store, "commit", dies_once)
 
     with pytest.raises(RuntimeError, match="out of time"):
         stack.invoke(DELIVER, sqs_event(messages, stack.stack.get_att("DeliveryQueue", "Arn")))
@@ -336,10 +336,10 @@ def test_exactly_once_lambda_dying_after_a_partial_commit_counts_the_rest_once(
     # Given a commit that writes one pair's outcome and then the function dies
     sent = _resend(api, token, [f"{receiver.url}/hook"], items=3)
     messages = _receive(stack, 3)
-    original = dynamo.Store.commit
+    original = dynamodb.Store.commit
     calls = {"n": 0}
 
-    def dies_midway(self: dynamo.Store, outcomes: Sequence[Any], *args: Any) -> list[Any]:
+    def dies_midway(self: dynamodb.Store, outcomes: Sequence[Any], *args: Any) -> list[Any]:
         calls["n"] += 1
         if calls["n"] == 1:
             first = sorted(outcomes, key=lambda o: o.subject_id)[:1]
@@ -347,7 +347,7 @@ def test_exactly_once_lambda_dying_after_a_partial_commit_counts_the_rest_once(
             raise RuntimeError("Lambda was killed")
         return original(self, outcomes, *args)
 
-    monkeypatch.setattr(dynamo.Store, "commit", dies_midway)
+    monkeypatch.setattr(dynamodb.Store, "commit", dies_midway)
     with pytest.raises(RuntimeError, match="killed"):
         stack.invoke(DELIVER, sqs_event(messages, stack.stack.get_att("DeliveryQueue", "Arn")))
     assert _job(api, token, sent["resend_id"])["delivered"] == 1
@@ -479,15 +479,16 @@ def test_exactly_once_stale_copy_ending_a_pair_another_copy_advanced_counts_it_o
     """Two copies of a two-URL pair ran at once: copy A delivered the first URL and must retry
     the second; copy B, which read the records before A wrote them, delivered both. A writes
     first, so B's rewrite of the first record is refused: B still counts the pair, once."""
-    from webhook_resend import clock, deps
-    from webhook_resend.jobs import Delivery
+    from webhook_resend import clock
+    from webhook_resend.aws import clients
+    from webhook_resend.models.records import Delivery
 
     sent = _resend(api, token, [f"{receiver.url}/a", f"{receiver.url}/b"])
     [message] = _receive(stack, 1)
     body = json.loads(message["Body"])
     tenant_id, job_id = body["tenant_id"], body["job_id"]
     subject_id, webhook_id = _subject(message)
-    store = deps.delivery_store()
+    store = clients.delivery_store()
 
     def record(index: int, status: str) -> Delivery:
         return Delivery(
@@ -501,8 +502,8 @@ def test_exactly_once_stale_copy_ending_a_pair_another_copy_advanced_counts_it_o
             last_attempt_on=clock.now_text(),
         )
 
-    def outcome(records: list[Delivery], terminal: str | None) -> dynamo.PairOutcome:
-        return dynamo.PairOutcome(tenant_id, job_id, subject_id, webhook_id, records, terminal)
+    def outcome(records: list[Delivery], terminal: str | None) -> dynamodb.PairOutcome:
+        return dynamodb.PairOutcome(tenant_id, job_id, subject_id, webhook_id, records, terminal)
 
     when, expires = clock.now_text(), clock.expires_at(1)
     copy_a = outcome([record(0, "delivered"), record(1, "retrying")], None)

@@ -2,7 +2,7 @@
 consumer dying mid-batch, and receivers misbehaving. Whatever fails, a job's counters end exactly
 right (SPEC §5.4, §6) and a request that could not be done is answered clearly (SPEC §9).
 
-Faults are injected on the very clients the handlers use (`deps.boto_client(...)`, created on
+Faults are injected on the very clients the handlers use (`clients.boto_client(...)`, created on
 first use and cached per stack), by replacing one API method on that object. Time in moto's SQS is
 moved forward by `sqs_clock` instead of being waited for, so visibility timeouts pass at once.
 """
@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError
 
 from devstack.sqs import SqsEventSource, mappings_of, sqs_event
 from tests.conftest import Api, LocalAws, Receiver, closed_port_url
-from webhook_resend import deps, dynamo
+from webhook_resend.aws import clients, dynamodb
 
 BULK = "/content_items/bulk/webhooks"
 EVENT = "content_item.changed"
@@ -214,7 +214,7 @@ class SendFaults:
     (raising the exception it returns) and passing the others on; records what got through."""
 
     def __init__(self, fails: Callable[[list[dict[str, Any]]], Exception | None]) -> None:
-        self.client = deps.boto_client("sqs")
+        self.client = clients.boto_client("sqs")
         self._real = self.client.send_message_batch
         self._fails = fails
         self._lock = threading.Lock()
@@ -364,7 +364,7 @@ def test_faults_sqs_refusing_entries_is_retried_then_reported(
     item_ids = _items(api, token, range(12))
     hook = _webhook(api, token, [f"{fast_receiver.url}/hook"])
     refused = {item_ids[0], item_ids[11]}
-    client = deps.boto_client("sqs")
+    client = clients.boto_client("sqs")
     real = client.send_message_batch
 
     def send_message_batch(*, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -447,7 +447,7 @@ class TransactFaults:
     transaction that touches `job_id` while `on`."""
 
     def __init__(self, job_id: str, error: Callable[[Any], Exception], *, times: int | None = None) -> None:
-        self.client = deps.boto_client("dynamodb", validate=False)  # deps.delivery_store()'s
+        self.client = clients.boto_client("dynamodb", validate=False)  # clients.delivery_store()'s
         self._real = self.client.transact_write_items
         self._job_id = job_id
         self._error = error
@@ -589,7 +589,7 @@ def test_faults_dynamodb_throttling_under_the_event_source_ends_exactly_right(
 
 # -- (c) DynamoDB throttling the resend API's job write ------------------------------------------------------
 def _throttle_job_puts() -> list[dict[str, Any]]:
-    client = deps.boto_client("dynamodb")
+    client = clients.boto_client("dynamodb")
     real = client.put_item
     refused: list[dict[str, Any]] = []
 
@@ -735,16 +735,16 @@ def test_faults_consumer_dying_after_its_attempts_counts_each_pair_once_when_mes
     # Given a consumer that dies once, after its HTTP attempts and before its writes
     hook = _webhook(api, token, [f"{fast_receiver.url}/hook"])
     job_id = _resend(api, token, _items(api, token, range(4)), [hook["id"]])["resend_id"]
-    real_commit = dynamo.Store.commit
+    real_commit = dynamodb.Store.commit
     deaths = {"left": 1}
 
-    def dies_once(self: dynamo.Store, *args: Any, **kwargs: Any) -> Any:
+    def dies_once(self: dynamodb.Store, *args: Any, **kwargs: Any) -> Any:
         if deaths["left"]:
             deaths["left"] -= 1
             raise RuntimeError("Lambda was killed")
         return real_commit(self, *args, **kwargs)
 
-    monkeypatch.setattr(dynamo.Store, "commit", dies_once)
+    monkeypatch.setattr(dynamodb.Store, "commit", dies_once)
 
     # When the event source works the queue: the batch fails as a whole, nothing is deleted
     assert deliveries(rounds=1) == 4
@@ -779,17 +779,17 @@ def test_faults_consumer_dying_after_a_partial_write_counts_the_rest_once(
     hooks = [_webhook(api, token, [f"{fast_receiver.url}/{name}"]) for name in ("a", "b")]
     job_a = _resend(api, token, _items(api, token, [0, 1]), [hooks[0]["id"]])["resend_id"]
     job_b = _resend(api, token, _items(api, token, [2, 3]), [hooks[1]["id"]])["resend_id"]
-    real_commit = dynamo.Store.commit
+    real_commit = dynamodb.Store.commit
     deaths = {"left": 1}
 
-    def dies_midway(self: dynamo.Store, outcomes: Sequence[Any], *args: Any) -> Any:
+    def dies_midway(self: dynamodb.Store, outcomes: Sequence[Any], *args: Any) -> Any:
         if deaths["left"]:
             deaths["left"] -= 1
             assert real_commit(self, [o for o in outcomes if o.job_id == job_a], *args) == []
             raise RuntimeError("Lambda was killed")
         return real_commit(self, outcomes, *args)
 
-    monkeypatch.setattr(dynamo.Store, "commit", dies_midway)
+    monkeypatch.setattr(dynamodb.Store, "commit", dies_midway)
 
     deliveries(rounds=1)
     assert _job(api, token, job_a)["delivered"] == 2

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from webhook_resend import keys
+from webhook_resend.aws import keys
 
 ITEM_ID = "3f2c9a1e-6b7d-4c2a-9e8f-0a1b2c3d4e5f"
 TASK_ID = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"

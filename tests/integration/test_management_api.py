@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from webhook_resend import keys
+from webhook_resend.aws import keys
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 ITEM_ID = "3f2c9a1e-6b7d-4c2a-9e8f-0a1b2c3d4e5f"

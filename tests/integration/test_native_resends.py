@@ -20,7 +20,7 @@ import pytest
 
 from devstack.sqs import SqsEventSource, mappings_of
 from tests.conftest import Api, LocalAws, Receiver, Reply
-from webhook_resend import native
+from webhook_resend.resends import native
 
 EVENT = "content_item.changed"
 PUBLISHED = "content_item.published"

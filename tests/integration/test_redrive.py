@@ -21,7 +21,8 @@ from devstack.cfn import load_template
 from devstack.lambdas import Invokers
 from devstack.resources import create_resources, overrides_from_env
 from tests.conftest import ADMIN_TOKEN, ROOT, Api, LocalAws, Receiver
-from webhook_resend import delivery, redrive
+from webhook_resend.aws import redrive
+from webhook_resend.delivery import deliverer
 
 BULK = "/content_items/bulk/webhooks"
 EVENT = "content_item.changed"
@@ -45,7 +46,7 @@ def stack(
     """conftest's `stack`, but with `local_env` also applied as parameter overrides, the way
     `make run` applies them: conftest's creates the resources with the template's defaults, so
     DELIVERY_MAX_RECEIVE_COUNT would not reach the queue's RedrivePolicy."""
-    from webhook_resend import deps
+    from webhook_resend.aws import clients
 
     template = load_template(ROOT / "template.yaml")
     built = create_resources(
@@ -53,11 +54,11 @@ def stack(
     )
     for name, value in {**built.environment(), "ADMIN_TOKEN": ADMIN_TOKEN, **local_env}.items():
         monkeypatch.setenv(name, value)
-    deps.reset()
+    clients.reset()
     try:
         yield LocalAws(built, Invokers.from_stack(built))
     finally:
-        deps.reset()
+        clients.reset()
 
 
 @pytest.fixture
@@ -353,14 +354,14 @@ def test_redrive_brings_back_a_message_the_consumer_could_not_process(
     assert sent.json["total_queued"] == 1
 
     poisoned = {"on": True}
-    real_run = delivery.Deliverer.run
+    real_run = deliverer.Deliverer.run
 
-    async def crash(self: delivery.Deliverer, batch: list[delivery.Incoming]) -> delivery.BatchResult:
+    async def crash(self: deliverer.Deliverer, batch: list[deliverer.Incoming]) -> deliverer.BatchResult:
         if poisoned["on"]:
             raise RuntimeError("poison")
         return await real_run(self, batch)
 
-    monkeypatch.setattr(delivery.Deliverer, "run", crash)
+    monkeypatch.setattr(deliverer.Deliverer, "run", crash)
 
     # When the event source works the queue, its visibility timeout passing after each crash
     visibility = int(

@@ -24,8 +24,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import ADMIN_TOKEN, Api, LocalAws, Receiver, Reply, closed_port_url
-from webhook_resend import deps
-from webhook_resend.credentials import TOKEN_PREFIX
+from webhook_resend.aws import clients
+from webhook_resend.catalog.credentials import TOKEN_PREFIX
 from webhook_resend.observability import logger as service_logger
 
 EVENT = "content_item.changed"
@@ -223,7 +223,7 @@ def full_run(api: Api, receiver: Receiver, deliveries: Callable[..., int], captu
     assert native.status == 202, native.body
 
     # One bulk resend with SQS failing (warnings logged with their extras)
-    sqs = deps.boto_client("sqs")
+    sqs = clients.boto_client("sqs")
     real_send = sqs.send_message_batch
 
     def throttled(**kwargs: Any) -> Any:

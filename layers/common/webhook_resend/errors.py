@@ -1,8 +1,10 @@
-"""Domain errors. Each maps to one HTTP status in `webhook_resend.http`; none is chosen by text."""
+"""Domain errors. Each maps to one HTTP status in `webhook_resend.api.resolver`; none is chosen by text."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,10 @@ class PayloadTooLargeError(WebhookResendError):
     """The request body is over the limit (413)."""
 
 
+def not_found(kind: str) -> NotFoundError:
+    return NotFoundError(FieldProblem("id", f"no {kind} with this id"))
+
+
 class MethodNotAllowedError(WebhookResendError):
     """The path exists but not with this method (405)."""
 
@@ -63,3 +69,18 @@ class QueueingError(Exception):
         self.queued = queued
         self.refused = refused
         super().__init__(f"queued {queued} pairs, could not queue {refused}")
+
+
+def collect(*parsers: Callable[[], Any]) -> list[Any]:
+    """Run every parser and raise one InvalidInputError with all their problems."""
+    results: list[Any] = []
+    problems: list[FieldProblem] = []
+    for parse in parsers:
+        try:
+            results.append(parse())
+        except InvalidInputError as error:
+            problems.extend(error.problems)
+            results.append(None)
+    if problems:
+        raise InvalidInputError(problems)
+    return results

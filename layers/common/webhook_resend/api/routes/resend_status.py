@@ -1,0 +1,65 @@
+"""`/resends/{id}` and `/resends/{id}/deliveries`: a job's counters and its delivery records."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from webhook_resend.api.params import parse_paging
+from webhook_resend.api.resolver import require_tenant
+from webhook_resend.aws import clients, dynamodb, keys
+from webhook_resend.errors import FieldProblem, InvalidInputError, collect, not_found
+from webhook_resend.models.base import canonical_id
+from webhook_resend.models.records import DeliveryPage, DeliveryStatus, Job
+
+router = APIGatewayHttpRouter()
+STATUSES = get_args(DeliveryStatus)
+DELIVERY_PAGE_MAX = 1000
+
+
+def _job(tenant_id: str, job_id: str) -> Job:
+    job = clients.store().get_job(tenant_id, canonical_id(job_id, "resend", for_write=False))
+    if job is None:
+        raise not_found("resend")
+    return job
+
+
+@router.get("/resends/<id>", summary="A resend job: its status and counters")
+def get_resend(id: str) -> Job:
+    return _job(require_tenant(router), id)
+
+
+def _status(params: dict[str, Any]) -> str | None:
+    status = params.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise InvalidInputError(FieldProblem("status", f"must be one of {', '.join(STATUSES)}"))
+    return status
+
+
+def _cursor(params: dict[str, Any], tenant_id: str, job_id: str) -> dict[str, Any] | None:
+    raw = params.get("cursor")
+    if not raw:
+        return None
+    fixed = {"gsi2pk": keys.deliveries_index_pk(tenant_id, job_id)}
+    cursor = dynamodb.decode_cursor(raw, {"pk", "sk", "gsi2pk", "gsi2sk"}, fixed)
+    if cursor is None:
+        raise InvalidInputError(FieldProblem("cursor", "is not a cursor this listing gave out"))
+    return cursor
+
+
+@router.get("/resends/<id>/deliveries", summary="Delivery records of a resend job")
+def list_deliveries(id: str) -> DeliveryPage:
+    tenant_id = require_tenant(router)
+    params = dict(router.current_event.query_string_parameters or {})
+    unknown = sorted(set(params) - {"status", "limit", "cursor"})
+    if unknown:
+        raise InvalidInputError([FieldProblem(name, "is not a known parameter") for name in unknown])
+    job = _job(tenant_id, id)
+    status, (_, limit), cursor = collect(
+        lambda: _status(params),
+        lambda: parse_paging({"limit": params.get("limit", 100)}, max_limit=DELIVERY_PAGE_MAX),
+        lambda: _cursor(params, tenant_id, job.id),
+    )
+    records, last_key = clients.store().list_deliveries(tenant_id, job.id, status, limit, cursor)
+    return DeliveryPage(data=records, next_cursor=dynamodb.encode_cursor(last_key) if last_key else None)

@@ -1,0 +1,559 @@
+"""The DynamoDB adapter: records in and out of the one table, keyed by `keys`.
+
+Takes its client in the constructor. Payloads and free-form JSON are stored as JSON strings, so
+nothing a tenant sends is subject to DynamoDB's number and empty-value rules.
+
+The exactly-once commit protocol (`Store.commit`), which keeps `delivered + failed + pending ==
+total_queued` however often SQS delivers a message and wherever a Lambda dies:
+1. One TransactWriteItems per job chunk: the pairs' delivery records and one aggregated `ADD` of
+   the job's counters for the pairs that just ended.
+2. A pair counts on its first delivery record (URL index 0): its `counted` attribute is set under
+   `attribute_not_exists`, in that record's Put, or else in an Update of that record alone.
+3. A record that reached `delivered`/`failed` is never rewritten (a late duplicate is refused).
+4. A cancelled transaction is retried without the items whose condition failed (already done);
+   a refused first-record Put becomes the counting Update, so an ended pair counts once, not never.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from webhook_resend import clock
+from webhook_resend.aws import keys
+from webhook_resend.models.records import ContentItem, Delivery, Job, Task, Webhook, job_status
+from webhook_resend.observability import logger
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_BATCH_GET_MAX = 100
+_TRANSACTION_MAX = 100
+_COMMIT_ROUNDS = 4
+# A pair's count is carried by its first delivery record (URL index 0): the attribute is set,
+# once, in the transaction that moves the job's counters (see Store.commit).
+COUNTED = "counted"
+_NOT_TERMINAL = "(attribute_not_exists(pk) OR NOT (#s IN (:delivered, :failed)))"
+_TERMINAL_VALUES = {":delivered": {"S": "delivered"}, ":failed": {"S": "failed"}}
+_RECORD_CONDITION = {
+    "ConditionExpression": _NOT_TERMINAL,
+    "ExpressionAttributeNames": {"#s": "status"},
+    "ExpressionAttributeValues": _TERMINAL_VALUES,
+}
+_FIRST_RECORD_CONDITION = {
+    "ConditionExpression": f"{_NOT_TERMINAL} AND attribute_not_exists(#c)",
+    "ExpressionAttributeNames": {"#s": "status", "#c": COUNTED},
+    "ExpressionAttributeValues": _TERMINAL_VALUES,
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, set):
+        return sorted(_plain(v) for v in value)
+    return value
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    # Strings and integers, nearly every attribute the service writes, without boto3's type walk
+    # (the consumer serializes a few thousand per batch). bool is an int: it goes to boto3.
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is int:
+        return {"N": str(value)}
+    return _serializer.serialize(value)
+
+
+def to_attrs(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: _attr(v) for k, v in record.items() if v is not None}
+
+
+def _value(attr: dict[str, Any]) -> Any:
+    if "S" in attr:
+        return attr["S"]
+    if "N" in attr:
+        number = attr["N"]
+        return int(number) if number.lstrip("-").isdigit() else _plain(Decimal(number))
+    return _plain(_deserializer.deserialize(attr))
+
+
+def from_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: _value(v) for k, v in attrs.items()}
+
+
+@dataclass
+class PairOutcome:
+    """What one message changed: its delivery records, and the pair's terminal state if reached."""
+
+    tenant_id: str
+    job_id: str
+    subject_id: str
+    webhook_id: str
+    records: list[Delivery]
+    terminal: str | None  # "delivered" | "failed" | None (still retrying)
+
+
+def _needs_count_update(outcome: PairOutcome) -> bool:
+    """An ended pair whose first record the batch does not rewrite is counted by an Update."""
+    return outcome.terminal is not None and all(r.url_index != 0 for r in outcome.records)
+
+
+def _item_from(record: dict[str, Any]) -> ContentItem:
+    return ContentItem.model_validate({**record, "payload": json.loads(record.get("payload") or "{}")})
+
+
+def _task_from(record: dict[str, Any]) -> Task:
+    return Task(
+        id=record["id"],
+        data=json.loads(record["data"]),
+        result=json.loads(record.get("result") or "null"),
+        created_on=record["created_on"],
+        changed_on=record["changed_on"],
+    )
+
+
+def _webhook_from(record: dict[str, Any]) -> tuple[Webhook, str]:
+    fields = {k: v for k, v in record.items() if k in Webhook.model_fields and k != "secret"}
+    return Webhook.model_validate(fields), record["secret"]
+
+
+def delivery_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A delivery record as read, with the ids its key holds (see Store._delivery_put)."""
+    return {**record, **keys.delivery_ids(record["pk"], record["sk"])}
+
+
+def delivery_from(record: dict[str, Any]) -> Delivery:
+    return Delivery.model_validate(delivery_record(record))
+
+
+def _job_from(record: dict[str, Any]) -> Job:
+    counts = {k: int(record.get(k, 0)) for k in ("total_queued", "delivered", "failed", "pending")}
+    return Job(
+        id=record["id"],
+        source=record["source"],
+        event=record.get("event"),
+        status=job_status(**counts, cancelled=bool(record.get("cancelled"))),  # type: ignore[arg-type]
+        created_on=record["created_on"],
+        # Derived, not written by a separate update: no window where a job is completed
+        # without its completion time.
+        completed_on=record.get("completed_on")
+        or (record.get("last_counted_on") if counts["pending"] <= 0 else None),
+        total_items=int(record.get("total_items", 0)),
+        **counts,
+    )
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str, attributes: set[str], fixed: dict[str, str]) -> dict[str, Any] | None:
+    """The DynamoDB start key a cursor holds, or None unless it is one this listing could have
+    given out: exactly these key attributes, string values, and the `fixed` values (the
+    listing's own partition), so a cursor can neither break a Query nor read another listing."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(value, dict) or set(value) != attributes:
+        return None
+    if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in value.values()):
+        return None
+    if any(value[name]["S"] != wanted for name, wanted in fixed.items()):
+        return None
+    return value
+
+
+class Store:
+    """Reads and writes the records of the data table."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # -- generic ----------------------------------------------------------------------------------
+    def _get(self, key: dict[str, str], *, consistent: bool = False) -> dict[str, Any] | None:
+        answer = self._client.get_item(TableName=self._table, Key=to_attrs(key), ConsistentRead=consistent)
+        return from_attrs(answer["Item"]) if "Item" in answer else None
+
+    def _put(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        answer = self._client.put_item(TableName=self._table, Item=to_attrs(record), ReturnValues="ALL_OLD")
+        return from_attrs(answer["Attributes"]) if answer.get("Attributes") else None
+
+    def _delete(self, key: dict[str, str]) -> bool:
+        answer = self._client.delete_item(TableName=self._table, Key=to_attrs(key), ReturnValues="ALL_OLD")
+        return bool(answer.get("Attributes"))
+
+    def _query(
+        self, condition: str, values: dict[str, Any], index: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every record a key condition selects, page after page (a Query, never a Scan)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": to_attrs(values),
+            **({"IndexName": index} if index else {}),
+        }
+        while True:
+            answer = self._client.query(**request)
+            for attrs in answer.get("Items", []):
+                yield from_attrs(attrs)
+            if "LastEvaluatedKey" not in answer:
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def batch_get(self, key_list: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
+        """Every record found for the keys (any order); retries unprocessed keys."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(key_list), _BATCH_GET_MAX):
+            pending: list[dict[str, Any]] = [to_attrs(k) for k in key_list[start : start + _BATCH_GET_MAX]]
+            while pending:
+                answer = self._client.batch_get_item(RequestItems={self._table: {"Keys": pending}})
+                found.extend(from_attrs(a) for a in answer.get("Responses", {}).get(self._table, []))
+                pending = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return found
+
+    # -- tenants ----------------------------------------------------------------------------------
+    def put_tenant(self, record: dict[str, Any]) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_attrs({**keys.tenant(record["tenant_id"]), **record}),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def get_tenant(self, tenant_id: str) -> dict[str, Any] | None:
+        return self._get(keys.tenant(tenant_id))
+
+    # -- content items ----------------------------------------------------------------------------
+    def get_item(self, tenant_id: str, item_id: str) -> ContentItem | None:
+        record = self._get(keys.item(tenant_id, item_id))
+        return _item_from(record) if record else None
+
+    def put_item(self, tenant_id: str, item: ContentItem) -> bool:
+        """Store the item; True when it did not exist before."""
+        record = {
+            **keys.item(tenant_id, item.id),
+            "gsi1pk": keys.items_index_pk(tenant_id),
+            "gsi1sk": keys.items_index_sk(item.created_on, item.id),
+            **item.model_dump(exclude={"payload"}),
+            "payload": json.dumps(item.payload, separators=(",", ":")),
+        }
+        return self._put(record) is None
+
+    def delete_item(self, tenant_id: str, item_id: str) -> bool:
+        return self._delete(keys.item(tenant_id, item_id))
+
+    def get_items(self, tenant_id: str, item_ids: Sequence[str]) -> dict[str, ContentItem]:
+        records = self.batch_get([keys.item(tenant_id, i) for i in dict.fromkeys(item_ids)])
+        return {r["id"]: _item_from(r) for r in records}
+
+    def query_item_index(
+        self, tenant_id: str, lo: str | None = None, hi: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The tenant's index entries in (created_on, id) order, between inclusive sort-key bounds.
+
+        A Query on the tenant's index partition (never a Scan); entries hold the filterable
+        attributes only.
+        """
+        condition = "gsi1pk = :pk"
+        values: dict[str, Any] = {":pk": keys.items_index_pk(tenant_id)}
+        if lo is not None and hi is not None:
+            condition += " AND gsi1sk BETWEEN :lo AND :hi"
+            values.update({":lo": lo, ":hi": hi})
+        elif lo is not None:
+            condition += " AND gsi1sk >= :lo"
+            values[":lo"] = lo
+        elif hi is not None:
+            condition += " AND gsi1sk <= :hi"
+            values[":hi"] = hi
+        if lo is not None and hi is not None and lo > hi:
+            return
+        yield from self._query(condition, values, index=keys.ITEMS_INDEX)
+
+    # -- tasks ------------------------------------------------------------------------------------
+    def get_task(self, tenant_id: str, task_id: str) -> Task | None:
+        record = self._get(keys.task(tenant_id, task_id))
+        return _task_from(record) if record else None
+
+    def get_tasks(self, tenant_id: str, task_ids: Sequence[str]) -> dict[str, Task]:
+        records = self.batch_get([keys.task(tenant_id, i) for i in dict.fromkeys(task_ids)])
+        return {r["id"]: _task_from(r) for r in records}
+
+    def put_task(self, tenant_id: str, task: Task) -> bool:
+        record = {
+            **keys.task(tenant_id, task.id),
+            "id": task.id,
+            "data": json.dumps(task.data, separators=(",", ":")),
+            "result": json.dumps(task.result, separators=(",", ":")),
+            "created_on": task.created_on,
+            "changed_on": task.changed_on,
+        }
+        return self._put(record) is None
+
+    def delete_task(self, tenant_id: str, task_id: str) -> bool:
+        return self._delete(keys.task(tenant_id, task_id))
+
+    # -- webhooks ---------------------------------------------------------------------------------
+    def get_webhook(self, tenant_id: str, webhook_id: str) -> tuple[Webhook, str] | None:
+        """The webhook and its secret."""
+        record = self._get(keys.webhook(tenant_id, webhook_id))
+        return _webhook_from(record) if record else None
+
+    def put_webhook(self, tenant_id: str, webhook: Webhook, secret: str) -> bool:
+        record = {
+            **keys.webhook(tenant_id, webhook.id),
+            **webhook.model_dump(exclude={"secret"}),
+            "secret": secret,
+        }
+        return self._put(record) is None
+
+    def delete_webhook(self, tenant_id: str, webhook_id: str) -> bool:
+        return self._delete(keys.webhook(tenant_id, webhook_id))
+
+    def list_webhooks(self, tenant_id: str) -> list[tuple[Webhook, str]]:
+        return [_webhook_from(r) for r in self._query("pk = :pk", {":pk": keys.webhooks_pk(tenant_id)})]
+
+    # -- jobs -------------------------------------------------------------------------------------
+    def put_job(self, tenant_id: str, job: Job, expires_at: int) -> None:
+        record = {
+            **keys.job(tenant_id, job.id),
+            **job.model_dump(exclude={"status"}),
+            "expires_at": expires_at,
+        }
+        self._client.put_item(
+            TableName=self._table, Item=to_attrs(record), ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job | None:
+        record = self._get(keys.job(tenant_id, job_id), consistent=True)
+        return _job_from(record) if record else None
+
+    def unqueue(self, tenant_id: str, job_id: str, count: int) -> None:
+        """Take pairs that could not be queued out of the job, so its counters stay true."""
+        if count <= 0:
+            return
+        self._client.update_item(
+            TableName=self._table,
+            Key=to_attrs(keys.job(tenant_id, job_id)),
+            UpdateExpression="ADD total_queued :minus, pending :minus SET last_counted_on = :now",
+            ExpressionAttributeValues=to_attrs({":minus": -count, ":now": clock.now_text()}),
+        )
+
+    # -- deliveries -------------------------------------------------------------------------------
+    def get_records(self, key_list: Sequence[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(r["pk"], r["sk"]): r for r in self.batch_get(key_list)}
+
+    def deactivate_webhook(self, tenant_id: str, webhook_id: str) -> None:
+        # A webhook deleted meanwhile has nothing to deactivate.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.webhook(tenant_id, webhook_id)),
+                UpdateExpression="SET active = :false",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_attrs({":false": False}),
+            )
+
+    def _delivery_put(
+        self, tenant_id: str, record: Delivery, expires_at: int, counted: str | None = None
+    ) -> dict[str, Any]:
+        """The record's Put; with `counted`, it carries its pair's count (see `commit`)."""
+        item = {
+            **keys.delivery(tenant_id, record.job_id, record.subject_id, record.webhook_id, record.url_index),
+            "gsi2pk": keys.deliveries_index_pk(tenant_id, record.job_id),
+            "gsi2sk": keys.deliveries_index_sk(
+                record.status, record.subject_id, record.webhook_id, record.url_index
+            ),
+            # Neither the ids the key holds nor defaults (kind "item", method POST, no attempt yet)
+            # are repeated: readers restore them (delivery_record, the model's defaults).
+            **record.model_dump(exclude_defaults=True, exclude=keys.DELIVERY_ID_FIELDS),
+            "expires_at": expires_at,
+        }
+        if counted:
+            item[COUNTED] = counted
+        if record.status == "failed":
+            # The sparse index a resend by outcome reads ("failed since ...").
+            item["gsi3pk"] = keys.failed_index_pk(tenant_id)
+            item["gsi3sk"] = keys.failed_index_sk(
+                record.last_attempt_on or "",
+                record.job_id,
+                record.subject_id,
+                record.webhook_id,
+                record.url_index,
+            )
+        # A record that reached its end is never rewritten (a duplicate message may run late), nor
+        # is a pair's first record once it carries the pair's count.
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_attrs(item),
+                **(_FIRST_RECORD_CONDITION if record.url_index == 0 else _RECORD_CONDITION),
+            }
+        }
+
+    def _count_update(self, outcome: PairOutcome, expires_at: int) -> dict[str, Any]:
+        """Count an ended pair on its first record without rewriting it (the record is already
+        terminal, or the pair's first URL is not a target any more); creates a bare counting item
+        when that record does not exist (a task with only a postback)."""
+        key = keys.delivery(outcome.tenant_id, outcome.job_id, outcome.subject_id, outcome.webhook_id, 0)
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": to_attrs(key),
+                "UpdateExpression": "SET #c = :outcome, expires_at = if_not_exists(expires_at, :expires)",
+                "ConditionExpression": "attribute_not_exists(#c)",
+                "ExpressionAttributeNames": {"#c": COUNTED},
+                "ExpressionAttributeValues": {
+                    ":outcome": {"S": outcome.terminal or ""},
+                    ":expires": {"N": str(expires_at)},
+                },
+            }
+        }
+
+    def _counter_update(
+        self, tenant_id: str, job_id: str, delivered: int, failed: int, when: str
+    ) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": to_attrs(keys.job(tenant_id, job_id)),
+                # The time of the last count is the completion time once nothing is pending.
+                "UpdateExpression": "ADD delivered :d, failed :f, pending :p SET last_counted_on = :when",
+                "ExpressionAttributeValues": to_attrs(
+                    {":d": delivered, ":f": failed, ":p": -(delivered + failed), ":when": when}
+                ),
+            }
+        }
+
+    def commit(self, outcomes: Sequence[PairOutcome], when: str, expires_at: int) -> list[PairOutcome]:
+        """Write the outcomes of one batch; answer the ones that could not be written.
+
+        Each transaction holds whole pairs of one job: their delivery records, and one aggregated
+        counter update for the pairs that just ended. A pair that ends is counted on its first
+        record (URL index 0), conditionally: in that record's Put when the batch writes it, else
+        in an Update of that record alone. The condition makes a pair count once however often
+        its message runs, with no item of its own. A cancelled transaction is retried without the
+        items whose condition failed (already done); a first record that could not be rewritten
+        still counts its pair through the Update.
+        """
+        by_job: dict[tuple[str, str], list[PairOutcome]] = {}
+        for outcome in outcomes:
+            by_job.setdefault((outcome.tenant_id, outcome.job_id), []).append(outcome)
+        unwritten: list[PairOutcome] = []
+        for (tenant_id, job_id), group in by_job.items():
+            chunk: list[PairOutcome] = []
+            size = 1  # the counter update
+            for outcome in group:
+                need = len(outcome.records) + (1 if _needs_count_update(outcome) else 0)
+                if chunk and size + need > _TRANSACTION_MAX:
+                    unwritten += self._commit_chunk(tenant_id, job_id, chunk, when, expires_at)
+                    chunk, size = [], 1
+                chunk.append(outcome)
+                size += need
+            if chunk:
+                unwritten += self._commit_chunk(tenant_id, job_id, chunk, when, expires_at)
+        return unwritten
+
+    def _commit_chunk(
+        self, tenant_id: str, job_id: str, chunk: list[PairOutcome], when: str, expires_at: int
+    ) -> list[PairOutcome]:
+        # (operation, pair it belongs to, does it count the pair)
+        operations: list[tuple[dict[str, Any], PairOutcome, bool]] = []
+        for outcome in chunk:
+            for r in outcome.records:
+                counts = outcome.terminal is not None and r.url_index == 0
+                put = self._delivery_put(tenant_id, r, expires_at, outcome.terminal if counts else None)
+                operations.append((put, outcome, counts))
+            if _needs_count_update(outcome):
+                operations.append((self._count_update(outcome, expires_at), outcome, True))
+        for round_number in range(_COMMIT_ROUNDS):
+            delivered = sum(1 for _, o, counts in operations if counts and o.terminal == "delivered")
+            failed = sum(1 for _, o, counts in operations if counts and o.terminal == "failed")
+            items = [op for op, _, _ in operations]
+            if delivered or failed:
+                items.append(self._counter_update(tenant_id, job_id, delivered, failed, when))
+            if not items:
+                return []
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return []
+            except self._client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                done = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
+                if done:
+                    kept = []
+                    for i, (request, outcome, counts) in enumerate(operations):
+                        if i not in done:
+                            kept.append((request, outcome, counts))
+                        elif counts and "Put" in request:
+                            # Another run ended the first record first: the pair is still
+                            # counted, by the Update, which is refused in turn if it was counted.
+                            kept.append((self._count_update(outcome, expires_at), outcome, True))
+                    operations = kept
+                    continue
+            except ClientError as exc:
+                # Throttling or a conflicting transaction: back off and try the same writes again.
+                logger.warning("delivery commit failed", extra={"error": exc.response["Error"]["Code"]})
+            time.sleep(0.05 * 2**round_number)
+        return list(chunk)
+
+    def list_deliveries(
+        self, tenant_id: str, job_id: str, status: str | None, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Delivery], dict[str, Any] | None]:
+        condition = "gsi2pk = :pk"
+        values: dict[str, Any] = {":pk": keys.deliveries_index_pk(tenant_id, job_id)}
+        if status:
+            condition += " AND begins_with(gsi2sk, :status)"
+            values[":status"] = f"{status}#"
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.DELIVERIES_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": to_attrs(values),
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = cursor
+        answer = self._client.query(**request)
+        records = [delivery_from(from_attrs(a)) for a in answer.get("Items", [])]
+        return records, answer.get("LastEvaluatedKey")
+
+    def failed_since(self, tenant_id: str, since: str) -> Iterator[dict[str, Any]]:
+        """The tenant's delivery records that ended failed at or after `since` (an index Query)."""
+        values = {":pk": keys.failed_index_pk(tenant_id), ":since": since}
+        for record in self._query("gsi3pk = :pk AND gsi3sk >= :since", values, index=keys.FAILED_INDEX):
+            yield delivery_record(record)
+
+    # -- schedules --------------------------------------------------------------------------------
+    def put_schedule(self, tenant_id: str, record: dict[str, Any]) -> bool:
+        """Record a schedule; False when the tenant has one of that name already."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_attrs({**keys.schedule(tenant_id, record["name"]), **record}),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def list_schedules(self, tenant_id: str) -> list[dict[str, Any]]:
+        return list(self._query("pk = :pk", {":pk": keys.schedules_pk(tenant_id)}))
+
+    def delete_schedule(self, tenant_id: str, name: str) -> bool:
+        return self._delete(keys.schedule(tenant_id, name))

@@ -1,0 +1,411 @@
+"""The consumer's domain: deliver a batch of pair messages, record every attempt, count each
+pair's end exactly once, and say which messages must come back and when.
+
+Reads are batched (one BatchGetItem round for items, webhooks and tenants, one for the
+delivery records), attempts run concurrently, and writes go out as one transaction per job
+chunk (see `Store.commit`), so a duplicate message or a crash mid-batch changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from webhook_resend import clock
+from webhook_resend.aws import keys
+from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, delivery_from
+from webhook_resend.delivery import backoff, callbacks, signing
+from webhook_resend.delivery.sender import Attempt, HttpSender
+from webhook_resend.models.messages import PairMessage
+from webhook_resend.models.records import Delivery
+from webhook_resend.observability import logger
+from webhook_resend.settings import Settings
+
+# Seconds before a message comes back when its writes failed or its attempt was not started.
+SOON = 5
+# Room left in the invocation after the last attempt, to write the results.
+COMMIT_MARGIN_SECONDS = 3.0
+
+Verdict = Literal["delivered", "retry", "failed", "gone"]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One SQS record, as much of it as the consumer needs."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+
+
+@dataclass
+class BatchResult:
+    failed_message_ids: list[str] = field(default_factory=list)
+    # receipt handle → seconds until the message is visible again (the retry's backoff)
+    visibility: dict[str, int] = field(default_factory=dict)
+    attempts: int = 0
+
+
+@dataclass
+class Target:
+    """One URL of a pair, with the request to send it (signed afresh at each attempt)."""
+
+    url_index: int
+    url: str
+    method: str
+    body: bytes | None
+    secret: str
+    message_id: str  # the Standard Webhooks `webhook-id`
+    extra_headers: dict[str, str]
+    # What the signature covers when it is not the body as sent: a gzip postback signs its JSON,
+    # since Standard Webhooks verifiers take the payload as text (receivers decompress first).
+    signed: bytes | None = None
+
+    def headers(self, now: int) -> dict[str, str]:
+        payload = self.signed if self.signed is not None else (self.body or b"")
+        return {**self.extra_headers, **signing.headers(self.secret, self.message_id, now, payload)}
+
+
+@dataclass
+class Work:
+    incoming: Incoming
+    message: PairMessage
+    targets: list[Target] = field(default_factory=list)
+    problem: str | None = None  # the pair cannot be delivered at all (item or webhook gone)
+    records: dict[int, Delivery] = field(default_factory=dict)
+    already_done: bool = False
+    deferred: bool = False
+    gone_webhook: bool = False
+
+
+def classify(attempt: Attempt) -> Verdict:
+    """2xx delivered; 408, 429, 5xx, timeouts and connection errors retried; 410 gone; else failed."""
+    if attempt.permanent:
+        return "failed"
+    code = attempt.status_code
+    if code is None:
+        return "retry"
+    if 200 <= code < 300:
+        return "delivered"
+    if code in (408, 429) or code >= 500:
+        return "retry"
+    if code == 410:
+        return "gone"
+    return "failed"
+
+
+def describe(attempt: Attempt) -> str | None:
+    if attempt.error:
+        return attempt.error
+    code = attempt.status_code or 0
+    if 200 <= code < 300:
+        return None
+    if 300 <= code < 400:
+        return f"HTTP {code}: redirects are not followed"
+    return f"HTTP {code}"
+
+
+class Deliverer:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        sender_factory: Callable[[], HttpSender],
+        *,
+        time_left: Callable[[], float] = lambda: float("inf"),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._sender_factory = sender_factory
+        self._time_left = time_left
+        self._rng = rng or random.Random()
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _parse(self, batch: list[Incoming], result: BatchResult) -> list[Work]:
+        work = []
+        for incoming in batch:
+            try:
+                message = PairMessage.model_validate_json(incoming.body)
+            except ValidationError as exc:
+                # Retried until maxReceiveCount moves it to the dead-letter queue for a human.
+                logger.error(
+                    "unreadable message", extra={"message_id": incoming.message_id, "errors": exc.errors()}
+                )
+                result.failed_message_ids.append(incoming.message_id)
+                continue
+            work.append(Work(incoming, message))
+        return work
+
+    def _load_subjects(self, work: list[Work]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Read every pair's subject, and in the same round the delivery records it most likely
+        has (a webhook's first URL, which also says whether the pair was counted; a task's
+        pingback and postback), so that a batch of single-URL webhooks is read in one BatchGetItem
+        round. Answer what was read, for `_load_records`."""
+        wanted = []
+        for w in work:
+            m = w.message
+            if m.kind == "task":
+                wanted += [keys.task(m.tenant_id, m.subject_id), keys.tenant(m.tenant_id)]
+            else:
+                wanted += [keys.item(m.tenant_id, m.subject_id), keys.webhook(m.tenant_id, m.webhook_id)]
+            wanted += _record_keys(m, _likely_indexes(m))
+        found = self._store.get_records(_unique(wanted))
+        for w in work:
+            m = w.message
+            if m.kind == "task":
+                task = found.get(_key(keys.task(m.tenant_id, m.subject_id)))
+                tenant = found.get(_key(keys.tenant(m.tenant_id)))
+                if task is None or tenant is None:
+                    w.problem = "task no longer exists"
+                else:
+                    w.targets = self._task_targets(m, task, tenant["callback_secret"])
+                    if not w.targets:
+                        w.problem = "task has neither pingback_url nor postback_url"
+                continue
+            item = found.get(_key(keys.item(m.tenant_id, m.subject_id)))
+            webhook = found.get(_key(keys.webhook(m.tenant_id, m.webhook_id)))
+            if item is None:
+                w.problem = "content item no longer exists"
+            elif webhook is None:
+                w.problem = "webhook no longer exists"
+            elif not webhook.get("active", True):
+                w.problem = "webhook is inactive"
+            else:
+                w.targets = self._item_targets(m, item, webhook)
+        return found
+
+    def _item_targets(
+        self, message: PairMessage, item: dict[str, Any], webhook: dict[str, Any]
+    ) -> list[Target]:
+        event_id = signing.event_id(message.job_id, message.subject_id, message.webhook_id)
+        # The stored payload is already compact JSON (Store.put_item): spliced in as it is, the
+        # body is what json.dumps of the whole envelope would give, without parsing it per webhook.
+        envelope = json.dumps(
+            {"id": event_id, "created_on": message.created_on, "event": message.event, "payload": None},
+            separators=(",", ":"),
+        )
+        body = (envelope.removesuffix("null}") + (item.get("payload") or "{}") + "}").encode()
+        extra = {"content-type": "application/json", "x-webhook-resend-id": message.job_id}
+        return [
+            Target(index, url, "POST", body, webhook["secret"], event_id, extra)
+            for index, url in enumerate(webhook["urls"])
+        ]
+
+    def _task_targets(self, message: PairMessage, task: dict[str, Any], secret: str) -> list[Target]:
+        """The pingback (GET, index 0) and postback (POST, gzip, index 1) of a task."""
+        data = json.loads(task["data"])
+        tag = data.get("tag")
+        extra = {"x-webhook-resend-id": message.job_id}
+        targets = []
+        if data.get("pingback_url"):
+            url = callbacks.callback_url(data["pingback_url"], message.subject_id, tag)
+            event_id = signing.event_id(message.job_id, message.subject_id, "pingback")
+            targets.append(Target(0, url, "GET", None, secret, event_id, extra))
+        if data.get("postback_url"):
+            url = callbacks.callback_url(data["postback_url"], message.subject_id, tag)
+            event_id = signing.event_id(message.job_id, message.subject_id, "postback")
+            document = callbacks.postback_document(message, data, json.loads(task.get("result") or "null"))
+            headers = {**extra, "content-type": "application/json", "content-encoding": "gzip"}
+            body = gzip.compress(document, mtime=0)
+            targets.append(Target(1, url, "POST", body, secret, event_id, headers, signed=document))
+        return targets
+
+    def _load_records(self, work: list[Work], read: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Each pair's delivery records, from what `_load_subjects` read, with a second round only
+        for the records of webhooks' further URLs. A pair whose first record carries its count
+        has ended: nothing of it is done again."""
+        further = [
+            key
+            for w in work
+            for key in _record_keys(
+                w.message, [t.url_index for t in w.targets if t.url_index not in _likely_indexes(w.message)]
+            )
+        ]
+        found = read | self._store.get_records(further) if further else read
+        for w in work:
+            m = w.message
+            first = found.get(_key(keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, 0)))
+            if first is not None and COUNTED in first:
+                w.already_done = True
+                continue
+            for target in w.targets or [None]:
+                index = target.url_index if target else 0
+                record = found.get(
+                    _key(keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index))
+                )
+                w.records[index] = (
+                    delivery_from(record)
+                    if record
+                    # A new record, of values already validated (the message's, the target's).
+                    else Delivery.model_construct(
+                        job_id=m.job_id,
+                        subject_id=m.subject_id,
+                        kind=m.kind,
+                        webhook_id=m.webhook_id,
+                        url_index=index,
+                        url=target.url if target else "",
+                        method=target.method if target else "POST",
+                        event=m.event,
+                        status="pending",
+                    )
+                )
+
+    # -- sending ----------------------------------------------------------------------------------
+    async def _attempt(self, sender: HttpSender, target: Target) -> Attempt | None:
+        if self._time_left() < self._settings.delivery_timeout_seconds + COMMIT_MARGIN_SECONDS:
+            return None  # not started: the message comes back soon, no attempt counted
+        now = int(time.time())
+        return await sender.send(target.method, target.url, target.headers(now), target.body)
+
+    def _apply(self, w: Work, target: Target, attempt: Attempt) -> int | None:
+        """Update the URL's record with the attempt; the retry delay if it must be tried again."""
+        record = w.records[target.url_index]
+        verdict = classify(attempt)
+        now = clock.now_text()
+        record.attempts += 1
+        record.url = target.url
+        record.last_attempt_on = now
+        record.latency_ms = attempt.latency_ms
+        record.last_status_code = attempt.status_code
+        record.last_error = describe(attempt)
+        record.last_response = attempt.body[:1024] or None
+        if verdict == "delivered":
+            record.status = "delivered"
+            record.delivered_on = now
+            return None
+        if verdict == "gone":
+            w.gone_webhook = True
+            record.status = "failed"
+            record.last_error = "HTTP 410: the receiver is gone; the webhook was deactivated"
+            return None
+        if verdict == "failed":
+            record.status = "failed"
+            return None
+        delay = backoff.delay_before_retry(
+            record.attempts,
+            self._settings.retry_schedule,
+            backoff.retry_after_seconds(attempt.retry_after),
+            self._rng,
+        )
+        if delay is None:
+            record.status = "failed"
+            record.last_error = f"{record.last_error} (gave up after {record.attempts} attempts)"
+            return None
+        record.status = "retrying"
+        return delay
+
+    # -- the batch --------------------------------------------------------------------------------
+    async def run(self, batch: list[Incoming]) -> BatchResult:
+        result = BatchResult()
+        work = self._parse(batch, result)
+        # SQS may hand the same pair twice in one batch: work it once (one transaction may not
+        # touch an item twice); the copies succeed with it, as its records will say.
+        work = list({w.message.pair_key: w for w in reversed(work)}.values())[::-1]
+        if not work:
+            return result
+        self._load_records(work, self._load_subjects(work))
+
+        todo = [
+            (w, t)
+            for w in work
+            if not w.already_done and not w.problem
+            for t in w.targets
+            if not w.records[t.url_index].terminal
+        ]
+        attempts: list[Attempt | None] = []
+        if todo:
+            async with self._sender_factory() as sender:
+                attempts = await asyncio.gather(*(self._attempt(sender, t) for _, t in todo))
+
+        delays: dict[str, list[int]] = {}
+        changed: dict[str, set[int]] = {}
+        for (w, target), attempt in zip(todo, attempts, strict=True):
+            if attempt is None:
+                w.deferred = True
+                continue
+            result.attempts += 1
+            changed.setdefault(w.incoming.message_id, set()).add(target.url_index)
+            delay = self._apply(w, target, attempt)
+            if delay is not None:
+                delays.setdefault(w.incoming.message_id, []).append(delay)
+
+        outcomes: list[tuple[Work, PairOutcome]] = []
+        for w in work:
+            if w.already_done:
+                continue
+            if w.problem:
+                record = w.records[0]
+                if not record.terminal:  # a terminal record is never rewritten
+                    record.status = "failed"
+                    record.last_error = w.problem
+                    record.last_attempt_on = clock.now_text()
+                    changed.setdefault(w.incoming.message_id, set()).add(0)
+            records = list(w.records.values())
+            ended = all(r.terminal for r in records) and not w.deferred
+            terminal = None
+            if ended:
+                terminal = "delivered" if all(r.status == "delivered" for r in records) else "failed"
+            touched = changed.get(w.incoming.message_id, set())
+            outcome = PairOutcome(
+                tenant_id=w.message.tenant_id,
+                job_id=w.message.job_id,
+                subject_id=w.message.subject_id,
+                webhook_id=w.message.webhook_id,
+                records=[r for r in records if r.url_index in touched],
+                terminal=terminal,
+            )
+            if outcome.records or outcome.terminal:
+                outcomes.append((w, outcome))
+
+        for tenant_id, webhook_id in {
+            (w.message.tenant_id, w.message.webhook_id) for w in work if w.gone_webhook
+        }:
+            self._store.deactivate_webhook(tenant_id, webhook_id)
+
+        retention = clock.expires_at(self._settings.delivery_retention_days)
+        unwritten = self._store.commit([o for _, o in outcomes], clock.now_text(), retention)
+        unwritten_ids = {id(o) for o in unwritten}
+
+        for w, outcome in outcomes:
+            message_id = w.incoming.message_id
+            if id(outcome) in unwritten_ids:
+                result.failed_message_ids.append(message_id)
+                result.visibility[w.incoming.receipt_handle] = SOON
+        for w in work:
+            message_id = w.incoming.message_id
+            if message_id in result.failed_message_ids or w.already_done:
+                continue
+            if w.deferred:
+                result.failed_message_ids.append(message_id)
+                result.visibility[w.incoming.receipt_handle] = SOON
+            elif message_id in delays:
+                result.failed_message_ids.append(message_id)
+                result.visibility[w.incoming.receipt_handle] = min(delays[message_id])
+        return result
+
+
+def _likely_indexes(message: PairMessage) -> list[int]:
+    """The URL indexes read with the subjects: a task's pingback and postback, a webhook's first
+    URL. The first (index 0) is always among them: it says whether the pair was counted."""
+    return [0, 1] if message.kind == "task" else [0]
+
+
+def _record_keys(m: PairMessage, indexes: list[int]) -> list[dict[str, str]]:
+    return [keys.delivery(m.tenant_id, m.job_id, m.subject_id, m.webhook_id, index) for index in indexes]
+
+
+def _key(key: dict[str, str]) -> tuple[str, str]:
+    return (key["pk"], key["sk"])
+
+
+def _unique(key_list: list[dict[str, str]]) -> list[dict[str, str]]:
+    return list({_key(k): k for k in key_list}.values())

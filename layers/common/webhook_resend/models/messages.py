@@ -1,0 +1,70 @@
+"""The messages the functions pass each other: one page of work for the fan-out queue, one
+(item or task, webhook) pair for the delivery queue, and the Input a fired schedule carries.
+"""
+
+# Not `from __future__ import annotations` here: pydantic would compile and evaluate every field's
+# annotation string while creating each class, about a third of what creating the models costs
+# at every cold start (every function imports them).
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from webhook_resend.models.base import Event, Model, SubjectKind
+
+CALLBACK = "callback"  # the webhook id of a task's callbacks in messages and delivery records
+# The one key of the Input a schedule carries (see `resends.schedules`): the resend function
+# tells a fired schedule from an HTTP request by it.
+SCHEDULE_INPUT_KEY = "webhook_resend_schedule"
+
+
+class PairMessage(Model):
+    """One SQS message: deliver `event` for one item (or task) to one webhook (or callback)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = 1
+    tenant_id: str = Field(min_length=1)
+    job_id: str = Field(min_length=1)
+    kind: SubjectKind = "item"
+    subject_id: str = Field(min_length=1, description="content item id or task id")
+    webhook_id: str = Field(min_length=1, description="webhook id, or 'callback' for a task's callbacks")
+    event: Event | None = None
+    created_on: str = Field(description="the job's creation time: the event's created_on")
+
+    @property
+    def pair_key(self) -> tuple[str, str, str]:
+        return (self.job_id, self.subject_id, self.webhook_id)
+
+
+class PageMessage(Model):
+    """One page of an asynchronous fan-out: every subject of the page × every webhook, or an
+    explicit list of pairs (a resend by outcome, whose pairs differ in webhook and event)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = 1
+    tenant_id: str
+    job_id: str
+    created_on: str
+    kind: SubjectKind = "item"
+    event: Event | None = None
+    subject_ids: list[str] = []
+    webhook_ids: list[str] = []
+    pairs: list[tuple[SubjectKind, str, str, Event | None]] = []
+
+    def messages(self) -> list[PairMessage]:
+        common = {"tenant_id": self.tenant_id, "job_id": self.job_id, "created_on": self.created_on}
+        crossed = [
+            PairMessage(**common, kind=self.kind, subject_id=s, webhook_id=w, event=self.event)
+            for s in self.subject_ids
+            for w in self.webhook_ids
+        ]
+        listed = [
+            PairMessage(**common, kind=kind, subject_id=s, webhook_id=w, event=event)
+            for kind, s, w, event in self.pairs
+        ]
+        return crossed + listed
+
+    @property
+    def size(self) -> int:
+        return len(self.subject_ids) * len(self.webhook_ids) + len(self.pairs)

@@ -1,0 +1,4 @@
+"""Selecting pairs and starting jobs: filters, the Prepr, DataForSEO and native resends, schedules.
+
+Imports `aws`, `models` and the root only.
+"""

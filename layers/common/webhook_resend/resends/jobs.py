@@ -1,0 +1,100 @@
+"""Starting a resend job: select nothing, count everything. The job record is written first with
+every pair counted pending; then one message per pair is queued, and if some pairs cannot be
+queued, the job is corrected to exactly what was queued, and the caller is told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from webhook_resend import clock
+from webhook_resend.aws.dynamodb import Store
+from webhook_resend.aws.publisher import SqsPublisher
+from webhook_resend.models.base import Source, new_id
+from webhook_resend.models.messages import PairMessage
+from webhook_resend.models.records import Job, job_status
+
+
+@dataclass(frozen=True)
+class Pair:
+    subject_id: str
+    webhook_id: str
+
+
+@dataclass
+class FanOut:
+    job: Job
+    queued: list[Pair]
+    unqueued: list[Pair]
+
+
+def start_job(
+    store: Store,
+    tenant_id: str,
+    source: Source,
+    event: str | None,
+    total_items: int,
+    total_queued: int,
+    retention_days: int,
+) -> Job:
+    """Write a new job with every pair pending (a job of no pair is completed at once)."""
+    now = clock.now()
+    created_on = clock.canonical(now)
+    job = Job(
+        id=new_id(),
+        source=source,
+        event=event,
+        status=job_status(total_queued, 0, 0, total_queued),  # type: ignore[arg-type]
+        created_on=created_on,
+        completed_on=None if total_queued else created_on,
+        total_items=total_items,
+        total_queued=total_queued,
+        delivered=0,
+        failed=0,
+        pending=total_queued,
+    )
+    store.put_job(tenant_id, job, clock.expires_at(retention_days, now))
+    return job
+
+
+def fan_out(
+    store: Store,
+    publisher: SqsPublisher,
+    tenant_id: str,
+    *,
+    source: Source,
+    event: str | None,
+    kind: str,
+    pairs: Sequence[Pair],
+    total_items: int,
+    retention_days: int,
+) -> FanOut:
+    """Write the job, then queue one message per pair; the job ends up counting what was queued.
+
+    Pairs SQS would not take are in `unqueued`; the caller says so in its answer.
+    """
+    job = start_job(store, tenant_id, source, event, total_items, len(pairs), retention_days)
+    created_on = job.created_on
+    messages = [
+        PairMessage(
+            tenant_id=tenant_id,
+            job_id=job.id,
+            kind=kind,  # type: ignore[arg-type]
+            subject_id=pair.subject_id,
+            webhook_id=pair.webhook_id,
+            event=event,  # type: ignore[arg-type]
+            created_on=created_on,
+        )
+        for pair in pairs
+    ]
+    result = publisher.publish(messages)
+    if not result.failed:
+        return FanOut(job=job, queued=list(pairs), unqueued=[])
+    store.unqueue(tenant_id, job.id, len(result.failed))
+    failed = {(m.subject_id, m.webhook_id) for m in result.failed}
+    return FanOut(
+        job=job,
+        queued=[p for p in pairs if (p.subject_id, p.webhook_id) not in failed],
+        unqueued=[p for p in pairs if (p.subject_id, p.webhook_id) in failed],
+    )

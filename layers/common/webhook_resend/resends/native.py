@@ -1,0 +1,171 @@
+"""Native resends (`POST /resends`, and scheduled ones): by ids, by filter or by past outcome,
+with dry runs. The API call selects and counts every pair, writes the job, and queues pages of
+work; the fan-out function turns each page into pair messages, so a resend of any size answers
+at once with its totals while `pending` counts down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webhook_resend.aws.dynamodb import Store
+from webhook_resend.aws.publisher import SqsPublisher
+from webhook_resend.errors import FieldProblem, InvalidInputError, QueueingError
+from webhook_resend.models.base import Model, Source
+from webhook_resend.models.bodies import ResendIn
+from webhook_resend.models.messages import CALLBACK, PageMessage
+from webhook_resend.resends.filters import parse_item_filter
+from webhook_resend.resends.jobs import start_job
+from webhook_resend.resends.selection import select_item_ids, select_webhooks
+
+PAGE_SUBJECTS = 1000  # subjects per fan-out page: ≤ 37 KB of ids in one SQS message
+PAGE_PAIRS = 1000  # explicit pairs per page (resend by outcome)
+
+
+class DryRun(Model):
+    """What a dry run answers: what the resend would queue."""
+
+    dry_run: bool = True
+    event: str | None
+    total_items: int
+    total_queued: int
+    webhooks: dict[str, list[str]]
+
+
+class Plan:
+    """What a resend will queue, before anything is written."""
+
+    def __init__(self) -> None:
+        self.item_ids: list[str] = []
+        self.task_ids: list[str] = []
+        self.webhooks: dict[str, list[str]] = {}
+        self.pairs: list[tuple[str, str, str, str | None]] = []  # by outcome
+
+    @property
+    def total_items(self) -> int:
+        return len(self.item_ids) + len(self.task_ids) + len({(k, s) for k, s, _, _ in self.pairs})
+
+    @property
+    def total_queued(self) -> int:
+        return len(self.item_ids) * len(self.webhooks) + len(self.task_ids) + len(self.pairs)
+
+
+def _missing(kind: str, field: str, wanted: list[str], found: set[str]) -> None:
+    unknown = [i for i in wanted if i not in found]
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        raise InvalidInputError(FieldProblem(field, f"no {kind} with id {shown}"))
+
+
+def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
+    """Select every pair the body asks for; InvalidInputError for anything that does not exist."""
+    result = Plan()
+    if body.delivery_status == "failed":
+        wanted_webhooks = set(body.webhook_ids or [])
+        # One pair per (subject, webhook), as a job counts them; if it failed for several
+        # events, the latest failure's event is the one resent (records come oldest first).
+        latest: dict[tuple[str, str, str], str | None] = {}
+        for record in store.failed_since(tenant_id, body.since or ""):
+            if wanted_webhooks and record["webhook_id"] not in wanted_webhooks:
+                continue
+            if body.event and record.get("event") != body.event:
+                continue
+            key = (record.get("kind", "item"), record["subject_id"], record["webhook_id"])
+            latest.pop(key, None)
+            latest[key] = record.get("event")
+        result.pairs = [(kind, subject, webhook, event) for (kind, subject, webhook), event in latest.items()]
+        return result
+    if body.filter is not None:
+        item_filter = parse_item_filter(body.filter)
+        result.item_ids = select_item_ids(store, tenant_id, item_filter)
+    elif body.item_ids:
+        wanted = list(dict.fromkeys(body.item_ids))
+        found = set(store.get_items(tenant_id, wanted))
+        _missing("content item", "item_ids", wanted, found)
+        result.item_ids = wanted
+    if body.task_ids:
+        wanted = list(dict.fromkeys(body.task_ids))
+        tasks = store.get_tasks(tenant_id, wanted)
+        _missing("task", "task_ids", wanted, set(tasks))
+        silent = [
+            i for i in wanted if not (tasks[i].data.get("pingback_url") or tasks[i].data.get("postback_url"))
+        ]
+        if silent:
+            raise InvalidInputError(
+                FieldProblem(
+                    "task_ids", f"task {', '.join(silent[:10])} has neither pingback_url nor postback_url"
+                )
+            )
+        result.task_ids = wanted
+    if result.item_ids or body.filter is not None:
+        selected = frozenset(body.webhook_ids) if body.webhook_ids else None
+        webhooks = select_webhooks(store, tenant_id, body.event or "", selected, field="webhook_ids")
+        result.webhooks = {w.id: w.urls for w in webhooks}
+    return result
+
+
+def pages(job_id: str, tenant_id: str, created_on: str, body: ResendIn, selection: Plan) -> list[PageMessage]:
+    common = {"tenant_id": tenant_id, "job_id": job_id, "created_on": created_on}
+    found: list[PageMessage] = []
+    if selection.webhooks:
+        for start in range(0, len(selection.item_ids), PAGE_SUBJECTS):
+            found.append(
+                PageMessage(
+                    **common,
+                    kind="item",
+                    event=body.event,
+                    subject_ids=selection.item_ids[start : start + PAGE_SUBJECTS],
+                    webhook_ids=list(selection.webhooks),
+                )
+            )
+    for start in range(0, len(selection.task_ids), PAGE_SUBJECTS):
+        found.append(
+            PageMessage(
+                **common,
+                kind="task",
+                subject_ids=selection.task_ids[start : start + PAGE_SUBJECTS],
+                webhook_ids=[CALLBACK],
+            )
+        )
+    for start in range(0, len(selection.pairs), PAGE_PAIRS):
+        found.append(PageMessage(**common, pairs=selection.pairs[start : start + PAGE_PAIRS]))
+    return found
+
+
+def start_resend(
+    store: Store,
+    pages_out: SqsPublisher,
+    tenant_id: str,
+    body: ResendIn,
+    *,
+    source: Source,
+    retention_days: int,
+    max_pairs: int,
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, answer): 200 with the counts of a dry run, or 202 with the new job."""
+    selection = plan(store, tenant_id, body)
+    if selection.total_queued > max_pairs:
+        raise InvalidInputError(
+            FieldProblem(
+                "body",
+                f"selects {selection.total_queued} pairs; a resend may queue at most {max_pairs} "
+                "(narrow the selection or split it)",
+            )
+        )
+    if body.dry_run:
+        return 200, DryRun(
+            event=body.event,
+            total_items=selection.total_items,
+            total_queued=selection.total_queued,
+            webhooks=selection.webhooks,
+        ).model_dump()
+    total = selection.total_queued
+    job = start_job(store, tenant_id, source, body.event, selection.total_items, total, retention_days)
+    created_on = job.created_on
+    work = pages(job.id, tenant_id, created_on, body, selection)
+    result = pages_out.publish(work)
+    if result.failed:
+        refused = sum(page.size for page in result.failed)
+        store.unqueue(tenant_id, job.id, refused)
+        raise QueueingError(job_id=job.id, queued=total - refused, refused=refused)
+    return 202, job.model_dump()

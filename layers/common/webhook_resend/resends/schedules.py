@@ -1,0 +1,103 @@
+"""Scheduled resends: EventBridge Scheduler schedules whose target is the resend function.
+
+Each schedule is named `<tenant id>--<name>` in the stack's schedule group, and recorded in the
+table under the tenant (so listing is a Query on the tenant's key, not a ListSchedules over
+everyone's). When it fires, the resend function receives the schedule's Input verbatim:
+`{"webhook_resend_schedule": {"tenant_id", "name", "resend": {...}}}`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+from webhook_resend import clock
+from webhook_resend.aws.dynamodb import Store
+from webhook_resend.aws.scheduler import Scheduler
+from webhook_resend.errors import ConflictError, FieldProblem, NotFoundError
+from webhook_resend.models.base import Model, StrictModel
+from webhook_resend.models.bodies import ResendIn
+from webhook_resend.models.messages import SCHEDULE_INPUT_KEY
+from webhook_resend.observability import logger
+
+SEPARATOR = "--"
+
+
+def _recurring(expression: str) -> str:
+    if not expression.startswith(("rate(", "cron(")):
+        raise ValueError("must be rate(...) or cron(...)")
+    # Only creating a schedule parses an expression; the management function's other routes
+    # need not compile the cron grammar and build its field tables at every cold start.
+    from webhook_resend.resends import schedule_expressions
+
+    schedule_expressions.parse(expression)
+    return expression
+
+
+class ScheduleIn(StrictModel):
+    """Body of `POST /schedules`."""
+
+    name: Annotated[str, Field(pattern=r"^[0-9A-Za-z_.-]{1,36}$", description="unique per tenant")]
+    schedule_expression: Annotated[str, Field(max_length=256), AfterValidator(_recurring)]
+    resend: ResendIn
+    description: Annotated[str, Field(max_length=512)] = ""
+    enabled: bool = True
+
+
+class Schedule(Model):
+    name: str
+    schedule_expression: str
+    state: str
+    description: str
+    resend: dict[str, Any]
+    created_on: str
+
+
+class ScheduleList(Model):
+    items: list[Schedule]
+    total: int
+
+
+def create(store: Store, scheduler: Scheduler, tenant_id: str, body: ScheduleIn) -> Schedule:
+    resend = body.resend.model_dump(mode="json", exclude_none=True)
+    schedule = Schedule(
+        name=body.name,
+        schedule_expression=body.schedule_expression,
+        state="ENABLED" if body.enabled else "DISABLED",
+        description=body.description,
+        resend=resend,
+        created_on=clock.now_text(),
+    )
+    if not store.put_schedule(tenant_id, {**schedule.model_dump(), "resend": json.dumps(resend)}):
+        raise ConflictError(FieldProblem("name", f"a schedule named {body.name!r} exists already"))
+    try:
+        scheduler.create(
+            f"{tenant_id}{SEPARATOR}{body.name}",
+            body.schedule_expression,
+            enabled=body.enabled,
+            description=body.description or f"webhook-resend schedule {body.name}",
+            payload={SCHEDULE_INPUT_KEY: {"tenant_id": tenant_id, "name": body.name, "resend": resend}},
+        )
+    except Exception:
+        # No record without its schedule.
+        store.delete_schedule(tenant_id, body.name)
+        raise
+    return schedule
+
+
+def _from_record(record: dict[str, Any]) -> Schedule:
+    return Schedule.model_validate({**record, "resend": json.loads(record["resend"])})
+
+
+def list_schedules(store: Store, tenant_id: str) -> ScheduleList:
+    items = [_from_record(record) for record in store.list_schedules(tenant_id)]
+    return ScheduleList(items=items, total=len(items))
+
+
+def delete(store: Store, scheduler: Scheduler, tenant_id: str, name: str) -> None:
+    if not store.delete_schedule(tenant_id, name):
+        raise NotFoundError(FieldProblem("name", "no schedule with this name"))
+    if not scheduler.delete(f"{tenant_id}{SEPARATOR}{name}"):
+        logger.info("schedule was already gone", extra={"schedule": name})

@@ -1,1 +1,0 @@
-"""Powertools routers, one per resource; the functions' entry modules include them."""
