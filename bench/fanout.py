@@ -267,8 +267,8 @@ def run(items: int, webhooks: int) -> dict[str, float]:
             for page_body in pages_sqs.bodies:
                 page = PageMessage.model_validate_json(page_body)
                 result = pairs_out.publish(page.messages())
-                if result.failed:
-                    raise SystemExit(f"{len(result.failed)} pairs of a page were not sent")
+                if result.not_sent:
+                    raise SystemExit(f"{len(result.not_sent)} pairs of a page were not sent")
                 pairs_sent += len(result.sent)
         calls.enabled = False
 

@@ -28,8 +28,9 @@ def send_page(record: SQSRecord) -> None:
     page = PageMessage.model_validate_json(record.body)
     result = clients.publisher().publish(page.messages())
     metrics.add_metric(name="PairsQueued", unit="Count", value=len(result.sent))
-    if result.failed:
-        raise PageNotSent(f"{len(result.failed)} of {page.size} pairs of job {page.job_id} not queued")
+    if result.not_sent:
+        # Sent again whole: the pairs that did reach the queue are absorbed by the consumer.
+        raise PageNotSent(f"{len(result.not_sent)} of {page.size} pairs of job {page.job_id} not queued")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, ConnectTimeoutError
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from devstack.sqs import SqsEventSource, mappings_of, sqs_event
 from tests.conftest import Api, LocalAws, Receiver, closed_port_url
@@ -251,7 +251,9 @@ SQS_ERRORS = {
     "throttling-exception": lambda: _client_error("ThrottlingException", "SendMessageBatch"),
     "connect-timeout": lambda: ConnectTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/"),
     "internal-error": lambda: _client_error("InternalError", "SendMessageBatch", 500),
+    "read-timeout": lambda: ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/"),
 }
+AMBIGUOUS_SQS_ERRORS = {"internal-error", "read-timeout"}
 
 
 @pytest.mark.parametrize("kind", sorted(SQS_ERRORS))
@@ -281,22 +283,64 @@ def test_faults_sqs_failing_some_batches_answers_503_with_what_was_queued(
     body = reply.json
     queued = len(faults.sent)
     assert queued == 20
-    assert body["total_queued"] == queued
+    # A 5xx says nothing of what SQS took: those 10 stay counted, ended failed, never sent.
+    ended = 10 if kind in AMBIGUOUS_SQS_ERRORS else 0
+    assert body["total_queued"] == queued + ended
     assert f"could not queue {30 - queued} of 30 pairs" in body["errors"][0]["message"]
     assert str(queued) in body["errors"][0]["message"]
     # And the job counts exactly what is in the queue, all of it pending
     job = _job(api, token, body["resend_id"])
     assert _depth(sqs, queue) == (queued, 0)
-    assert (job["total_queued"], job["pending"], job["delivered"], job["failed"]) == (queued, queued, 0, 0)
+    assert (job["total_queued"], job["pending"], job["delivered"], job["failed"]) == (
+        queued + ended,
+        queued,
+        0,
+        ended,
+    )
     assert poisoned not in {m["subject_id"] for m in faults.sent}
 
     # And once delivered, every queued pair is counted and nothing else
     deliveries()
     job = _job(api, token, body["resend_id"])
-    assert job["delivered"] + job["failed"] == job["total_queued"] == queued
-    assert (job["pending"], job["status"]) == (0, "completed")
+    assert job["delivered"] + job["failed"] == job["total_queued"] == queued + ended
+    assert (job["pending"], job["status"], job["failed"]) == (0, "completed", ended)
     delivered_items = {_item_id(n) for n in _per_item(fast_receiver, "/hook")}
     assert delivered_items == {m["subject_id"] for m in faults.sent}
+
+
+def test_faults_sqs_taking_a_batch_without_answering_ends_its_pairs_failed_once_never_sent(
+    api: Api, token: str, fast_receiver: Receiver, sqs: Any, queue: str, deliveries: Callable[..., int]
+) -> None:
+    # Given SQS that takes every message of a call and then loses the answer (a read timeout)
+    item_ids = _items(api, token, range(4))
+    hook = _webhook(api, token, [f"{fast_receiver.url}/hook"])
+    client = clients.boto_client("sqs")
+    real = client.send_message_batch
+
+    def send_message_batch(**kwargs: Any) -> dict[str, Any]:
+        real(**kwargs)
+        raise ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/")
+
+    client.send_message_batch = send_message_batch
+
+    # When the bulk resend runs
+    reply = _bulk(api, token, item_ids, [hook["id"]])
+
+    # Then the pairs, maybe queued, stay counted and end failed, saying why
+    assert reply.status == 503, reply.body
+    assert reply.json["total_queued"] == 4
+    job_id = reply.json["resend_id"]
+    job = _job(api, token, job_id)
+    assert (job["total_queued"], job["failed"], job["pending"], job["status"]) == (4, 4, 0, "completed")
+    records = _records(api, token, job_id)
+    assert len(records) == 4
+    assert all(r["status"] == "failed" and "SQS did not answer" in r["last_error"] for r in records)
+    # And the copies that did reach the queue (three calls' worth) are never sent nor counted again
+    assert _depth(sqs, queue)[0] == 4 * 3
+    deliveries()
+    job = _job(api, token, job_id)
+    assert (job["delivered"], job["failed"], job["pending"]) == (0, 4, 0)
+    assert fast_receiver.requests == []
 
 
 def test_faults_sqs_failing_batches_of_several_webhooks_counts_exactly_the_queued_pairs(

@@ -61,13 +61,16 @@ class ConflictError(WebhookResendError):
 class QueueingError(Exception):
     """Some pairs could not be queued (SQS refused or was unreachable): a 503.
 
-    The job already counts only what was queued; the answer says how much that was.
+    The job already counts only what was queued; the answer says how much that was. Of the
+    `refused` pairs, `ended` may have reached the queue (the call got no answer): those stay in
+    the job's count, ended `failed` so that they are never sent.
     """
 
-    def __init__(self, job_id: str, queued: int, refused: int) -> None:
+    def __init__(self, job_id: str, queued: int, refused: int, ended: int = 0) -> None:
         self.job_id = job_id
         self.queued = queued
         self.refused = refused
+        self.ended = ended
         super().__init__(f"queued {queued} pairs, could not queue {refused}")
 
 

@@ -39,11 +39,14 @@ Fate = Callable[[int, PairMessage], str]
 class FakeSqs:
     """Answers SendMessageBatch like SQS; `fate` decides each entry, `raise_on` which calls fail."""
 
-    def __init__(self, fate: Fate | None = None, raise_on: set[int] | None = None) -> None:
+    def __init__(
+        self, fate: Fate | None = None, raise_on: set[int] | None = None, raise_status: int = 503
+    ) -> None:
         self.calls: list[dict[str, Any]] = []
         self.accepted: list[PairMessage] = []
         self._fate = fate or (lambda _call, _message: "ok")
         self._raise_on = raise_on or set()
+        self._raise_status = raise_status
         self._lock = threading.Lock()
 
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
@@ -52,7 +55,11 @@ class FakeSqs:
             self.calls.append({"QueueUrl": QueueUrl, "Entries": list(Entries)})
         if number in self._raise_on:
             raise ClientError(
-                {"Error": {"Code": "ServiceUnavailable", "Message": "try again"}}, "SendMessageBatch"
+                {
+                    "Error": {"Code": "ServiceUnavailable", "Message": "try again"},
+                    "ResponseMetadata": {"HTTPStatusCode": self._raise_status},
+                },
+                "SendMessageBatch",
             )
         answer: dict[str, Any] = {"Successful": [], "Failed": []}
         for entry in Entries:
@@ -190,10 +197,12 @@ def test_publisher_reports_every_message_of_a_call_that_keeps_raising() -> None:
     # When they are published
     result = SqsPublisher(Router(), QUEUE_URL).publish(messages)
 
-    # Then the first batch is reported failed after a few calls, the rest sent
-    assert _subjects(result.failed) == sorted(first_batch)
+    # Then the first batch is reported unknown (SQS may have taken it) after a few calls, the
+    # rest sent, and nothing is reported failed: a caller never takes these out of a count
+    assert _subjects(result.unknown) == sorted(first_batch)
+    assert result.failed == []
     assert _subjects(result.sent) == [f"item-{n:03d}" for n in range(10, 15)]
-    assert len(result.sent) + len(result.failed) == len(messages)
+    assert len(result.sent) + len(result.unknown) == len(messages)
     assert 1 < len(failing.calls) <= 5
 
 
@@ -208,11 +217,11 @@ def test_publisher_sent_and_failed_together_are_every_message_exactly_once() -> 
 
     result = SqsPublisher(fake, QUEUE_URL).publish(messages)
 
-    everything = _subjects(result.sent + result.failed)
+    everything = _subjects(result.sent + result.failed + result.unknown)
     assert everything == _subjects(messages)
     assert len(set(everything)) == len(everything)
     assert _subjects(result.sent) == _subjects(fake.accepted)
-    assert {m.subject_id for m in result.failed} >= {f"item-{n:03d}" for n in range(0, 95, 7)}
+    assert {m.subject_id for m in result.not_sent} >= {f"item-{n:03d}" for n in range(0, 95, 7)}
 
 
 def test_publisher_does_not_retry_entries_refused_as_the_senders_fault() -> None:
@@ -224,3 +233,39 @@ def test_publisher_does_not_retry_entries_refused_as_the_senders_fault() -> None
     assert [m.subject_id for m in result.failed] == ["item-004"]
     assert len(result.sent) == 9
     assert len(fake.calls) == 1
+
+
+def test_publisher_reports_a_call_refused_with_a_4xx_as_failed_not_unknown() -> None:
+    # Given SQS answers every call with a 4xx (throttled): it took nothing
+    fake = FakeSqs(raise_on=set(range(10)), raise_status=400)
+
+    result = SqsPublisher(fake, QUEUE_URL).publish(_messages(4))
+
+    assert _subjects(result.failed) == _subjects(_messages(4))
+    assert result.unknown == []
+    assert result.sent == []
+
+
+def test_publisher_keeps_an_entry_unknown_once_a_call_with_it_got_no_answer() -> None:
+    # Given the first call raises (a 5xx) and every later call answers the entry Failed
+    fake = FakeSqs(lambda call, _message: "ok" if call == 0 else "refused", raise_on={0})
+
+    result = SqsPublisher(fake, QUEUE_URL).publish(_messages(3))
+
+    # Then the first call may have queued them: they are unknown, never failed
+    assert _subjects(result.unknown) == _subjects(_messages(3))
+    assert result.failed == []
+
+
+def test_publisher_gives_every_entry_its_tenant_as_message_group() -> None:
+    fake = FakeSqs()
+    other = [m.model_copy(update={"tenant_id": "tenant-2"}) for m in _messages(3)]
+
+    SqsPublisher(fake, QUEUE_URL).publish(_messages(4) + other)
+
+    groups = {
+        PairMessage.model_validate_json(e["MessageBody"]).tenant_id: e["MessageGroupId"]
+        for call in fake.calls
+        for e in call["Entries"]
+    }
+    assert groups == {TENANT: TENANT, "tenant-2": "tenant-2"}

@@ -207,12 +207,17 @@ def build_resolver(guard: Guard | None = tenant_guard) -> APIGatewayHttpResolver
     def _not_queued(error: QueueingError) -> Response:
         message = (
             f"could not queue {error.refused} of {error.queued + error.refused} pairs; "
-            f"job {error.job_id} counts the {error.queued} that were queued. Try again later."
+            f"job {error.job_id} counts the {error.queued} that were queued"
         )
+        if error.ended:
+            message += (
+                f" and {error.ended} that SQS may have taken without answering, recorded failed "
+                "so that they are never sent"
+            )
         body = {
-            "errors": [{"field": None, "message": message}],
+            "errors": [{"field": None, "message": message + ". Try again later."}],
             "resend_id": error.job_id,
-            "total_queued": error.queued,
+            "total_queued": error.queued + error.ended,
         }
         return json_response(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": "5"})
 

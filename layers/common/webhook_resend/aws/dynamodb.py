@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from webhook_resend import clock
 from webhook_resend.aws import keys
+from webhook_resend.models.messages import PairMessage
 from webhook_resend.models.records import ContentItem, Delivery, Job, Task, Webhook, job_status
 from webhook_resend.observability import logger
 
@@ -468,6 +469,40 @@ class Store:
             if chunk:
                 unwritten += self._commit_chunk(tenant_id, job_id, chunk, when, expires_at)
         return unwritten
+
+    def end_failed(
+        self, pairs: Sequence[PairMessage], reason: str, when: str, expires_at: int
+    ) -> list[PairMessage]:
+        """End pairs `failed` without an attempt (e.g. a publish SQS never answered): each gets a
+        failed first record (URL index 0) with `reason`, counted through the protocol above, so
+        a pair counted already (delivered, or ended by a copy) is left as it is. Answers the
+        pairs that could not be written."""
+        outcomes = [
+            PairOutcome(
+                tenant_id=p.tenant_id,
+                job_id=p.job_id,
+                subject_id=p.subject_id,
+                webhook_id=p.webhook_id,
+                records=[
+                    Delivery(
+                        job_id=p.job_id,
+                        subject_id=p.subject_id,
+                        kind=p.kind,
+                        webhook_id=p.webhook_id,
+                        url_index=0,
+                        url="",
+                        event=p.event,
+                        status="failed",
+                        last_error=reason,
+                        last_attempt_on=when,
+                    )
+                ],
+                terminal="failed",
+            )
+            for p in pairs
+        ]
+        by_outcome = {id(o): p for o, p in zip(outcomes, pairs, strict=True)}
+        return [by_outcome[id(o)] for o in self.commit(outcomes, when, expires_at)]
 
     def _commit_chunk(
         self, tenant_id: str, job_id: str, chunk: list[PairOutcome], when: str, expires_at: int

@@ -1,17 +1,23 @@
-"""The SQS publisher: pair messages out with SendMessageBatch, 10 a call, calls in parallel.
+"""The SQS publisher: messages out with SendMessageBatch, 10 a call, calls in parallel.
 
-Entries SQS refuses (or calls that fail after botocore's own retries) are retried a few times;
-what still fails is reported back, so the caller can correct the job's counters to exactly what
-was queued.
+Every message carries its tenant id as `MessageGroupId` (SQS fair queues: one tenant's backlog
+does not hold back another tenant's messages). Entries SQS refuses, and calls that fail after
+botocore's own retries, are retried a few times with backoff and jitter. What still fails is
+reported back in two kinds: `failed`, entries SQS answered it did not take (the caller takes them
+out of the job's count), and `unknown`, entries whose last call raised (a timeout, a closed
+connection): SQS may have taken them, so they must never be taken out of a count.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import botocore.exceptions
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
@@ -20,6 +26,7 @@ from webhook_resend.observability import logger
 BATCH = 10
 BATCH_BYTES = 240 * 1024  # under SendMessageBatch's 256 KB for the whole call
 ATTEMPTS = 3
+BACKOFF_SECONDS = 0.1  # before the second call of a batch; doubled before the third, with jitter
 
 Message = TypeVar("Message", bound=BaseModel)
 
@@ -27,8 +34,16 @@ Message = TypeVar("Message", bound=BaseModel)
 @dataclass
 class PublishResult(Generic[Message]):
     sent: list[Message] = field(default_factory=list)
+    # SQS answered that it did not take these: they are not queued.
     failed: list[Message] = field(default_factory=list)
+    # The last call for these raised: SQS may or may not have taken them.
+    unknown: list[Message] = field(default_factory=list)
     calls: int = 0
+
+    @property
+    def not_sent(self) -> list[Message]:
+        """Everything not known to be queued."""
+        return self.failed + self.unknown
 
 
 def batches(bodies: Sequence[tuple[Message, str]]) -> list[list[tuple[Message, str]]]:
@@ -48,35 +63,67 @@ def batches(bodies: Sequence[tuple[Message, str]]) -> list[list[tuple[Message, s
     return found
 
 
+def _refused_before_taking(exc: Exception) -> bool:
+    """A connection never made, or a 4xx answer (throttled, denied, invalid), says SQS took
+    nothing; a 5xx, a read timeout or a connection closed mid-call says nothing about what it
+    took."""
+    if isinstance(exc, botocore.exceptions.ConnectionError):
+        return True
+    if not isinstance(exc, ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+    return 400 <= int(status) < 500
+
+
+def group_of(message: BaseModel) -> str | None:
+    """The message's fair-queue group: its tenant."""
+    return getattr(message, "tenant_id", None)
+
+
 class SqsPublisher:
     def __init__(self, client: Any, queue_url: str, concurrency: int = 16) -> None:
         self._client = client
         self._queue_url = queue_url
         self._concurrency = concurrency
 
-    def _send_batch(self, batch: list[tuple[Message, str]]) -> tuple[list[Message], list[Message], int]:
-        pending = {str(i): pair for i, pair in enumerate(batch)}
+    def _send_batch(
+        self, batch: list[tuple[Message, str]]
+    ) -> tuple[list[Message], list[Message], list[Message], int]:
+        pending = {str(i): entry for i, entry in enumerate(batch)}
         sent: list[Message] = []
         refused: list[Message] = []
+        ambiguous: set[str] = set()  # entries of a call that raised: SQS may have them
         calls = 0
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             if not pending:
                 break
-            entries = [{"Id": key, "MessageBody": body} for key, (_, body) in pending.items()]
+            if attempt:
+                time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+            entries = []
+            for key, (message, body) in pending.items():
+                entry = {"Id": key, "MessageBody": body}
+                group = group_of(message)
+                if group:
+                    entry["MessageGroupId"] = group
+                entries.append(entry)
             calls += 1
             try:
                 answer = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
             except (ClientError, BotoCoreError) as exc:
                 logger.warning("SendMessageBatch failed", extra={"error": type(exc).__name__})
+                if not _refused_before_taking(exc):
+                    ambiguous.update(pending)
                 continue
             for ok in answer.get("Successful", []):
                 sent.append(pending.pop(ok["Id"])[0])
             for bad in answer.get("Failed", []):
-                if bad.get("SenderFault") and bad["Id"] in pending:
+                if bad.get("SenderFault") and bad["Id"] in pending and bad["Id"] not in ambiguous:
                     # The message itself is wrong; sending it again cannot help.
                     logger.error("SQS refused a message", extra={"code": bad.get("Code")})
                     refused.append(pending.pop(bad["Id"])[0])
-        return sent, refused + [message for message, _ in pending.values()], calls
+        unknown = [message for key, (message, _) in pending.items() if key in ambiguous]
+        failed = refused + [message for key, (message, _) in pending.items() if key not in ambiguous]
+        return sent, failed, unknown, calls
 
     def publish(self, messages: Sequence[Message]) -> PublishResult[Message]:
         groups = batches([(m, m.model_dump_json()) for m in messages])
@@ -85,8 +132,9 @@ class SqsPublisher:
             return result
         workers = max(1, min(self._concurrency, len(groups)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for sent, failed, calls in pool.map(self._send_batch, groups):
+            for sent, failed, unknown, calls in pool.map(self._send_batch, groups):
                 result.sent.extend(sent)
                 result.failed.extend(failed)
+                result.unknown.extend(unknown)
                 result.calls += calls
         return result

@@ -14,6 +14,10 @@ from webhook_resend.aws.publisher import SqsPublisher
 from webhook_resend.models.base import Source, new_id
 from webhook_resend.models.messages import PairMessage
 from webhook_resend.models.records import Job, job_status
+from webhook_resend.observability import logger
+
+# The last error of a pair whose SendMessageBatch call failed without an answer.
+UNKNOWN_PUBLISH = "not queued: SQS did not answer; recorded failed so that it is never sent"
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class FanOut:
     job: Job
     queued: list[Pair]
     unqueued: list[Pair]
+    ended: int = 0  # of `unqueued`: may have reached the queue, so counted and ended failed
 
 
 def start_job(
@@ -72,7 +77,10 @@ def fan_out(
 ) -> FanOut:
     """Write the job, then queue one message per pair; the job ends up counting what was queued.
 
-    Pairs SQS would not take are in `unqueued`; the caller says so in its answer.
+    Pairs SQS would not take are in `unqueued`; the caller says so in its answer. Those SQS said
+    it did not take are taken out of the job; those whose call failed without an answer may be in
+    the queue, so they stay counted and are ended `failed` through the exactly-once protocol
+    (a copy that did reach the queue then finds its pair counted and is never sent).
     """
     job = start_job(store, tenant_id, source, event, total_items, len(pairs), retention_days)
     created_on = job.created_on
@@ -89,12 +97,36 @@ def fan_out(
         for pair in pairs
     ]
     result = publisher.publish(messages)
-    if not result.failed:
+    if not result.not_sent:
         return FanOut(job=job, queued=list(pairs), unqueued=[])
-    store.unqueue(tenant_id, job.id, len(result.failed))
-    failed = {(m.subject_id, m.webhook_id) for m in result.failed}
+    take_back(store, tenant_id, job.id, len(result.failed), result.unknown, retention_days)
+    not_sent = {(m.subject_id, m.webhook_id) for m in result.not_sent}
     return FanOut(
         job=job,
-        queued=[p for p in pairs if (p.subject_id, p.webhook_id) not in failed],
-        unqueued=[p for p in pairs if (p.subject_id, p.webhook_id) in failed],
+        queued=[p for p in pairs if (p.subject_id, p.webhook_id) not in not_sent],
+        unqueued=[p for p in pairs if (p.subject_id, p.webhook_id) in not_sent],
+        ended=len(result.unknown),
     )
+
+
+def take_back(
+    store: Store,
+    tenant_id: str,
+    job_id: str,
+    refused: int,
+    unknown: Sequence[PairMessage],
+    retention_days: int,
+) -> None:
+    """Correct a job after a publish: `refused` pairs were never queued (taken out of its count);
+    the `unknown` ones may be in the queue, so they end `failed`, counted once, never sent."""
+    store.unqueue(tenant_id, job_id, refused)
+    if unknown:
+        now = clock.now()
+        unwritten = store.end_failed(
+            unknown, UNKNOWN_PUBLISH, clock.canonical(now), clock.expires_at(retention_days, now)
+        )
+        if unwritten:
+            # DynamoDB failed too: these stay pending until the dead-letter or sweeper path ends them.
+            logger.error(
+                "pairs of an unanswered publish not ended", extra={"job_id": job_id, "pairs": len(unwritten)}
+            )

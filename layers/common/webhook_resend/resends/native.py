@@ -15,7 +15,7 @@ from webhook_resend.models.base import Model, Source
 from webhook_resend.models.bodies import ResendIn
 from webhook_resend.models.messages import CALLBACK, PageMessage
 from webhook_resend.resends.filters import parse_item_filter
-from webhook_resend.resends.jobs import start_job
+from webhook_resend.resends.jobs import start_job, take_back
 from webhook_resend.resends.selection import select_item_ids, select_webhooks
 
 PAGE_SUBJECTS = 1000  # subjects per fan-out page: ≤ 37 KB of ids in one SQS message
@@ -164,8 +164,14 @@ def start_resend(
     created_on = job.created_on
     work = pages(job.id, tenant_id, created_on, body, selection)
     result = pages_out.publish(work)
-    if result.failed:
+    if result.not_sent:
         refused = sum(page.size for page in result.failed)
-        store.unqueue(tenant_id, job.id, refused)
-        raise QueueingError(job_id=job.id, queued=total - refused, refused=refused)
+        unknown = [pair for page in result.unknown for pair in page.messages()]
+        take_back(store, tenant_id, job.id, refused, unknown, retention_days)
+        raise QueueingError(
+            job_id=job.id,
+            queued=total - refused - len(unknown),
+            refused=refused + len(unknown),
+            ended=len(unknown),
+        )
     return 202, job.model_dump()

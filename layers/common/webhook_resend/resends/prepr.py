@@ -56,7 +56,9 @@ def bulk_resend(
         retention_days=retention_days,
     )
     if result.unqueued:
-        raise QueueingError(job_id=result.job.id, queued=len(result.queued), refused=len(result.unqueued))
+        raise QueueingError(
+            job_id=result.job.id, queued=len(result.queued), refused=len(result.unqueued), ended=result.ended
+        )
     return {
         "queued": [{"content_item_id": p.subject_id, "webhook_id": p.webhook_id} for p in result.queued],
         "total_items": len(item_ids),
