@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
 from webhook_resend import coldstart
 from webhook_resend.aws import clients
@@ -56,10 +57,15 @@ def _set_visibility(result: BatchResult) -> None:
     client = clients.boto_client("sqs")
     for start in range(0, len(entries), 10):
         # Best effort: a message whose visibility could not be changed comes back after the
-        # queue's own visibility timeout instead, and is retried then.
-        answer = client.change_message_visibility_batch(
-            QueueUrl=queue_url, Entries=entries[start : start + 10]
-        )
+        # queue's own visibility timeout instead, and is retried then; the batch's results are
+        # written already, so an error here must not fail the invocation.
+        try:
+            answer = client.change_message_visibility_batch(
+                QueueUrl=queue_url, Entries=entries[start : start + 10]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("visibility not changed", extra={"error": type(exc).__name__})
+            continue
         if answer.get("Failed"):
             logger.warning("visibility not changed", extra={"failed": len(answer["Failed"])})
 

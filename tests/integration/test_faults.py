@@ -512,6 +512,7 @@ class TransactFaults:
 
 
 DYNAMO_THROTTLES = {
+    "read-timeout": lambda client: ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/"),
     "provisioned-throughput": lambda client: client.exceptions.ProvisionedThroughputExceededException(
         {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
         "TransactWriteItems",
@@ -525,6 +526,93 @@ DYNAMO_THROTTLES = {
         "TransactWriteItems",
     ),
 }
+
+
+class ReadFaults:
+    """`batch_get_item` of the consumer's DynamoDB client: raises `error()`, or answers every key
+    unprocessed (throttling), for the next `times` calls."""
+
+    def __init__(self, error: Callable[[], Exception] | None, times: int) -> None:
+        self.client = clients.boto_client("dynamodb", validate=False)
+        self._real = self.client.batch_get_item
+        self._error = error
+        self.times = times
+        self.calls = 0
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.times <= 0:
+            return self._real(**kwargs)
+        self.times -= 1
+        if self._error is not None:
+            raise self._error()
+        return {"Responses": {}, "UnprocessedKeys": kwargs["RequestItems"]}
+
+    def install(self) -> ReadFaults:
+        self.client.batch_get_item = self
+        return self
+
+
+READ_FAULTS = {
+    "throttled": lambda: _client_error("ProvisionedThroughputExceededException", "BatchGetItem"),
+    "read-timeout": lambda: ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/"),
+    "unprocessed-keys": None,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(READ_FAULTS))
+def test_faults_dynamodb_failing_the_batch_read_reports_every_message_and_sends_nothing(
+    kind: str, api: Api, token: str, fast_receiver: Receiver, stack: LocalAws, two_jobs: dict[str, Any]
+) -> None:
+    # Given DynamoDB failing every read of the consumer (or keeping every key unprocessed)
+    faults = ReadFaults(READ_FAULTS[kind], times=100).install()
+
+    # When a batch arrives: no exception, every message reported back, nothing sent
+    failed = _invoke(stack, two_jobs["messages"])
+
+    assert sorted(failed) == sorted(m["MessageId"] for m in two_jobs["messages"])
+    assert fast_receiver.requests == []
+    assert faults.calls >= 1
+
+    # And once DynamoDB answers again, the same messages end every pair once
+    faults.times = 0
+    assert _invoke(stack, two_jobs["messages"]) == []
+    for name in ("a", "b"):
+        job = _job(api, token, two_jobs[name])
+        assert (job["total_queued"], job["delivered"], job["pending"]) == (3, 3, 0)
+    assert len(fast_receiver.requests) == 6
+
+
+def test_faults_dynamodb_unprocessed_keys_for_a_while_are_read_again_after_a_pause(
+    api: Api, token: str, fast_receiver: Receiver, stack: LocalAws, two_jobs: dict[str, Any]
+) -> None:
+    faults = ReadFaults(None, times=2).install()
+
+    assert _invoke(stack, two_jobs["messages"]) == []
+
+    assert faults.calls >= 3
+    assert len(fast_receiver.requests) == 6
+
+
+def test_faults_sqs_failing_the_visibility_change_leaves_the_batch_recorded(
+    api: Api, token: str, fast_receiver: Receiver, stack: LocalAws, two_jobs: dict[str, Any]
+) -> None:
+    # Given receivers that answer 503 (retry later) and SQS failing every visibility change
+    fast_receiver.script("/a", [503])
+    fast_receiver.script("/b", [503])
+    client = clients.boto_client("sqs")
+
+    def change_message_visibility_batch(**kwargs: Any) -> Any:
+        raise ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/")
+
+    client.change_message_visibility_batch = change_message_visibility_batch
+
+    # When a batch is worked: the retries are recorded and reported, no exception
+    failed = _invoke(stack, two_jobs["messages"])
+
+    assert sorted(failed) == sorted(m["MessageId"] for m in two_jobs["messages"])
+    records = _records(api, token, two_jobs["a"])
+    assert [r["status"] for r in records] == ["retrying"] * 3
 
 
 @pytest.fixture

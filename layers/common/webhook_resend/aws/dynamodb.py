@@ -20,6 +20,7 @@ import base64
 import binascii
 import contextlib
 import json
+import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from webhook_resend import clock
 from webhook_resend.aws import keys
@@ -40,6 +41,8 @@ _deserializer = TypeDeserializer()
 _BATCH_GET_MAX = 100
 _TRANSACTION_MAX = 100
 _COMMIT_ROUNDS = 4
+_READ_ROUNDS = 6
+_BACKOFF_SECONDS = 0.05
 # A pair's count is carried by its first delivery record (URL index 0): the attribute is set,
 # once, in the transaction that moves the job's counters (see Store.commit).
 COUNTED = "counted"
@@ -55,6 +58,16 @@ _FIRST_RECORD_CONDITION = {
     "ExpressionAttributeNames": {"#s": "status", "#c": COUNTED},
     "ExpressionAttributeValues": _TERMINAL_VALUES,
 }
+
+
+class StoreBusyError(Exception):
+    """DynamoDB kept some keys of a read unprocessed (throttling) through every retry."""
+
+
+def _pause(round_number: int) -> None:
+    """Exponential backoff with full jitter: 50 ms, 100 ms, 200 ms... at most, spread out so that
+    throttled consumers do not come back in step."""
+    time.sleep(random.uniform(0, _BACKOFF_SECONDS * 2**round_number))
 
 
 def _plain(value: Any) -> Any:
@@ -223,10 +236,16 @@ class Store:
         found: list[dict[str, Any]] = []
         for start in range(0, len(key_list), _BATCH_GET_MAX):
             pending: list[dict[str, Any]] = [to_attrs(k) for k in key_list[start : start + _BATCH_GET_MAX]]
-            while pending:
+            for round_number in range(_READ_ROUNDS):
                 answer = self._client.batch_get_item(RequestItems={self._table: {"Keys": pending}})
                 found.extend(from_attrs(a) for a in answer.get("Responses", {}).get(self._table, []))
                 pending = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not pending:
+                    break
+                # Unprocessed keys mean the table is throttled: back off before asking again.
+                _pause(round_number)
+            else:
+                raise StoreBusyError(f"{len(pending)} keys still unprocessed after {_READ_ROUNDS} rounds")
         return found
 
     # -- tenants ----------------------------------------------------------------------------------
@@ -544,7 +563,12 @@ class Store:
             except ClientError as exc:
                 # Throttling or a conflicting transaction: back off and try the same writes again.
                 logger.warning("delivery commit failed", extra={"error": exc.response["Error"]["Code"]})
-            time.sleep(0.05 * 2**round_number)
+            except BotoCoreError as exc:
+                # A timeout or a closed connection: the transaction may or may not have been
+                # applied; writing it again is safe (every item of it is conditional, or counted
+                # only with a conditional one).
+                logger.warning("delivery commit failed", extra={"error": type(exc).__name__})
+            _pause(round_number)
         return list(chunk)
 
     def list_deliveries(

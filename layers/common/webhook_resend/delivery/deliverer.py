@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from webhook_resend import clock
 from webhook_resend.aws import keys
-from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, delivery_from
+from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, StoreBusyError, delivery_from
 from webhook_resend.delivery import backoff, callbacks, signing
 from webhook_resend.delivery.sender import Attempt, HttpSender
 from webhook_resend.models.messages import PairMessage
@@ -128,6 +129,11 @@ class Deliverer:
         self._sender_factory = sender_factory
         self._time_left = time_left
         self._rng = rng or random.Random()
+
+    def _soon(self) -> int:
+        """When a message that was not done comes back: SOON seconds, spread by jitter so that
+        the messages of a throttled batch do not all return at once."""
+        return SOON + self._rng.randint(0, SOON)
 
     # -- reading ----------------------------------------------------------------------------------
     def _parse(self, batch: list[Incoming], result: BatchResult) -> list[Work]:
@@ -312,7 +318,15 @@ class Deliverer:
         work = list({w.message.pair_key: w for w in reversed(work)}.values())[::-1]
         if not work:
             return result
-        self._load_records(work, self._load_subjects(work))
+        try:
+            self._load_records(work, self._load_subjects(work))
+        except (ClientError, BotoCoreError, StoreBusyError) as exc:
+            # Nothing was sent: every message comes back (soon, spread out) and is read again.
+            logger.warning("batch not read", extra={"error": _aws_error(exc), "messages": len(work)})
+            for w in work:
+                result.failed_message_ids.append(w.incoming.message_id)
+                result.visibility[w.incoming.receipt_handle] = self._soon()
+            return result
 
         todo = [
             (w, t)
@@ -369,7 +383,11 @@ class Deliverer:
         for tenant_id, webhook_id in {
             (w.message.tenant_id, w.message.webhook_id) for w in work if w.gone_webhook
         }:
-            self._store.deactivate_webhook(tenant_id, webhook_id)
+            try:
+                self._store.deactivate_webhook(tenant_id, webhook_id)
+            except (ClientError, BotoCoreError) as exc:
+                # The 410 is recorded either way; the webhook's next 410 deactivates it.
+                logger.warning("webhook not deactivated", extra={"error": _aws_error(exc)})
 
         retention = clock.expires_at(self._settings.delivery_retention_days)
         unwritten = self._store.commit([o for _, o in outcomes], clock.now_text(), retention)
@@ -379,18 +397,25 @@ class Deliverer:
             message_id = w.incoming.message_id
             if id(outcome) in unwritten_ids:
                 result.failed_message_ids.append(message_id)
-                result.visibility[w.incoming.receipt_handle] = SOON
+                result.visibility[w.incoming.receipt_handle] = self._soon()
         for w in work:
             message_id = w.incoming.message_id
             if message_id in result.failed_message_ids or w.already_done:
                 continue
             if w.deferred:
                 result.failed_message_ids.append(message_id)
-                result.visibility[w.incoming.receipt_handle] = SOON
+                result.visibility[w.incoming.receipt_handle] = self._soon()
             elif message_id in delays:
                 result.failed_message_ids.append(message_id)
                 result.visibility[w.incoming.receipt_handle] = min(delays[message_id])
         return result
+
+
+def _aws_error(exc: Exception) -> str:
+    """An AWS error's code or kind, for a log line (never its message, which may quote a key)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
 
 
 def _likely_indexes(message: PairMessage) -> list[int]:
