@@ -23,7 +23,8 @@ ATTEMPTS_IN_ALL = 4  # the first attempt and one per RETRY_SCHEDULE entry
 
 
 def put_items(tenant, count: int, **fields: Any) -> dict[str, dict[str, Any]]:
-    """`count` content items, their `created_on` one second apart; their payloads by id."""
+    """`count` content items, their `created_on` one second apart; by id, the payload a delivery
+    of each carries: the stored one with the item's `id` and `model` first (SPEC §15)."""
     payloads = {}
     for index in range(count):
         item_id = str(uuid.uuid4())
@@ -39,7 +40,7 @@ def put_items(tenant, count: int, **fields: Any) -> dict[str, dict[str, Any]]:
             },
         )
         assert answer.status_code == 201, answer.text
-        payloads[item_id] = payload
+        payloads[item_id] = {"id": item_id, "model": fields.get("model", "Post"), **payload}
     return payloads
 
 

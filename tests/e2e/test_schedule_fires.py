@@ -59,7 +59,7 @@ def test_schedule_created_through_the_api_fires_a_resend_that_reaches_the_receiv
     delivered = json.loads(request.body)
     assert request.method == "POST"
     assert delivered["event"] == EVENT
-    assert delivered["payload"] == payload
+    assert delivered["payload"] == {"id": item_id, "model": "Post", **payload}
     job, _ = wait_for_resend(tenant.client, request.headers["x-webhook-resend-id"])
     assert job["source"] == "schedule"
     assert (job["total_queued"], job["delivered"], job["pending"]) == (1, 1, 0)

@@ -114,7 +114,7 @@ def test_delivery_posts_the_event_with_the_items_payload(
     api: Api, token: str, receiver: Receiver, deliveries: Callable[..., int], one_pair: Callable[..., Any]
 ) -> None:
     payload = {"title": "Hello", "nested": {"list": [1, 2, 3], "none": None}, "unicode": "ë€"}
-    one_pair(payload=payload)
+    sent = one_pair(payload=payload)
 
     deliveries()
 
@@ -123,7 +123,9 @@ def test_delivery_posts_the_event_with_the_items_payload(
     body = json.loads(request.body)
     assert set(body) == {"id", "created_on", "event", "payload"}
     assert body["event"] == EVENT
-    assert body["payload"] == payload
+    # The stored payload, with the item's id and model first (SPEC §15)
+    assert body["payload"] == {"id": sent["item_id"], "model": "Post", **payload}
+    assert list(body["payload"])[:2] == ["id", "model"]
     assert body["id"] == request.headers["webhook-id"]
     clock.parse(body["created_on"])  # an ISO 8601 time
     # Compact JSON, envelope keys in this order (the stored payload is spliced in, not re-encoded).
@@ -139,7 +141,11 @@ def test_delivery_carries_standard_webhooks_headers_that_verify(
 
     [request] = receiver.to("/hook")
     headers = request.headers
-    assert _verified(sent["webhook"]["secret"], request)["payload"] == {"n": 1}
+    assert _verified(sent["webhook"]["secret"], request)["payload"] == {
+        "id": sent["item_id"],
+        "model": "Post",
+        "n": 1,
+    }
     assert headers["webhook-id"]
     assert headers["webhook-timestamp"].isdigit()
     assert headers["webhook-signature"].startswith("v1,")

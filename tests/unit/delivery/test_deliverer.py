@@ -1,10 +1,14 @@
-"""What one attempt's outcome means for its delivery: delivered, retried, failed, or gone."""
+"""What one attempt's outcome means for its delivery (delivered, retried, failed, or gone), and
+the payload a content item's event delivers."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
-from webhook_resend.delivery.deliverer import classify, describe
+from webhook_resend.delivery.deliverer import classify, describe, with_item_fields
 from webhook_resend.delivery.sender import Attempt
 
 
@@ -63,3 +67,34 @@ def test_describe_of_a_connection_error_is_the_error() -> None:
     attempt = Attempt(status_code=None, error="connection failed: Connection refused", latency_ms=1)
 
     assert describe(attempt) == "connection failed: Connection refused"
+
+
+# -- the delivered payload carries the item (SPEC §15) --------------------------------------------------
+ITEM_ID = "0d5d3a8c-0f5e-4a55-9b7e-2d9a8f0c1b11"
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("{}", {"id": ITEM_ID, "model": "Post"}),
+        ('{"title":"Hello"}', {"id": ITEM_ID, "model": "Post", "title": "Hello"}),
+        ('{"id":"own-id","title":"x"}', {"id": "own-id", "model": "Post", "title": "x"}),
+        ('{"model":"Own","id":7}', {"model": "Own", "id": 7}),
+        ('{"nested":{"id":"inner"}}', {"id": ITEM_ID, "model": "Post", "nested": {"id": "inner"}}),
+    ],
+    ids=["empty", "lacks-both", "has-id", "has-both", "nested-id-does-not-count"],
+)
+def test_with_item_fields_adds_id_and_model_only_when_the_payload_lacks_them(
+    stored: str, expected: dict[str, Any]
+) -> None:
+    delivered = with_item_fields(stored, ITEM_ID, "Post")
+
+    assert json.loads(delivered) == expected
+    if set(json.loads(stored)) >= {"id", "model"}:
+        assert delivered == stored  # kept byte for byte
+
+
+def test_with_item_fields_puts_the_added_fields_first() -> None:
+    delivered = with_item_fields('{"title":"Hello"}', ITEM_ID, "Post")
+
+    assert list(json.loads(delivered)) == ["id", "model", "title"]

@@ -199,7 +199,8 @@ class Deliverer:
             {"id": event_id, "created_on": message.created_on, "event": message.event, "payload": None},
             separators=(",", ":"),
         )
-        body = (envelope.removesuffix("null}") + (item.get("payload") or "{}") + "}").encode()
+        payload = with_item_fields(item.get("payload") or "{}", message.subject_id, item.get("model"))
+        body = (envelope.removesuffix("null}") + payload + "}").encode()
         extra = {"content-type": "application/json", "x-webhook-resend-id": message.job_id}
         return [
             Target(index, url, "POST", body, webhook["secret"], event_id, extra)
@@ -409,6 +410,22 @@ class Deliverer:
                 result.failed_message_ids.append(message_id)
                 result.visibility[w.incoming.receipt_handle] = min(delays[message_id])
         return result
+
+
+def with_item_fields(payload: str, item_id: str, model: str | None) -> str:
+    """The stored payload (compact JSON of an object) with the content item's `id` and `model`
+    first when it lacks them (SPEC §15: Prepr receivers read `payload.id`); what the payload has
+    is kept as it is."""
+    present = json.loads(payload)
+    added = {"id": item_id, "model": model}
+    fields = ",".join(
+        f"{json.dumps(name)}:{json.dumps(value)}"
+        for name, value in added.items()
+        if name not in present and value is not None
+    )
+    if not fields:
+        return payload
+    return "{" + fields + ("," if payload != "{}" else "") + payload[1:]
 
 
 def _aws_error(exc: Exception) -> str:
