@@ -152,6 +152,8 @@ def test_schedule_create_makes_an_eventbridge_schedule_targeting_the_resend_func
             "tenant_id": tenant["tenant_id"],
             "name": "nightly",
             "resend": {"event": EVENT, "item_ids": [item], "dry_run": False},
+            # Scheduler fills in each fire's time: a fire delivered twice starts one job
+            "scheduled_time": "<aws.scheduler.scheduled-time>",
         }
     }
 
@@ -369,6 +371,61 @@ def test_schedule_fired_with_its_input_starts_a_resend_that_delivers(
     [request] = receiver.to("/scheduled")
     assert request.headers["x-webhook-resend-id"] == answer["resend_id"]
     assert json.loads(request.body)["payload"]["n"] == 1
+
+
+def _fire(schedule: dict[str, Any], scheduled_time: str) -> dict[str, Any]:
+    """The event Scheduler hands the function for one fire: its Input, the time filled in."""
+    return json.loads(schedule["Target"]["Input"].replace("<aws.scheduler.scheduled-time>", scheduled_time))
+
+
+def test_schedule_fire_delivered_twice_starts_one_job(
+    api: Api,
+    token: str,
+    tenant: dict[str, Any],
+    stack: LocalAws,
+    scheduler: Any,
+    group: str,
+    item: str,
+    hook: dict[str, Any],
+    receiver: Receiver,
+    deliveries: Callable[..., int],
+) -> None:
+    # Given a schedule, and Scheduler delivering one fire twice (its retry after an error)
+    _created(api, token, _nightly(item))
+    schedule = _on_moto(scheduler, group, tenant["tenant_id"], "nightly")
+
+    first = stack.invoke("ResendApiFunction", _fire(schedule, "2026-12-06T03:00:00Z"))
+    again = stack.invoke("ResendApiFunction", _fire(schedule, "2026-12-06T03:00:00Z"))
+    deliveries()
+
+    # Then the second names the first's job and starts nothing: one delivery
+    assert first["status"] == 202, first
+    assert (again["status"], again["resend_id"], again["duplicate"]) == (200, first["resend_id"], True)
+    job = _job(api, token, first["resend_id"])
+    assert (job["total_queued"], job["delivered"], job["pending"]) == (1, 1, 0)
+    assert len(receiver.to("/scheduled")) == 1
+
+
+def test_schedule_fires_at_different_times_start_a_job_each(
+    api: Api,
+    token: str,
+    tenant: dict[str, Any],
+    stack: LocalAws,
+    scheduler: Any,
+    group: str,
+    item: str,
+    hook: dict[str, Any],
+) -> None:
+    _created(api, token, _nightly(item))
+    schedule = _on_moto(scheduler, group, tenant["tenant_id"], "nightly")
+
+    answers = [
+        stack.invoke("ResendApiFunction", _fire(schedule, when))
+        for when in ("2026-12-06T03:00:00Z", "2026-12-07T03:00:00Z")
+    ]
+
+    assert [a["status"] for a in answers] == [202, 202]
+    assert answers[0]["resend_id"] != answers[1]["resend_id"]
 
 
 def test_schedule_fired_runs_for_its_own_tenant_only(

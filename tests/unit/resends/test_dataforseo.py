@@ -59,9 +59,12 @@ class FakeStore:
     def get_tasks(self, tenant_id: str, task_ids: Sequence[str]) -> dict[str, Task]:
         return {i: self.tasks[(tenant_id, i)] for i in task_ids if (tenant_id, i) in self.tasks}
 
-    def put_job(self, tenant_id: str, job: Job, expires_at: int) -> None:
+    def put_job(self, tenant_id: str, job: Job, expires_at: int) -> bool:
         assert tenant_id == TENANT
+        if job.id in self.jobs:
+            return False
         self.jobs[job.id] = job
+        return True
 
     def unqueue(self, tenant_id: str, job_id: str, count: int) -> None:
         self.unqueued[job_id] = self.unqueued.get(job_id, 0) + count

@@ -349,15 +349,20 @@ class Store:
         return [_webhook_from(r) for r in self._query("pk = :pk", {":pk": keys.webhooks_pk(tenant_id)})]
 
     # -- jobs -------------------------------------------------------------------------------------
-    def put_job(self, tenant_id: str, job: Job, expires_at: int) -> None:
+    def put_job(self, tenant_id: str, job: Job, expires_at: int) -> bool:
+        """Write a new job; False when a job of that id exists already."""
         record = {
             **keys.job(tenant_id, job.id),
             **job.model_dump(exclude={"status"}),
             "expires_at": expires_at,
         }
-        self._client.put_item(
-            TableName=self._table, Item=to_attrs(record), ConditionExpression="attribute_not_exists(pk)"
-        )
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=to_attrs(record), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def get_job(self, tenant_id: str, job_id: str) -> Job | None:
         record = self._get(keys.job(tenant_id, job_id), consistent=True)

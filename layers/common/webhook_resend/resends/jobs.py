@@ -20,6 +20,14 @@ from webhook_resend.observability import logger
 UNKNOWN_PUBLISH = "not queued: SQS did not answer; recorded failed so that it is never sent"
 
 
+class DuplicateJobError(Exception):
+    """A job of this id was started already (a retried schedule fire): nothing more to do."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
 @dataclass(frozen=True)
 class Pair:
     subject_id: str
@@ -42,12 +50,17 @@ def start_job(
     total_items: int,
     total_queued: int,
     retention_days: int,
+    job_id: str | None = None,
 ) -> Job:
-    """Write a new job with every pair pending (a job of no pair is completed at once)."""
+    """Write a new job with every pair pending (a job of no pair is completed at once).
+
+    With `job_id` (derived from what started it, e.g. a schedule's fire time), a second start of
+    the same job raises DuplicateJobError and writes nothing.
+    """
     now = clock.now()
     created_on = clock.canonical(now)
     job = Job(
-        id=new_id(),
+        id=job_id or new_id(),
         source=source,
         event=event,
         status=job_status(total_queued, 0, 0, total_queued),  # type: ignore[arg-type]
@@ -59,7 +72,8 @@ def start_job(
         failed=0,
         pending=total_queued,
     )
-    store.put_job(tenant_id, job, clock.expires_at(retention_days, now))
+    if not store.put_job(tenant_id, job, clock.expires_at(retention_days, now)):
+        raise DuplicateJobError(job.id)
     return job
 
 

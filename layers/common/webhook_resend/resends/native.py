@@ -141,8 +141,12 @@ def start_resend(
     source: Source,
     retention_days: int,
     max_pairs: int,
+    job_id: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, answer): 200 with the counts of a dry run, or 202 with the new job."""
+    """(HTTP status, answer): 200 with the counts of a dry run, or 202 with the new job.
+
+    `job_id` names the job (see `start_job`): DuplicateJobError when it was started already.
+    """
     selection = plan(store, tenant_id, body)
     if selection.total_queued > max_pairs:
         raise InvalidInputError(
@@ -160,7 +164,9 @@ def start_resend(
             webhooks=selection.webhooks,
         ).model_dump()
     total = selection.total_queued
-    job = start_job(store, tenant_id, source, body.event, selection.total_items, total, retention_days)
+    job = start_job(
+        store, tenant_id, source, body.event, selection.total_items, total, retention_days, job_id
+    )
     created_on = job.created_on
     work = pages(job.id, tenant_id, created_on, body, selection)
     result = pages_out.publish(work)

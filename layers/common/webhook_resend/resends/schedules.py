@@ -23,6 +23,7 @@ from webhook_resend.models.messages import SCHEDULE_INPUT_KEY
 from webhook_resend.observability import logger
 
 SEPARATOR = "--"
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # a Scheduler context attribute
 
 
 def _recurring(expression: str) -> str:
@@ -78,7 +79,15 @@ def create(store: Store, scheduler: Scheduler, tenant_id: str, body: ScheduleIn)
             body.schedule_expression,
             enabled=body.enabled,
             description=body.description or f"webhook-resend schedule {body.name}",
-            payload={SCHEDULE_INPUT_KEY: {"tenant_id": tenant_id, "name": body.name, "resend": resend}},
+            payload={
+                SCHEDULE_INPUT_KEY: {
+                    "tenant_id": tenant_id,
+                    "name": body.name,
+                    "resend": resend,
+                    # Filled in by Scheduler at each fire: a retried fire starts no second job.
+                    "scheduled_time": SCHEDULED_TIME,
+                }
+            },
         )
     except Exception:
         # No record without its schedule.
