@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.counters import assert_counters_add_up
 from tests.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,7 +202,7 @@ def tenant(create_tenant: Callable[[str], Tenant]) -> Tenant:
 @pytest.fixture(scope="session")
 def wait_for_resend() -> Callable[..., tuple[dict[str, Any], list[dict[str, Any]]]]:
     """`wait_for_resend(client, resend_id)`: poll `GET /resends/{id}` until it is completed; the
-    last job document and every one seen on the way."""
+    last job document and every one seen on the way, each checked to add up."""
 
     def wait(
         client: httpx.Client,
@@ -216,6 +217,7 @@ def wait_for_resend() -> Callable[..., tuple[dict[str, Any], list[dict[str, Any]
             answer = client.get(f"/resends/{resend_id}")
             assert answer.status_code == 200, answer.text
             seen.append(answer.json())
+            assert_counters_add_up(seen[-1])
             if seen[-1]["status"] == "completed":
                 return seen[-1], seen
             if time.monotonic() >= deadline:

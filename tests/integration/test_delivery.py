@@ -16,6 +16,7 @@ from standardwebhooks import Webhook
 
 from devstack.sqs import SqsEventSource, mappings_of
 from tests.conftest import Api, LocalAws, Receiver, Reply, closed_port_url
+from tests.counters import assert_counters_add_up
 from webhook_resend import clock
 
 BULK = "/content_items/bulk/webhooks"
@@ -66,7 +67,7 @@ def _job(api: Api, token: str, job_id: str) -> dict[str, Any]:
     reply = api.request("GET", f"/resends/{job_id}", token=token)
     assert reply.status == 200, reply.body
     job = reply.json
-    assert job["delivered"] + job["failed"] + job["pending"] == job["total_queued"], job
+    assert_counters_add_up(job)
     return job
 
 

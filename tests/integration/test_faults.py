@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 
 from devstack.sqs import SqsEventSource, mappings_of, sqs_event
 from tests.conftest import Api, LocalAws, Receiver, closed_port_url
+from tests.counters import assert_counters_add_up
 from webhook_resend.aws import clients, dynamodb
 
 BULK = "/content_items/bulk/webhooks"
@@ -144,7 +145,7 @@ def _job(api: Api, token: str, job_id: str) -> dict[str, Any]:
     reply = api.request("GET", f"/resends/{job_id}", token=token)
     assert reply.status == 200, reply.body
     job = dict(reply.json)
-    assert job["delivered"] + job["failed"] + job["pending"] == job["total_queued"], job
+    assert_counters_add_up(job)
     return job
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from devstack.scheduler import ScheduleFirer
 from tests.conftest import Api, LocalAws, Receiver, Reply
+from tests.counters import assert_counters_add_up
 
 EVENT = "content_item.changed"
 INPUT_KEY = "webhook_resend_schedule"
@@ -59,7 +60,7 @@ def _job(api: Api, token: str, job_id: str) -> dict[str, Any]:
     reply = api.request("GET", f"/resends/{job_id}", token=token)
     assert reply.status == 200, reply.body
     job = reply.json
-    assert job["delivered"] + job["failed"] + job["pending"] == job["total_queued"], job
+    assert_counters_add_up(job)
     return job
 
 
