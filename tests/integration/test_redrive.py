@@ -191,6 +191,19 @@ def test_redrive_keeps_message_attributes(sqs: Any, dlq: str, queue: str) -> Non
     assert message["MessageAttributes"]["kind"]["StringValue"] == "item"
 
 
+def test_redrive_keeps_the_tenants_message_group(sqs: Any, dlq: str, queue: str) -> None:
+    sqs.send_message(QueueUrl=dlq, MessageBody="{}", MessageGroupId="tenant-a")
+    sqs.send_message(QueueUrl=dlq, MessageBody="[]")
+
+    redrive.redrive(sqs, dlq, queue)
+
+    moved = sqs.receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+    )["Messages"]
+    groups = {m["Body"]: (m.get("Attributes") or {}).get("MessageGroupId") for m in moved}
+    assert groups == {"{}": "tenant-a", "[]": None}
+
+
 def test_redrive_leaves_what_the_target_refuses_in_the_dlq(
     sqs: Any, dlq: str, queue: str, sqs_clock: Callable[[float], None]
 ) -> None:

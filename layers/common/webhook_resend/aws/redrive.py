@@ -62,6 +62,7 @@ def move_by_hand(sqs: Any, dlq_url: str, target_url: str, limit: int | None = No
             VisibilityTimeout=HOLD_SECONDS,
             WaitTimeSeconds=0,
             MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["MessageGroupId"],
         ).get("Messages", [])
         if not messages:
             return moved
@@ -70,6 +71,12 @@ def move_by_hand(sqs: Any, dlq_url: str, target_url: str, limit: int | None = No
                 "Id": str(i),
                 "MessageBody": m["Body"],
                 **({"MessageAttributes": m["MessageAttributes"]} if m.get("MessageAttributes") else {}),
+                # The tenant's fair-queue group goes back with the message.
+                **(
+                    {"MessageGroupId": m["Attributes"]["MessageGroupId"]}
+                    if (m.get("Attributes") or {}).get("MessageGroupId")
+                    else {}
+                ),
             }
             for i, m in enumerate(messages)
         ]
