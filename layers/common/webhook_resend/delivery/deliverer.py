@@ -341,7 +341,7 @@ class Deliverer:
             if delay is not None:
                 delays.setdefault(w.incoming.message_id, []).append(delay)
 
-        # When each retried pair's message comes back, for its records (SPEC §4: operators see it).
+        # When each retried pair's message comes back: its records show it (`next_attempt_on`).
         now = clock.now()
         for w in work:
             message_id = w.incoming.message_id
