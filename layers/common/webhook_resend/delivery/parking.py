@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from webhook_resend import clock
@@ -138,7 +138,3 @@ def _wake_page(store: Store, publisher: SqsPublisher, page: list[ParkedPair], re
 
 def _pair_of(message: PairMessage) -> tuple[str, str, str, str]:
     return (message.tenant_id, *message.pair_key)
-
-
-def due_after(seconds: float, now: datetime | None = None) -> datetime:
-    return (now or clock.now()) + timedelta(seconds=seconds)
