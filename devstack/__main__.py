@@ -1,7 +1,9 @@
 """`python -m devstack` (what `make run` calls): serve the whole stack until Ctrl-C or SIGTERM.
 
-Settings come from the environment: `PORT` (default 3000), `ADMIN_TOKEN` (generated when unset)
-and every template parameter in UPPER_SNAKE_CASE (`RETRY_SCHEDULE=1,2,3`, `LOG_LEVEL=DEBUG`).
+Settings come from the environment: `PORT` (default 3000), `ADMIN_TOKEN` (generated when unset),
+every template parameter in UPPER_SNAKE_CASE (`RETRY_SCHEDULE=1,2,3`, `LOG_LEVEL=DEBUG`), and
+`LOCAL_SCHEDULE_EVENT_SECONDS` (fire the template's Schedule/ScheduleV2 events, such as the
+waker's minute, that often instead).
 """
 
 from __future__ import annotations

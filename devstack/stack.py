@@ -54,10 +54,11 @@ WorkerFactory = Callable[["LocalStack"], Worker]
 def default_worker_factories() -> list[WorkerFactory]:
     """The workers every LocalStack runs unless told otherwise; each is built from the running
     stack once the gateway is up."""
+    from devstack.schedule_events import ScheduleEvents
     from devstack.scheduler import ScheduleFirer
     from devstack.sqs import SqsEventSources
 
-    return [SqsEventSources, ScheduleFirer]
+    return [SqsEventSources, ScheduleFirer, ScheduleEvents]
 
 
 class DemoTenantError(RuntimeError):

@@ -2,7 +2,8 @@
 
 The batch is worked as a whole (batched reads, concurrent attempts, aggregated writes); the
 BatchProcessor then reports exactly the messages that must come back as partial batch failures.
-A message waiting for its backoff is made invisible for that long before it is reported.
+A message waiting for its backoff is made invisible for that long before it is reported; one
+whose wait is longer than PARK_AFTER_SECONDS is parked in DynamoDB instead and reported done.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if result.visibility:
         _set_visibility(result)
     metrics.add_metric(name="DeliveryAttempts", unit="Count", value=result.attempts)
+    metrics.add_metric(name="PairsParked", unit="Count", value=result.parked)
     not_done = set(result.failed_message_ids)
 
     def record_handler(record: SQSRecord) -> None:

@@ -30,8 +30,14 @@ ROOT = Path(__file__).resolve().parents[2]
 START_DEADLINE_SECONDS = 30.0
 STOP_DEADLINE_SECONDS = 15.0
 BANNER_END = "Ctrl-C to stop."
-# What the stack is started with: three retries without delay, one-second attempts.
-STACK_ENV = {"RETRY_SCHEDULE": "0,0,0", "DELIVERY_TIMEOUT_SECONDS": "1"}
+# What the stack is started with: three retries without delay, one-second attempts; a wait over
+# a second is parked, and the waker runs every 5 s (not every minute), so parking is seen quickly.
+STACK_ENV = {
+    "RETRY_SCHEDULE": "0,0,0",
+    "DELIVERY_TIMEOUT_SECONDS": "1",
+    "PARK_AFTER_SECONDS": "1",
+    "LOCAL_SCHEDULE_EVENT_SECONDS": "5",
+}
 # Longer than DELIVERY_TIMEOUT_SECONDS, so a "timeout" answer is a timeout for the stack.
 RECEIVER_HOLD_SECONDS = 3.0
 POLL_INTERVAL_SECONDS = 0.2

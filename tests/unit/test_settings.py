@@ -20,6 +20,7 @@ def test_settings_from_env_table_name_only_uses_defaults():
         "retry_schedule": (5, 30, 120, 600, 1800, 3600, 7200, 14400),
         "delivery_timeout_seconds": 10.0,
         "delivery_retention_days": 30,
+        "park_after_seconds": 900,
         "fanout_queue_url": "",
         "idempotency_table_name": "",
         "max_pairs_per_request": 100_000,
@@ -103,3 +104,18 @@ def test_settings_admin_token_not_in_repr():
 
     assert "s3cr3t-admin-token" not in repr(settings)
     assert "s3cr3t-admin-token" not in str(settings)
+
+
+def test_settings_park_after_seconds_read_from_env():
+    settings = Settings.from_env({**BASE_ENV, "PARK_AFTER_SECONDS": "60"})
+
+    assert settings.park_after_seconds == 60
+
+
+@pytest.mark.parametrize("raw", ["-1", "901", "soon"])
+def test_settings_park_after_seconds_rejects_values_beyond_fifteen_minutes(raw):
+    # SPEC §10: no message stays in flight for more than 15 minutes.
+    with pytest.raises(ValidationError) as caught:
+        Settings.from_env({**BASE_ENV, "PARK_AFTER_SECONDS": raw})
+
+    assert [error["loc"] for error in caught.value.errors()] == [("PARK_AFTER_SECONDS",)]

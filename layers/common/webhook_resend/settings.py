@@ -23,6 +23,8 @@ class Settings(BaseModel):
     )
     delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=30, alias="DELIVERY_TIMEOUT_SECONDS")
     delivery_retention_days: int = Field(default=30, ge=1, le=365, alias="DELIVERY_RETENTION_DAYS")
+    # A retry further away than this waits parked in DynamoDB, not in flight in SQS (SPEC §10).
+    park_after_seconds: int = Field(default=900, ge=0, le=900, alias="PARK_AFTER_SECONDS")
     fanout_queue_url: str = Field(default="", alias="FANOUT_QUEUE_URL")
     idempotency_table_name: str = Field(default="", alias="IDEMPOTENCY_TABLE_NAME")
     max_pairs_per_request: int = Field(default=100_000, ge=1, alias="MAX_PAIRS_PER_REQUEST")

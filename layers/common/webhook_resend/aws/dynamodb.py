@@ -22,13 +22,16 @@ import contextlib
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from webhook_resend import clock
 from webhook_resend.aws import keys
@@ -43,6 +46,9 @@ _TRANSACTION_MAX = 100
 _COMMIT_ROUNDS = 4
 _READ_ROUNDS = 6
 _BACKOFF_SECONDS = 0.05
+_BATCH_WRITE_MAX = 25
+_PARK_ROUNDS = 4
+_UNPARK_CONCURRENCY = 16
 # A pair's count is carried by its first delivery record (URL index 0): the attribute is set,
 # once, in the transaction that moves the job's counters (see Store.commit).
 COUNTED = "counted"
@@ -122,9 +128,31 @@ class PairOutcome:
     terminal: str | None  # "delivered" | "failed" | None (still retrying)
 
 
+@dataclass(frozen=True)
+class ParkedPair:
+    """A pair waiting in DynamoDB for its next attempt (see delivery/parking.py): the message it
+    goes back on the queue as, when it is due, and why it waits."""
+
+    message: PairMessage
+    due_on: str  # canonical time
+    reason: str
+    expires_at: int = 0  # TTL of the parked item (epoch seconds); 0 when read back
+
+    @property
+    def key(self) -> dict[str, str]:
+        m = self.message
+        return keys.parked(m.tenant_id, m.job_id, m.subject_id, m.webhook_id)
+
+
 def _needs_count_update(outcome: PairOutcome) -> bool:
     """An ended pair whose first record the batch does not rewrite is counted by an Update."""
     return outcome.terminal is not None and all(r.url_index != 0 for r in outcome.records)
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "ClientError")
+    return type(exc).__name__
 
 
 def _item_from(record: dict[str, Any]) -> ContentItem:
@@ -602,6 +630,106 @@ class Store:
         values = {":pk": keys.failed_index_pk(tenant_id), ":since": since}
         for record in self._query("gsi3pk = :pk AND gsi3sk >= :since", values, index=keys.FAILED_INDEX):
             yield delivery_record(record)
+
+    # -- parked pairs -----------------------------------------------------------------------------
+    def park(self, pairs: Sequence[ParkedPair], parked_on: str) -> list[ParkedPair]:
+        """Write each pair's parked item, 25 a BatchWriteItem; answer the pairs not written.
+
+        One item per pair (beside its delivery records): parking a pair again replaces it. It is
+        also an entry of the sparse, sharded index `parked_by_due`, where the waker finds it.
+        """
+        unique = {(p.key["pk"], p.key["sk"]): p for p in pairs}
+        unwritten: list[ParkedPair] = []
+        chunks = list(unique.items())
+        for start in range(0, len(chunks), _BATCH_WRITE_MAX):
+            chunk = dict(chunks[start : start + _BATCH_WRITE_MAX])
+            pending = [{"PutRequest": {"Item": self._parked_item(p, parked_on)}} for p in chunk.values()]
+            for round_number in range(_PARK_ROUNDS):
+                try:
+                    answer = self._client.batch_write_item(RequestItems={self._table: pending})
+                except (ClientError, BotoCoreError) as exc:
+                    # botocore has retried already: these pairs stay on the queue instead.
+                    logger.warning("parking failed", extra={"error": _error_code(exc), "pairs": len(pending)})
+                    break
+                pending = answer.get("UnprocessedItems", {}).get(self._table, [])
+                if not pending:
+                    break
+                time.sleep(0.05 * 2**round_number)
+            for request in pending:
+                item = request["PutRequest"]["Item"]
+                unwritten.append(chunk[(item["pk"]["S"], item["sk"]["S"])])
+        return unwritten
+
+    def _parked_item(self, pair: ParkedPair, parked_on: str) -> dict[str, Any]:
+        m = pair.message
+        ids = (m.tenant_id, m.job_id, m.subject_id, m.webhook_id)
+        return to_attrs(
+            {
+                **pair.key,
+                "gsi4pk": keys.parked_index_pk(keys.parked_shard(*ids)),
+                "gsi4sk": keys.parked_index_sk(pair.due_on, *ids),
+                "message": m.model_dump_json(),
+                "due_on": pair.due_on,
+                "reason": pair.reason,
+                "parked_on": parked_on,
+                "expires_at": pair.expires_at,
+            }
+        )
+
+    def due_parked(
+        self, shard: int, now: str, limit: int, start: dict[str, Any] | None = None
+    ) -> tuple[list[ParkedPair], dict[str, Any] | None]:
+        """One page of a shard's parked pairs due at or before `now`, soonest first (a Query of
+        the index that reads only what is due), and where the next page starts."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.PARKED_INDEX,
+            "KeyConditionExpression": "gsi4pk = :pk AND gsi4sk < :bound",
+            "ExpressionAttributeValues": to_attrs(
+                {":pk": keys.parked_index_pk(shard), ":bound": keys.parked_due_bound(now)}
+            ),
+            "Limit": limit,
+        }
+        if start:
+            request["ExclusiveStartKey"] = start
+        answer = self._client.query(**request)
+        found = []
+        for attrs in answer.get("Items", []):
+            record = from_attrs(attrs)
+            try:
+                message = PairMessage.model_validate_json(record["message"])
+            except (KeyError, ValidationError):
+                # Left for its TTL: waking it could only fail again.
+                logger.error("unreadable parked pair", extra={"pk": record.get("pk"), "sk": record.get("sk")})
+                continue
+            found.append(ParkedPair(message, record["due_on"], record.get("reason", "")))
+        return found, answer.get("LastEvaluatedKey")
+
+    def unpark(self, pairs: Sequence[ParkedPair]) -> Counter[str]:
+        """Delete the parked items of pairs that went back on the queue, each only while it still
+        holds the due time that was read: a pair parked again meanwhile keeps its new item.
+        Answers how many were `deleted`, `changed` (parked again, or gone) and `failed`."""
+
+        def delete(pair: ParkedPair) -> str:
+            try:
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key=to_attrs(pair.key),
+                    ConditionExpression="due_on = :due",
+                    ExpressionAttributeValues={":due": {"S": pair.due_on}},
+                )
+            except self._client.exceptions.ConditionalCheckFailedException:
+                return "changed"
+            except (ClientError, BotoCoreError) as exc:
+                # Woken again by the next run: a duplicate message, which the consumer absorbs.
+                logger.warning("parked pair not deleted", extra={"error": _error_code(exc)})
+                return "failed"
+            return "deleted"
+
+        if not pairs:
+            return Counter()
+        with ThreadPoolExecutor(max_workers=min(_UNPARK_CONCURRENCY, len(pairs))) as pool:
+            return Counter(pool.map(delete, pairs))
 
     # -- schedules --------------------------------------------------------------------------------
     def put_schedule(self, tenant_id: str, record: dict[str, Any]) -> bool:

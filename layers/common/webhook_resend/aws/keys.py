@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 TENANT_SK = "#TENANT"
 ITEM_SK = "ITEM"
 TASK_SK = "TASK"
@@ -90,3 +92,37 @@ def schedules_pk(tenant_id: str) -> str:
 
 def schedule(tenant_id: str, name: str) -> dict[str, str]:
     return {"pk": schedules_pk(tenant_id), "sk": name}
+
+
+# -- parked pairs: pairs waiting in DynamoDB for their next attempt (delivery/parking.py) ----------
+PARKED_INDEX = "parked_by_due"
+# Fixed: the waker reads every shard each run, and a pair's shard must never move while it waits.
+PARK_SHARDS = 8
+
+
+def parked(tenant_id: str, job_id: str, subject_id: str, webhook_id: str) -> dict[str, str]:
+    # Beside the pair's delivery records, one item per pair: parking it again replaces it.
+    return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": f"PARK#W#{webhook_id}"}
+
+
+def parked_shard(tenant_id: str, job_id: str, subject_id: str, webhook_id: str) -> int:
+    """The index partition a pair parks in: a stable hash of the pair, so parked pairs spread
+    over PARK_SHARDS partitions and none of them is hot."""
+    digest = hashlib.blake2b(f"{tenant_id}#{job_id}#{subject_id}#{webhook_id}".encode(), digest_size=4)
+    return int.from_bytes(digest.digest(), "big") % PARK_SHARDS
+
+
+def parked_index_pk(shard: int) -> str:
+    # The one key that does not start with a tenant id: the waker serves every tenant, and reads
+    # this index only (never a request path).
+    return f"PARKED#{shard:02d}"
+
+
+def parked_index_sk(due_on: str, tenant_id: str, job_id: str, subject_id: str, webhook_id: str) -> str:
+    return f"{due_on}#{tenant_id}#{job_id}#{subject_id}#{webhook_id}"
+
+
+def parked_due_bound(now: str) -> str:
+    """The sort key every entry due at or before `now` (a canonical time) sorts below: `$` comes
+    right after the `#` that ends an entry's due time."""
+    return f"{now}$"

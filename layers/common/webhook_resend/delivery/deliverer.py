@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from webhook_resend import clock
 from webhook_resend.aws import keys
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, StoreBusyError, delivery_from
-from webhook_resend.delivery import backoff, callbacks, signing
+from webhook_resend.delivery import backoff, callbacks, parking, signing
 from webhook_resend.delivery.sender import Attempt, HttpSender
 from webhook_resend.models.messages import PairMessage
 from webhook_resend.models.records import Delivery
@@ -53,6 +54,7 @@ class BatchResult:
     # receipt handle → seconds until the message is visible again (the retry's backoff)
     visibility: dict[str, int] = field(default_factory=dict)
     attempts: int = 0
+    parked: int = 0  # pairs whose wait was too long for SQS: parked, their messages done
 
 
 @dataclass
@@ -279,6 +281,7 @@ class Deliverer:
         verdict = classify(attempt)
         now = clock.now_text()
         record.attempts += 1
+        record.next_attempt_on = None
         record.url = target.url
         record.last_attempt_on = now
         record.latency_ms = attempt.latency_ms
@@ -353,6 +356,17 @@ class Deliverer:
             if delay is not None:
                 delays.setdefault(w.incoming.message_id, []).append(delay)
 
+        # When each retried pair's message comes back: its records show it (`next_attempt_on`).
+        now = clock.now()
+        for w in work:
+            message_id = w.incoming.message_id
+            if message_id not in delays:
+                continue
+            due = clock.canonical(now + timedelta(seconds=SOON if w.deferred else min(delays[message_id])))
+            for index in changed.get(message_id, ()):
+                if w.records[index].status == "retrying":
+                    w.records[index].next_attempt_on = due
+
         outcomes: list[tuple[Work, PairOutcome]] = []
         for w in work:
             if w.already_done:
@@ -399,6 +413,7 @@ class Deliverer:
             if id(outcome) in unwritten_ids:
                 result.failed_message_ids.append(message_id)
                 result.visibility[w.incoming.receipt_handle] = self._soon()
+        waiting: list[tuple[Work, parking.Wait]] = []
         for w in work:
             message_id = w.incoming.message_id
             if message_id in result.failed_message_ids or w.already_done:
@@ -407,9 +422,34 @@ class Deliverer:
                 result.failed_message_ids.append(message_id)
                 result.visibility[w.incoming.receipt_handle] = self._soon()
             elif message_id in delays:
-                result.failed_message_ids.append(message_id)
-                result.visibility[w.incoming.receipt_handle] = min(delays[message_id])
+                delay = min(delays[message_id])
+                if parking.should_park(delay, self._settings.park_after_seconds):
+                    waiting.append((w, parking.Wait(w.message, now + timedelta(seconds=delay))))
+                else:
+                    result.failed_message_ids.append(message_id)
+                    result.visibility[w.incoming.receipt_handle] = delay
+        self._park(waiting, result)
         return result
+
+    def _park(self, waiting: list[tuple[Work, parking.Wait]], result: BatchResult) -> None:
+        """Park the pairs whose wait is longer than a message may stay in flight: a parked pair's
+        message is done. One whose park could not be written stays on the queue, back after the
+        longest wait SQS may hold it, and is tried then (its records are written already)."""
+        if not waiting:
+            return
+        not_parked = parking.park(
+            self._store,
+            [wait for _, wait in waiting],
+            "retry",
+            keep_days=self._settings.delivery_retention_days,
+        )
+        left = {id(wait) for wait in not_parked}
+        for w, wait in waiting:
+            if id(wait) in left:
+                result.failed_message_ids.append(w.incoming.message_id)
+                result.visibility[w.incoming.receipt_handle] = max(SOON, self._settings.park_after_seconds)
+            else:
+                result.parked += 1
 
 
 def with_item_fields(payload: str, item_id: str, model: str | None) -> str:

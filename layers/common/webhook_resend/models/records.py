@@ -126,6 +126,9 @@ class Delivery(Model):
     last_attempt_on: str | None = None
     delivered_on: str | None = None
     latency_ms: int | None = None
+    next_attempt_on: str | None = Field(
+        default=None, description="while retrying: when the next attempt is due (it may come earlier)"
+    )
 
     @property
     def terminal(self) -> bool:
