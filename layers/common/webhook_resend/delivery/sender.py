@@ -26,6 +26,9 @@ from webhook_resend.urlpolicy import UrlRefusedError, check_syntax, is_forbidden
 
 READ_LIMIT = 64 * 1024
 KEEP_LIMIT = 1024
+# Attempts one sender has on the wire at once (its slots); tests/unit/test_template.py checks
+# that a full batch fits the delivery function's timeout with it.
+CONCURRENCY = 100
 USER_AGENT = "webhook-resend/0.1 (+https://www.standardwebhooks.com)"
 
 # httpx logs every request URL at INFO; a receiver URL may carry a token in its query string.
@@ -216,7 +219,7 @@ class HttpSender:
     def __init__(
         self,
         timeout: float,
-        concurrency: int = 100,
+        concurrency: int = CONCURRENCY,
         transport_factory: Callable[[], httpx.AsyncBaseTransport] = default_transport,
         *,
         allow_private: bool = False,
