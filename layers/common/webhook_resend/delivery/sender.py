@@ -391,7 +391,8 @@ def failed_attempt(exc: Exception, elapsed_ms: int = 0) -> Attempt:
     if refused is not None:
         # Their `message` alone: str() of a ClientResponseError ends with the URL, which may carry
         # a token in its query string, and its repr holds the request's headers.
-        return Attempt(None, f"invalid HTTP answer: {_describe(refused, refused.message)}"[:300], elapsed_ms)
+        message = getattr(refused, "message", None)
+        return Attempt(None, f"invalid HTTP answer: {_describe(refused, message)}"[:300], elapsed_ms)
     name, text = type(exc).__name__, _describe(exc)
     return Attempt(None, f"unexpected error: {name}{'' if text == name else ': ' + text}"[:300], elapsed_ms)
 
