@@ -207,9 +207,17 @@ def raw_aiohttp_sender_class() -> type:
         async def __aexit__(self, *exc_info: Any) -> None:
             await self._session.close()
 
-        async def send(
-            self, method: str, url: str, headers: dict[str, str], content: bytes | None
-        ) -> Attempt:
+        async def send(  # type: ignore[override]
+            self,
+            method: str,
+            url: str,
+            headers: dict[str, str],
+            content: bytes | None,
+            *,
+            may_start: Any = None,
+        ) -> Attempt | None:
+            if may_start is not None and not may_start():
+                return None
             started = time.perf_counter()
             async with self._session.request(method, url, headers=headers, data=content) as response:
                 body = await response.content.read(64 * 1024)

@@ -7,6 +7,7 @@ see exactly what the local stack and the integration tests build from.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,67 @@ def test_template_max_receive_count_default_outlasts_the_retry_schedule() -> Non
     schedule = str(PARAMETERS["RetrySchedule"]["Default"]).split(",")
 
     assert int(PARAMETERS["DeliveryMaxReceiveCount"]["Default"]) > len(schedule) + 1
+
+
+# -- a delivery batch fits its function (SPEC §15) ----------------------------------------------------
+# Room before a batch's first attempt: its reads (two BatchGetItem rounds, well under a second on
+# DynamoDB) and the sender's setup.
+READS_SECONDS = 5.0
+
+
+def _deliver_batch_size() -> int:
+    [event] = [e for e in _props("DeliverFunction")["Events"].values() if e["Type"] == "SQS"]
+    return int(event["Properties"]["BatchSize"])
+
+
+def _max_urls_per_webhook() -> int:
+    """The most URLs a webhook may have, as the API's model allows (a task has 2 targets)."""
+    from webhook_resend.models.bodies import WebhookIn
+
+    [limit] = [m.max_length for m in WebhookIn.model_fields["urls"].metadata if hasattr(m, "max_length")]
+    return int(limit)
+
+
+def _delivery_timeouts() -> range:
+    """Every whole DeliveryTimeoutSeconds the template accepts (MinValue..MaxValue)."""
+    parameter = PARAMETERS["DeliveryTimeoutSeconds"]
+    return range(int(parameter["MinValue"]), int(parameter["MaxValue"]) + 1)
+
+
+def _worst_case_seconds(delivery_timeout: float) -> float:
+    """A full batch of webhooks with the most URLs, every receiver silent to its timeout: the
+    attempts go out in waves of the sender's slots, each wave lasting one timeout, then the commit."""
+    from webhook_resend.delivery.deliverer import COMMIT_MARGIN_SECONDS
+    from webhook_resend.delivery.sender import CONCURRENCY
+
+    waves = math.ceil(_deliver_batch_size() * _max_urls_per_webhook() / CONCURRENCY)
+    return waves * delivery_timeout + COMMIT_MARGIN_SECONDS
+
+
+@pytest.mark.parametrize("delivery_timeout", _delivery_timeouts())
+def test_template_deliver_timeout_lets_the_time_guard_start_a_full_wave(delivery_timeout: int) -> None:
+    """A batch never outlives its Lambda: over the allowed range of DeliveryTimeoutSeconds it is
+    the time guard that makes this hold, not the sizes alone. The static worst case (see
+    `_worst_case_seconds`: ceil(BatchSize 25 x 10 URLs / 100 slots) = 3 waves) is 3 x 30 + 3 = 93 s
+    at the range's top, over the function's 60 s; the deliverer starts an attempt only once it
+    holds a slot and its whole timeout plus COMMIT_MARGIN_SECONDS is still left, and hands the rest
+    back to SQS unattempted. For the guard to let a batch make progress, one attempt's timeout
+    plus the commit margin must fit the function's timeout after the batch's reads, at every
+    allowed value: then each invocation starts at least one full wave of the sender's slots."""
+    from webhook_resend.delivery.deliverer import COMMIT_MARGIN_SECONDS
+
+    timeout = _timeout("DeliverFunction")
+
+    assert READS_SECONDS + delivery_timeout + COMMIT_MARGIN_SECONDS <= timeout, (delivery_timeout, timeout)
+
+
+def test_template_full_batch_fits_the_deliver_timeout_at_the_default_delivery_timeout() -> None:
+    """With the template's default DeliveryTimeoutSeconds the static worst case fits by itself
+    (3 waves x 10 s + 3 s = 33 s of 60 s): the guard never has to hand a message back. Raising
+    BatchSize (past 50 at 10 URLs and 100 slots) or the default timeout (past 19 s) breaks this."""
+    default = float(PARAMETERS["DeliveryTimeoutSeconds"]["Default"])
+
+    assert _worst_case_seconds(default) <= _timeout("DeliverFunction"), _worst_case_seconds(default)
 
 
 # -- API ----------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from webhook_resend import clock
 from webhook_resend.aws import keys
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, StoreBusyError, delivery_from
 from webhook_resend.delivery import backoff, callbacks, parking, signing
-from webhook_resend.delivery.sender import Attempt, HttpSender
+from webhook_resend.delivery.sender import Attempt, HttpSender, failed_attempt
 from webhook_resend.models.messages import PairMessage
 from webhook_resend.models.records import Delivery
 from webhook_resend.observability import logger
@@ -270,10 +270,20 @@ class Deliverer:
 
     # -- sending ----------------------------------------------------------------------------------
     async def _attempt(self, sender: HttpSender, target: Target) -> Attempt | None:
-        if self._time_left() < self._settings.delivery_timeout_seconds + COMMIT_MARGIN_SECONDS:
-            return None  # not started: the message comes back soon, no attempt counted
+        """The attempt, or None if it was not started (the message comes back soon, no attempt
+        counted): it starts only while its whole timeout and the commit still fit in the time
+        left, asked when it holds a sender slot, after any wait for one."""
+        needed = self._settings.delivery_timeout_seconds + COMMIT_MARGIN_SECONDS
+
+        def may_start() -> bool:
+            return self._time_left() >= needed
+
+        if not may_start():
+            return None
         now = int(time.time())
-        return await sender.send(target.method, target.url, target.headers(now), target.body)
+        return await sender.send(
+            target.method, target.url, target.headers(now), target.body, may_start=may_start
+        )
 
     def _apply(self, w: Work, target: Target, attempt: Attempt) -> int | None:
         """Update the URL's record with the attempt; the retry delay if it must be tried again."""
@@ -339,14 +349,19 @@ class Deliverer:
             for t in w.targets
             if not w.records[t.url_index].terminal
         ]
-        attempts: list[Attempt | None] = []
+        attempts: list[Attempt | BaseException | None] = []
         if todo:
             async with self._sender_factory() as sender:
-                attempts = await asyncio.gather(*(self._attempt(sender, t) for _, t in todo))
+                # One attempt's exception must not lose the others' results (the sender already
+                # turns every error of an attempt into its Attempt; this is the second guard).
+                attempts = await asyncio.gather(
+                    *(self._attempt(sender, t) for _, t in todo), return_exceptions=True
+                )
 
         delays: dict[str, list[int]] = {}
         changed: dict[str, set[int]] = {}
-        for (w, target), attempt in zip(todo, attempts, strict=True):
+        for (w, target), sent in zip(todo, attempts, strict=True):
+            attempt = _attempt_of(sent)
             if attempt is None:
                 w.deferred = True
                 continue
@@ -473,6 +488,17 @@ def _aws_error(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", "ClientError"))
     return type(exc).__name__
+
+
+def _attempt_of(outcome: Attempt | BaseException | None) -> Attempt | None:
+    """An attempt's result, an exception it raised made a retryable failure of that attempt."""
+    if not isinstance(outcome, BaseException):
+        return outcome
+    if not isinstance(outcome, Exception):
+        raise outcome  # a cancellation or an exit is not one attempt's failure
+    attempt = failed_attempt(outcome)
+    logger.error("an attempt raised", extra={"error": attempt.error})
+    return attempt
 
 
 def _likely_indexes(message: PairMessage) -> list[int]:

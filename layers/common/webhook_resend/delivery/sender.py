@@ -12,12 +12,13 @@ import asyncio
 import functools
 import ipaddress
 import logging
+import re
 import socket
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import httpx
 
@@ -25,6 +26,9 @@ from webhook_resend.urlpolicy import UrlRefusedError, check_syntax, is_forbidden
 
 READ_LIMIT = 64 * 1024
 KEEP_LIMIT = 1024
+# Attempts one sender has on the wire at once (its slots); tests/unit/test_template.py checks
+# that a full batch fits the delivery function's timeout with it.
+CONCURRENCY = 100
 USER_AGENT = "webhook-resend/0.1 (+https://www.standardwebhooks.com)"
 
 # httpx logs every request URL at INFO; a receiver URL may carry a token in its query string.
@@ -215,7 +219,7 @@ class HttpSender:
     def __init__(
         self,
         timeout: float,
-        concurrency: int = 100,
+        concurrency: int = CONCURRENCY,
         transport_factory: Callable[[], httpx.AsyncBaseTransport] = default_transport,
         *,
         allow_private: bool = False,
@@ -253,19 +257,54 @@ class HttpSender:
             await self._client.aclose()
         self._client = None
 
-    async def send(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> Attempt:
+    @overload
+    async def send(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None
+    ) -> Attempt: ...
+
+    @overload
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        *,
+        may_start: Callable[[], bool],
+    ) -> Attempt | None: ...
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        *,
+        may_start: Callable[[], bool] | None = None,
+    ) -> Attempt | None:
+        """One attempt, within one deadline; None when `may_start`, asked once the attempt holds
+        one of the slots (so after any wait for one), says it may not start.
+
+        Whatever goes wrong in the attempt (an answer aiohttp's parser refuses, a decoding or an
+        unexpected error in the transport) ends this attempt alone, as a retryable failure: the
+        other attempts of the batch run on. Only a cancellation goes through.
+        """
         if self._client is None or self._slots is None:
             raise RuntimeError("use `async with HttpSender(...)`")
         refused = refusal(url, self._allow_private)
         if refused:
             return Attempt(None, f"refused: {refused}", 0, permanent=True)
         async with self._slots:
+            if may_start is not None and not may_start():
+                return None
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self._timeout):
                     return await self._attempt(method, url, headers, content, started)
             except (TimeoutError, httpx.TransportError) as exc:
                 return self._failure(exc, started)
+            except Exception as exc:  # one attempt's error is that attempt's alone
+                return failed_attempt(exc, _elapsed(started))
 
     def _failure(self, exc: BaseException, started: float) -> Attempt:
         """What went wrong, named by the cause (httpx-aiohttp maps every connection error of
@@ -277,6 +316,9 @@ class HttpSender:
         guard = _cause(exc, AddressRefusedError)
         if guard is not None:
             return Attempt(None, f"refused: {guard}", elapsed, permanent=True)
+        payload = _cause(exc, aiohttp.ClientPayloadError)
+        if payload is not None:
+            return Attempt(None, f"invalid HTTP answer: {_describe(payload)}", elapsed)
         connection = _cause(exc, aiohttp.ClientConnectorError) or _cause(exc, aiohttp.ServerDisconnectedError)
         if connection is not None:
             return Attempt(None, f"connection failed: {_describe(connection)}", elapsed)
@@ -338,6 +380,33 @@ def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | Non
     return None
 
 
-def _describe(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    return text[:300]
+def failed_attempt(exc: Exception, elapsed_ms: int = 0) -> Attempt:
+    """A retryable failed attempt for an exception the transport let through, named by what it
+    is: an answer aiohttp's parser refused (a header without a colon or over its 8,190-byte
+    limit, a bad status line or chunk size, bytes that are not HTTP), else the error's type."""
+    import aiohttp
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    refused = _cause(exc, aiohttp.ClientResponseError) or _cause(exc, HttpProcessingError)
+    if refused is not None:
+        # Their `message` alone: str() of a ClientResponseError ends with the URL, which may carry
+        # a token in its query string, and its repr holds the request's headers.
+        message = getattr(refused, "message", None)
+        return Attempt(None, f"invalid HTTP answer: {_describe(refused, message)}"[:300], elapsed_ms)
+    name, text = type(exc).__name__, _describe(exc)
+    return Attempt(None, f"unexpected error: {name}{'' if text == name else ': ' + text}"[:300], elapsed_ms)
+
+
+# A URL in an error's text: its query string may carry a receiver's token.
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
+
+
+def _describe(exc: BaseException, text: object = None) -> str:
+    """One line of at most 300 characters that names the error, without any URL it quotes.
+
+    aiohttp's parser errors span several lines (the bytes refused, a caret under the fault);
+    they are joined, the caret line left out.
+    """
+    lines = (str(exc) if text is None else str(text)).splitlines()
+    joined = " ".join(line.strip() for line in lines if line.strip() and line.strip() != "^")
+    return (_URL_IN_TEXT.sub("<url>", joined) or type(exc).__name__)[:300]
