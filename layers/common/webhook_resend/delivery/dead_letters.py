@@ -22,14 +22,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from webhook_resend import clock
-from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, delivery_from
+from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store
 from webhook_resend.delivery import callbacks
 from webhook_resend.models.messages import PageMessage, PairMessage
 from webhook_resend.models.records import Delivery
 
 # Pairs read and committed together: a page of 1,000 × 10 pairs is written as it goes, so a run
-# stopped midway has counted what it wrote and the next run skips it.
-PAIRS_PER_ROUND = 100
+# stopped midway has counted what it wrote and the next run skips it. 99 single-URL pairs and the
+# job's counter update fill one transaction (Store.commit: at most 100 items).
+PAIRS_PER_ROUND = 99
 PROBLEMS_LOGGED = 5  # per message kind tried
 
 
@@ -107,10 +108,13 @@ class DeadLetters:
         if self._store.get_job(message.tenant_id, message.job_id) is None:
             return Ended(job_found=False, pairs=len(pairs), ended=0)
         error = dead_lettered(receives)
+        # Read once per message: a subject's records, whose pairs a round boundary may split (a
+        # round writes only its own pairs), and the URLs of each webhook and task.
+        records: dict[str, list[dict[str, Any]]] = {}
         urls: dict[tuple[str, str, str], list[_Url]] = {}
         ended = 0
         for start in range(0, len(pairs), PAIRS_PER_ROUND):
-            outcomes = self._outcomes(pairs[start : start + PAIRS_PER_ROUND], error, urls)
+            outcomes = self._outcomes(pairs[start : start + PAIRS_PER_ROUND], error, records, urls)
             retention = clock.expires_at(self._retention_days)
             unwritten = self._store.commit(outcomes, clock.now_text(), retention)
             if unwritten:
@@ -120,9 +124,12 @@ class DeadLetters:
 
     # -- one round --------------------------------------------------------------------------------
     def _outcomes(
-        self, pairs: Sequence[PairMessage], error: str, urls: dict[tuple[str, str, str], list[_Url]]
+        self,
+        pairs: Sequence[PairMessage],
+        error: str,
+        by_subject: dict[str, list[dict[str, Any]]],
+        urls: dict[tuple[str, str, str], list[_Url]],
     ) -> list[PairOutcome]:
-        by_subject: dict[str, list[dict[str, Any]]] = {}
         for m in pairs:
             if m.subject_id not in by_subject:
                 by_subject[m.subject_id] = self._store.subject_records(m.tenant_id, m.job_id, m.subject_id)
@@ -140,7 +147,8 @@ class DeadLetters:
     def _outcome(
         self, m: PairMessage, found: dict[int, dict[str, Any]], targets: list[_Url], error: str, now: str
     ) -> PairOutcome:
-        records = {index: delivery_from(r) for index, r in found.items() if "status" in r}
+        # Counting-only items (no status) are not deliveries; the records carry their ids.
+        records = {index: Delivery.model_validate(r) for index, r in found.items() if "status" in r}
         for target in targets:
             if target.url_index not in records:
                 records[target.url_index] = _new_record(m, target)
@@ -166,7 +174,7 @@ class DeadLetters:
     def _load_urls(self, pairs: Sequence[PairMessage], urls: dict[tuple[str, str, str], list[_Url]]) -> None:
         """The URLs of each pair's webhook, or the callbacks of its task, as the deliverer indexes
         them (an empty list when the webhook or task is gone): one BatchGetItem for the tasks,
-        one GetItem per webhook, each read once per message."""
+        one GetItem per webhook."""
         task_ids = {m.subject_id for m in pairs if m.kind == "task" and _url_key(m) not in urls}
         if task_ids:
             tenant_id = pairs[0].tenant_id
