@@ -37,9 +37,10 @@ def end_dead_letter(record: SQSRecord) -> None:
         logger.error("unreadable dead letter left in its queue", extra={**where, "problems": error.problems})
         metrics.add_metric(name="UnreadableDeadLetters", unit="Count", value=1)
         raise
-    # ApproximateReceiveCount as SQS gives it: SQS keeps a message's receive count when it moves
-    # it to the dead-letter queue, so this counts its receives from the source queue (all
-    # maxReceiveCount of them) plus those from the dead-letter queue, this one included.
+    # ApproximateReceiveCount as SQS gives it. A message moved to a dead-letter queue keeps its
+    # receive count, so this counts its receives from the source queue (all maxReceiveCount of
+    # them) plus those from the dead-letter queue, this one included: maxReceiveCount + 1 at the
+    # first (what make run's moto reports), more if an earlier try here failed.
     receives = int(record.attributes.approximate_receive_count)
     where |= {"tenant_id": message.tenant_id, "job_id": message.job_id, "receives": receives}
     ending = dead_letters.DeadLetters(clients.store(), clients.settings().delivery_retention_days)
