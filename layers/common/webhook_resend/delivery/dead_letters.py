@@ -84,7 +84,7 @@ class Ended:
 
     job_found: bool  # False: the job is gone (retention), nothing was written or counted
     pairs: int  # pairs the message holds
-    ended: int  # of them, pairs this run found not yet counted, and ended
+    ended: int  # of them, pairs this run found not yet counted and ended (each counted once)
 
 
 @dataclass(frozen=True)
