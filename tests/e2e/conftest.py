@@ -7,6 +7,7 @@ Stopping it with SIGINT (what Ctrl-C sends) and getting exit code 0 is part of w
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import secrets
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,13 +126,14 @@ def _stop(stack: RunningStack) -> None:
     assert code == 0, f"python -m devstack exited with {code} on SIGINT\n{stack.logs()}"
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """`make run` (`PORT=... python -m devstack` from the project root) in a subprocess."""
+@contextlib.contextmanager
+def running_stack(logs: Path, overrides: Mapping[str, str] | None = None) -> Iterator[RunningStack]:
+    """`make run` (`PORT=... python -m devstack` from the project root) in a subprocess, with
+    STACK_ENV and `overrides` (any template parameter by its UPPER_SNAKE_CASE name), logging
+    into `logs`; stopped with SIGINT afterwards."""
     port = free_port()
     admin_token = secrets.token_urlsafe(24)
-    env = {**os.environ, **STACK_ENV, "PORT": str(port), "ADMIN_TOKEN": admin_token}
-    logs = tmp_path_factory.mktemp("devstack")
+    env = {**os.environ, **STACK_ENV, **(overrides or {}), "PORT": str(port), "ADMIN_TOKEN": admin_token}
     stdout_path, stderr_path = logs / "stdout.txt", logs / "stderr.txt"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
@@ -151,8 +153,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             process.kill()
             process.wait()
         raise
-    yield running
-    _stop(running)
+    try:
+        yield running
+    finally:
+        _stop(running)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """`make run`'s stack with STACK_ENV, shared by the session."""
+    with running_stack(tmp_path_factory.mktemp("devstack")) as running:
+        yield running
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from devstack.lambdas import Invokers
 from devstack.resources import create_resources, overrides_from_env
 from tests.conftest import ADMIN_TOKEN, ROOT, Api, LocalAws, Receiver
 from webhook_resend.aws import redrive
-from webhook_resend.delivery import deliverer
+from webhook_resend.delivery import dead_letters, deliverer
 
 BULK = "/content_items/bulk/webhooks"
 EVENT = "content_item.changed"
@@ -375,6 +375,16 @@ def test_redrive_brings_back_a_message_the_consumer_could_not_process(
         return await real_run(self, batch)
 
     monkeypatch.setattr(deliverer.Deliverer, "run", crash)
+    # The dead-letter function, which would end the pair failed, has the same bug: the message
+    # stays in the dead-letter queue, as one it cannot read does.
+    real_end = dead_letters.DeadLetters.end
+
+    def crash_too(self: dead_letters.DeadLetters, *args: Any) -> dead_letters.Ended:
+        if poisoned["on"]:
+            raise RuntimeError("poison")
+        return real_end(self, *args)
+
+    monkeypatch.setattr(dead_letters.DeadLetters, "end", crash_too)
 
     # When the event source works the queue, its visibility timeout passing after each crash
     visibility = int(
@@ -387,8 +397,12 @@ def test_redrive_brings_back_a_message_the_consumer_could_not_process(
         sqs_clock(visibility + 1)
     deliveries(rounds=1)
 
-    # Then the message is in the dead-letter queue, nothing was sent, and the pair is pending
+    # Then the message is in the dead-letter queue (in flight after the dead-letter function's
+    # failed receive, then visible), nothing was sent, and the pair is pending
     assert _depth(sqs, queue) == (0, 0)
+    assert _depth(sqs, dlq) == (0, 1)
+    dlq_visibility = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["VisibilityTimeout"])
+    sqs_clock(int(dlq_visibility["Attributes"]["VisibilityTimeout"]) + 1)
     assert _depth(sqs, dlq) == (1, 0)
     assert receiver.requests == []
     job = api.request("GET", f"/resends/{sent.json['resend_id']}", token=token).json

@@ -149,7 +149,9 @@ def test_template_event_source_queue_visibility_is_six_times_the_function_timeou
     assert visibility >= 6 * _timeout(function), (queue, visibility, function, _timeout(function))
 
 
-@pytest.mark.parametrize(("function", "queue"), _sqs_event_sources())
+@pytest.mark.parametrize(
+    ("function", "queue"), [(f, q) for f, q in _sqs_event_sources() if q not in _dead_letter_queues()]
+)
 def test_template_event_source_queue_has_a_dead_letter_queue(function: str, queue: str) -> None:
     policy = _props(queue).get("RedrivePolicy")
 
@@ -174,24 +176,63 @@ def test_template_has_dead_letter_queues() -> None:
     assert _dead_letter_queues() >= {"DeliveryDeadLetterQueue", "FanoutDeadLetterQueue"}
 
 
+def _queue_metrics(alarm: dict[str, Any], queue: str) -> set[str]:
+    """The AWS/SQS metrics of `queue` an alarm reads, alone or in its metric math."""
+    props = alarm["Properties"]
+    metrics = [props] + [(m.get("MetricStat") or {}).get("Metric") or {} for m in props.get("Metrics") or []]
+    return {
+        str(metric["MetricName"])
+        for metric in metrics
+        if metric.get("Namespace") == "AWS/SQS"
+        and any(
+            d.get("Name") == "QueueName" and _get_att_target(d.get("Value"), "QueueName") == queue
+            for d in metric.get("Dimensions") or []
+        )
+    }
+
+
 @pytest.mark.parametrize("dlq", sorted(_dead_letter_queues()))
 def test_template_dead_letter_queue_has_a_depth_alarm(dlq: str) -> None:
     alarms = [
-        logical_id
-        for logical_id, resource in RESOURCES.items()
-        if resource["Type"] == "AWS::CloudWatch::Alarm"
-        and resource["Properties"].get("Namespace") == "AWS/SQS"
-        and any(
-            d.get("Name") == "QueueName" and _get_att_target(d.get("Value"), "QueueName") == dlq
-            for d in resource["Properties"].get("Dimensions") or []
-        )
+        resource
+        for resource in RESOURCES.values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and _queue_metrics(resource, dlq)
     ]
 
     assert alarms, f"no alarm watches {dlq}"
-    props = _props(alarms[0])
-    assert props["MetricName"] in ("ApproximateNumberOfMessagesVisible", "NumberOfMessagesSent")
+    props = alarms[0]["Properties"]
     assert float(props["Threshold"]) == 0
     assert props["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+@pytest.mark.parametrize(
+    ("function", "dlq"), [(f, q) for f, q in _sqs_event_sources() if q in _dead_letter_queues()]
+)
+def test_template_dead_letter_queue_read_by_a_function_alarms_on_messages_in_flight_too(
+    function: str, dlq: str
+) -> None:
+    # What the function cannot read stays in the queue, received again after each visibility
+    # timeout: in flight nearly all the time, hardly ever visible.
+    [alarm] = [
+        resource
+        for resource in RESOURCES.values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and _queue_metrics(resource, dlq)
+    ]
+
+    assert _queue_metrics(alarm, dlq) == {
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateNumberOfMessagesNotVisible",
+    }
+    [expression] = [m for m in alarm["Properties"]["Metrics"] if m.get("ReturnData", True)]
+    assert set(expression["Expression"].replace("+", " ").split()) == {
+        m["Id"] for m in alarm["Properties"]["Metrics"] if "MetricStat" in m
+    }
+
+
+def test_template_dead_letter_queues_are_read_by_the_dead_letter_function() -> None:
+    read = {queue for function, queue in _sqs_event_sources() if function == "DeadLetterFunction"}
+
+    assert read == {"DeliveryDeadLetterQueue", "FanoutDeadLetterQueue"}
 
 
 def test_template_dead_letter_queue_keeps_messages_as_long_as_sqs_allows() -> None:

@@ -731,6 +731,29 @@ class Store:
         with ThreadPoolExecutor(max_workers=min(_UNPARK_CONCURRENCY, len(pairs))) as pool:
             return Counter(pool.map(delete, pairs))
 
+    # -- dead letters -----------------------------------------------------------------------------
+    def subject_records(self, tenant_id: str, job_id: str, subject_id: str) -> list[dict[str, Any]]:
+        """Every delivery record of one job × subject, all its webhooks and URLs (one partition),
+        with the ids its key holds; counting-only items (see `_count_update`) among them. Read
+        consistently: the dead-letter consumer must see what a late copy of the message just
+        wrote, or it could leave a record it never saw unended."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            # Delivery records' sort keys start with "W#" (keys.delivery).
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :records)",
+            "ExpressionAttributeValues": to_attrs(
+                {":pk": keys.pair_pk(tenant_id, job_id, subject_id), ":records": "W#"}
+            ),
+            "ConsistentRead": True,
+        }
+        found: list[dict[str, Any]] = []
+        while True:
+            answer = self._client.query(**request)
+            found += [delivery_record(from_attrs(attrs)) for attrs in answer.get("Items", [])]
+            if "LastEvaluatedKey" not in answer:
+                return found
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     # -- schedules --------------------------------------------------------------------------------
     def put_schedule(self, tenant_id: str, record: dict[str, Any]) -> bool:
         """Record a schedule; False when the tenant has one of that name already."""
