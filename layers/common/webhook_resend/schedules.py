@@ -23,6 +23,10 @@ from webhook_resend.scheduled import INPUT_KEY
 from webhook_resend.settings import Settings
 
 SEPARATOR = "--"
+# Scheduler retries a schedule it could not invoke the resend function for (throttling, AWS
+# errors) for up to an hour, then sends the schedule's Input to the dead-letter queue, whose
+# alarm tells the operator. template.yaml gives its example schedule the same.
+RETRY_POLICY = {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10}
 
 
 def _recurring(expression: str) -> str:
@@ -72,6 +76,7 @@ def create(store: Store, scheduler: Any, settings: Settings, tenant_id: str, bod
     )
     if not store.put_schedule(tenant_id, {**schedule.model_dump(), "resend": json.dumps(resend)}):
         raise ConflictError(FieldProblem("name", f"a schedule named {body.name!r} exists already"))
+    dead_letter = settings.schedule_dead_letter_queue_arn
     try:
         scheduler.create_schedule(
             Name=f"{tenant_id}{SEPARATOR}{body.name}",
@@ -84,6 +89,8 @@ def create(store: Store, scheduler: Any, settings: Settings, tenant_id: str, bod
             Target={
                 "Arn": settings.resend_function_arn,
                 "RoleArn": settings.scheduler_role_arn,
+                "RetryPolicy": RETRY_POLICY,
+                **({"DeadLetterConfig": {"Arn": dead_letter}} if dead_letter else {}),
                 "Input": json.dumps(
                     {INPUT_KEY: {"tenant_id": tenant_id, "name": body.name, "resend": resend}}
                 ),
