@@ -86,6 +86,45 @@ def test_create_resources_enables_the_templates_ttl(template: dict, stack: Stack
         assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": declared["AttributeName"]}
 
 
+def test_create_resources_enables_point_in_time_recovery_by_default(template: dict, stack: Stack) -> None:
+    dynamodb = boto3.client("dynamodb")
+
+    for logical_id in resources_of_type(template, "AWS::DynamoDB::Table"):
+        backups = dynamodb.describe_continuous_backups(TableName=stack.ref(logical_id))
+        recovery = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+
+        assert recovery["PointInTimeRecoveryStatus"] == "ENABLED", logical_id
+
+
+def test_create_resources_leaves_point_in_time_recovery_off_when_the_parameter_says_so(
+    aws: None, template: dict
+) -> None:
+    stack = create_resources(template, parameter_overrides={"PointInTimeRecovery": "false"})
+    backups = boto3.client("dynamodb").describe_continuous_backups(TableName=stack.ref("DataTable"))
+
+    recovery = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert recovery["PointInTimeRecoveryStatus"] == "DISABLED"
+
+
+def test_create_resources_builds_every_resource_under_a_customer_key(aws: None, template: dict) -> None:
+    # Given KmsKeyArn, the local stack still creates the tables, queues and secret, under the key.
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    stack = create_resources(template, parameter_overrides={"KmsKeyArn": key})
+
+    sqs = boto3.client("sqs")
+    for logical_id in resources_of_type(template, "AWS::SQS::Queue"):
+        attributes = sqs.get_queue_attributes(QueueUrl=stack.ref(logical_id), AttributeNames=["All"])
+        assert attributes["Attributes"]["KmsMasterKeyId"] == key, logical_id
+    dynamodb = boto3.client("dynamodb")
+    for logical_id in resources_of_type(template, "AWS::DynamoDB::Table"):
+        sse = dynamodb.describe_table(TableName=stack.ref(logical_id))["Table"]["SSEDescription"]
+        assert sse["KMSMasterKeyArn"] == key, logical_id
+    secret = boto3.client("secretsmanager").describe_secret(SecretId=stack.ref("AdminTokenSecret"))
+    assert secret["KmsKeyId"] == key
+    assert "KmsKeyUsePolicy" in stack.resources
+
+
 def test_create_resources_names_resources_like_cloudformation(stack: Stack) -> None:
     assert re.fullmatch(rf"{STACK_NAME}-DataTable-[A-Z0-9]{{12}}", stack.ref("DataTable"))
 
@@ -124,6 +163,8 @@ def test_create_resources_sets_queue_properties_as_attributes(template: dict, st
         for name in ("VisibilityTimeout", "MessageRetentionPeriod"):
             if name in resource["Properties"]:
                 assert attributes[name] == str(resource["Properties"][name])
+        assert attributes["SqsManagedSseEnabled"] == "true", logical_id
+        assert "KmsMasterKeyId" not in attributes, logical_id
 
 
 def test_stack_get_att_answers_queue_arn_name_and_url(stack: Stack) -> None:

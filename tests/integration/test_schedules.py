@@ -19,6 +19,7 @@ import pytest
 from devstack.scheduler import ScheduleFirer
 from tests.conftest import Api, LocalAws, Receiver, Reply
 from tests.counters import assert_counters_add_up
+from webhook_resend.aws.scheduler import RETRY_POLICY
 
 EVENT = "content_item.changed"
 INPUT_KEY = "webhook_resend_schedule"
@@ -157,6 +158,17 @@ def test_schedule_create_makes_an_eventbridge_schedule_targeting_the_resend_func
             "scheduled_time": "<aws.scheduler.scheduled-time>",
         }
     }
+
+
+def test_schedule_create_gives_the_schedule_a_retry_policy_and_the_dead_letter_queue(
+    api: Api, token: str, tenant: dict[str, Any], stack: LocalAws, scheduler: Any, group: str, item: str
+) -> None:
+    _created(api, token, _nightly(item))
+
+    target = _on_moto(scheduler, group, tenant["tenant_id"], "nightly")["Target"]
+
+    assert target["RetryPolicy"] == RETRY_POLICY
+    assert target["DeadLetterConfig"] == {"Arn": stack.stack.get_att("ScheduledResendDeadLetterQueue", "Arn")}
 
 
 def test_schedule_create_disabled_makes_a_disabled_schedule(

@@ -27,6 +27,7 @@ def test_settings_from_env_table_name_only_uses_defaults():
         "schedule_group_name": "",
         "scheduler_role_arn": "",
         "resend_function_arn": "",
+        "schedule_dead_letter_queue_arn": "",
         "admin_token": "",
         "admin_token_secret_arn": "",
     }

@@ -31,6 +31,7 @@ class Settings(BaseModel):
     schedule_group_name: str = Field(default="", alias="SCHEDULE_GROUP_NAME")
     scheduler_role_arn: str = Field(default="", alias="SCHEDULER_ROLE_ARN")
     resend_function_arn: str = Field(default="", alias="RESEND_FUNCTION_ARN")
+    schedule_dead_letter_queue_arn: str = Field(default="", alias="SCHEDULE_DEAD_LETTER_QUEUE_ARN")
     # Locally the admin token comes from the environment; in AWS from Secrets Manager.
     admin_token: str = Field(default="", alias="ADMIN_TOKEN", repr=False)
     admin_token_secret_arn: str = Field(default="", alias="ADMIN_TOKEN_SECRET_ARN")

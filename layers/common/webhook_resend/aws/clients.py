@@ -55,6 +55,7 @@ def scheduler() -> Scheduler:
         current.schedule_group_name,
         current.resend_function_arn,
         current.scheduler_role_arn,
+        current.schedule_dead_letter_queue_arn,
     )
 
 
