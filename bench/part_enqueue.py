@@ -97,7 +97,8 @@ def measure(repeats: int = 3) -> PartResult:
         runs = []
         with (
             mock.patch.object(publisher, "publish", timed("publish", publisher.publish)),
-            mock.patch.object(prepr, "select_item_ids", timed("select", prepr.select_item_ids)),
+            mock.patch.object(prepr, "count_items", timed("select", prepr.count_items)),
+            mock.patch.object(prepr, "page_item_ids", timed("select", prepr.page_item_ids)),
             mock.patch.object(prepr, "select_webhooks", timed("select", prepr.select_webhooks)),
             mock.patch.object(prepr, "fan_out", timed("fan_out", prepr.fan_out)),
             mock.patch.object(prepr, "bulk_resend", timed("domain", prepr.bulk_resend)),

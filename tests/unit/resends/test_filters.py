@@ -638,3 +638,87 @@ def test_item_filter_time_bounds_compare_like_instants():
             r["id"] for r in records if compare[operator](clock.parse(r["created_on"]), clock.parse(bound))
         }
         assert {r["id"] for r in records if item_filter.matches(r)} == expected
+
+
+# -- what DynamoDB evaluates (ItemFilter.compiled) -----------------------------------------------------
+def _compiled(params: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    condition = parse_item_filter(params).compiled().condition
+    assert condition is not None
+    return condition.expression, dict(condition.names), dict(condition.values)
+
+
+def test_compiled_scalar_eq_is_an_equality() -> None:
+    assert _compiled({"model": {"eq": "Post"}}) == ("#model = :f0", {"#model": "model"}, {":f0": "Post"})
+
+
+def test_compiled_scalar_in_is_an_in_list() -> None:
+    expression, _, values = _compiled({"workflow_stage": {"in": ["Done", "Draft"]}})
+
+    assert expression == "#workflow_stage IN (:f0, :f1)"
+    assert values == {":f0": "Done", ":f1": "Draft"}
+
+
+def test_compiled_id_in_over_100_values_is_split_into_ors_of_100() -> None:
+    ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(250)]
+
+    expression, _, values = _compiled({"id": {"in": ids}})
+
+    assert expression.count(" IN (") == 3
+    assert expression.startswith("(")
+    assert expression.count(" OR ") == 2
+    assert sorted(values.values()) == ids
+
+
+def test_compiled_list_field_eq_is_contains() -> None:
+    assert _compiled({"tags": {"eq": "news"}})[0] == "contains(#tags, :f0)"
+
+
+def test_compiled_list_field_in_is_an_or_of_contains() -> None:
+    expression, _, values = _compiled({"locales": {"in": ["en-GB", "nl-NL"]}})
+
+    assert expression == "(contains(#locales, :f0) OR contains(#locales, :f1))"
+    assert values == {":f0": "en-GB", ":f1": "nl-NL"}
+
+
+@pytest.mark.parametrize(("operator", "symbol"), [("gt", ">"), ("gte", ">="), ("lt", "<"), ("lte", "<=")])
+def test_compiled_time_condition_is_a_comparison_of_canonical_times(operator: str, symbol: str) -> None:
+    expression, _, values = _compiled({"publish_on": {operator: "2024-01-02T03:04:05Z"}})
+
+    assert expression == f"#publish_on {symbol} :f0"
+    assert values == {":f0": clock.canonical(clock.parse("2024-01-02T03:04:05Z"))}
+
+
+def test_compiled_terms_are_a_conjunction() -> None:
+    expression, _, _ = _compiled({"model": {"eq": "Post"}, "tags": [{"eq": "a"}, {"eq": "b"}]})
+
+    assert expression.count(" AND ") == 2
+
+
+def test_compiled_created_on_is_left_to_the_key_condition() -> None:
+    item_filter = parse_item_filter({"created_on": {"gte": "2024-01-02T03:04:05Z"}})
+
+    compiled = item_filter.compiled()
+
+    assert compiled.condition is None
+    assert compiled.residual.is_empty
+    assert item_filter.sort_key_range()[0] is not None
+
+
+def test_compiled_empty_filter_has_nothing_to_evaluate() -> None:
+    compiled = ItemFilter().compiled()
+
+    assert (compiled.condition, compiled.residual.is_empty) == (None, True)
+
+
+def test_compiled_in_too_long_for_dynamodbs_expression_limit_is_residual() -> None:
+    # DynamoDB takes expressions of at most 4 KB: 1000 `contains` do not fit, the model does
+    item_filter = parse_item_filter(
+        {"tags": {"in": [f"t{n:04d}" for n in range(1000)]}, "model": {"eq": "P"}}
+    )
+
+    compiled = item_filter.compiled()
+
+    assert compiled.condition is not None
+    assert compiled.condition.expression == "#model = :f0"
+    assert [t.field for t in compiled.residual.terms] == ["tags"]
+    assert len(compiled.condition.expression) < 4096

@@ -23,7 +23,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -64,6 +64,16 @@ _FIRST_RECORD_CONDITION = {
     "ExpressionAttributeNames": {"#s": "status", "#c": COUNTED},
     "ExpressionAttributeValues": _TERMINAL_VALUES,
 }
+
+
+@dataclass(frozen=True)
+class QueryFilter:
+    """A FilterExpression with its names and (plain) values: what DynamoDB evaluates on the
+    entries a Query reads, before answering them."""
+
+    expression: str
+    names: Mapping[str, str]
+    values: Mapping[str, Any]
 
 
 class StoreBusyError(Exception):
@@ -310,14 +320,13 @@ class Store:
         records = self.batch_get([keys.item(tenant_id, i) for i in dict.fromkeys(item_ids)])
         return {r["id"]: _item_from(r) for r in records}
 
-    def query_item_index(
-        self, tenant_id: str, lo: str | None = None, hi: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """The tenant's index entries in (created_on, id) order, between inclusive sort-key bounds.
-
-        A Query on the tenant's index partition (never a Scan); entries hold the filterable
-        attributes only.
-        """
+    def _item_index_request(
+        self, tenant_id: str, lo: str | None, hi: str | None, query_filter: QueryFilter | None
+    ) -> dict[str, Any] | None:
+        """The Query of the tenant's items index between inclusive sort-key bounds, with the
+        filter DynamoDB evaluates; None when the bounds select nothing."""
+        if lo is not None and hi is not None and lo > hi:
+            return None
         condition = "gsi1pk = :pk"
         values: dict[str, Any] = {":pk": keys.items_index_pk(tenant_id)}
         if lo is not None and hi is not None:
@@ -329,9 +338,86 @@ class Store:
         elif hi is not None:
             condition += " AND gsi1sk <= :hi"
             values[":hi"] = hi
-        if lo is not None and hi is not None and lo > hi:
-            return
-        yield from self._query(condition, values, index=keys.ITEMS_INDEX)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.ITEMS_INDEX,
+            "KeyConditionExpression": condition,
+        }
+        if query_filter is not None:
+            request["FilterExpression"] = query_filter.expression
+            request["ExpressionAttributeNames"] = dict(query_filter.names)
+            values.update(query_filter.values)
+        request["ExpressionAttributeValues"] = to_attrs(values)
+        return request
+
+    def query_item_index(
+        self,
+        tenant_id: str,
+        lo: str | None = None,
+        hi: str | None = None,
+        query_filter: QueryFilter | None = None,
+        *,
+        start: dict[str, Any] | None = None,
+        limit: int | None = None,
+        attributes: Sequence[str] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of the tenant's index entries in (created_on, id) order: those of the entries
+        DynamoDB read (at most `limit`, from `start`) that pass `query_filter`, and the key the
+        next page starts from (None after the last). A Query on the tenant's index partition,
+        never a Scan; entries hold the filterable attributes only, or just `attributes`."""
+        request = self._item_index_request(tenant_id, lo, hi, query_filter)
+        if request is None:
+            return [], None
+        if start:
+            request["ExclusiveStartKey"] = start
+        if limit:
+            request["Limit"] = limit
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            request["ProjectionExpression"] = ", ".join(names)
+            request["ExpressionAttributeNames"] = {**request.get("ExpressionAttributeNames", {}), **names}
+        answer = self._client.query(**request)
+        return [from_attrs(a) for a in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+
+    def iter_item_index(
+        self,
+        tenant_id: str,
+        lo: str | None = None,
+        hi: str | None = None,
+        query_filter: QueryFilter | None = None,
+        *,
+        attributes: Sequence[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every entry `query_item_index` answers, page after page."""
+        start: dict[str, Any] | None = None
+        while True:
+            entries, start = self.query_item_index(
+                tenant_id, lo, hi, query_filter, start=start, attributes=attributes
+            )
+            yield from entries
+            if start is None:
+                return
+
+    def count_item_index(
+        self,
+        tenant_id: str,
+        lo: str | None = None,
+        hi: str | None = None,
+        query_filter: QueryFilter | None = None,
+    ) -> int:
+        """How many index entries pass `query_filter` (Select=COUNT: DynamoDB answers numbers,
+        not entries)."""
+        request = self._item_index_request(tenant_id, lo, hi, query_filter)
+        if request is None:
+            return 0
+        request["Select"] = "COUNT"
+        total = 0
+        while True:
+            answer = self._client.query(**request)
+            total += int(answer.get("Count", 0))
+            if "LastEvaluatedKey" not in answer:
+                return total
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     # -- tasks ------------------------------------------------------------------------------------
     def get_task(self, tenant_id: str, task_id: str) -> Task | None:
@@ -625,11 +711,47 @@ class Store:
         records = [delivery_from(from_attrs(a)) for a in answer.get("Items", [])]
         return records, answer.get("LastEvaluatedKey")
 
-    def failed_since(self, tenant_id: str, since: str) -> Iterator[dict[str, Any]]:
-        """The tenant's delivery records that ended failed at or after `since` (an index Query)."""
-        values = {":pk": keys.failed_index_pk(tenant_id), ":since": since}
-        for record in self._query("gsi3pk = :pk AND gsi3sk >= :since", values, index=keys.FAILED_INDEX):
-            yield delivery_record(record)
+    def failed_since(
+        self,
+        tenant_id: str,
+        since: str,
+        *,
+        webhook_ids: Sequence[str] = (),
+        event: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The tenant's delivery records that ended failed at or after `since` (an index Query),
+        narrowed by DynamoDB to `webhook_ids` and `event` when given."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.FAILED_INDEX,
+            "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk >= :since",
+        }
+        values: dict[str, Any] = {":pk": keys.failed_index_pk(tenant_id), ":since": since}
+        conditions = []
+        if webhook_ids:
+            # Records do not repeat the ids their key holds; the index's sort key holds the
+            # webhook id between separators (keys.failed_index_sk), where no other id of the same
+            # record can equal it (distinct random UUIDs, or "callback").
+            names = [f":w{i}" for i in range(len(webhook_ids))]
+            values.update(
+                {name: f"#{webhook_id}#" for name, webhook_id in zip(names, webhook_ids, strict=True)}
+            )
+            found = [f"contains(gsi3sk, {name})" for name in names]
+            conditions.append(found[0] if len(found) == 1 else "(" + " OR ".join(found) + ")")
+        if event:
+            conditions.append("#event = :event")
+            values[":event"] = event
+            request["ExpressionAttributeNames"] = {"#event": "event"}
+        if conditions:
+            request["FilterExpression"] = " AND ".join(conditions)
+        request["ExpressionAttributeValues"] = to_attrs(values)
+        while True:
+            answer = self._client.query(**request)
+            for attrs in answer.get("Items", []):
+                yield delivery_record(from_attrs(attrs))
+            if "LastEvaluatedKey" not in answer:
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     # -- parked pairs -----------------------------------------------------------------------------
     def park(self, pairs: Sequence[ParkedPair], parked_on: str) -> list[ParkedPair]:

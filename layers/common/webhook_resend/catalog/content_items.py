@@ -13,7 +13,7 @@ from webhook_resend.models.base import canonical_id
 from webhook_resend.models.bodies import ContentItemIn, ContentItemList
 from webhook_resend.models.records import ContentItem
 from webhook_resend.resends.filters import ItemFilter
-from webhook_resend.resends.selection import page_of, select_item_ids
+from webhook_resend.resends.selection import count_items, page_item_ids
 
 
 def put_content_item(
@@ -54,8 +54,8 @@ def delete_content_item(store: Store, tenant_id: str, item_id: str) -> None:
 def list_content_items(
     store: Store, tenant_id: str, item_filter: ItemFilter, skip: int, limit: int
 ) -> ContentItemList:
-    ids = select_item_ids(store, tenant_id, item_filter)
-    page = page_of(ids, skip, limit)
+    total = count_items(store, tenant_id, item_filter)
+    page = page_item_ids(store, tenant_id, item_filter, skip, limit)
     found = store.get_items(tenant_id, page)
     # An item deleted between the index read and the batch read is left out of the page.
-    return ContentItemList(items=[found[i] for i in page if i in found], total=len(ids))
+    return ContentItemList(items=[found[i] for i in page if i in found], total=total)

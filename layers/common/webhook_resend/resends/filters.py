@@ -5,7 +5,8 @@ with the same filters: `id`, `model`, `workflow_stage`, `locales`, `tags` with `
 `created_on`, `changed_on`, `publish_on` with `gt` / `gte` / `lt` / `lte`. A filter arrives as a
 JSON body or as a query string decoded by `webhook_resend.api.querystring`, travels in queue messages
 as `ItemFilter.as_dict()`, and is applied to the items index, whose `"{created_on}#{id}"` sort
-keys `ItemFilter.sort_key_range()` bounds.
+keys `ItemFilter.sort_key_range()` bounds. `ItemFilter.compiled()` turns every other condition
+into a DynamoDB FilterExpression, so a Query answers the matching entries only (SPEC §10).
 
 Plain code rather than a Pydantic model: the problems must name paths such as `tags[0].in` and
 say which operators a field allows, and every problem of a request is reported at once.
@@ -20,6 +21,7 @@ from operator import ge, gt, le, lt
 from typing import Any
 
 from webhook_resend import clock
+from webhook_resend.aws.dynamodb import QueryFilter
 from webhook_resend.errors import FieldProblem, InvalidInputError
 
 TEXT_FIELDS = ("id", "model", "workflow_stage")
@@ -34,6 +36,12 @@ MAX_IN_VALUES = 1000
 
 _COMPARISONS: dict[str, Callable[[str, str], bool]] = {"gt": gt, "gte": ge, "lt": lt, "lte": le}
 _EXAMPLE_TIME = "2024-01-02T03:04:05Z"
+# DynamoDB's limits: at most 100 operands in one IN, and 4 KB for any expression string. A filter
+# whose expression would not fit leaves its longest terms (an `in` of hundreds of values) to be
+# evaluated here, on the entries DynamoDB answers: `Compiled.residual`.
+_IN_OPERANDS_MAX = 100
+_EXPRESSION_BUDGET = 3500
+_DYNAMODB_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # '$' is the character right after '#', the separator in "{created_on}#{id}" sort keys: "{t}$"
 # sorts after every key of an item created at t and before every key of a later item.
 _AFTER_SEPARATOR = "$"
@@ -71,6 +79,55 @@ class Term:
         if isinstance(self.value, frozenset):
             return {self.operator: sorted(self.value)}
         return {self.operator: self.value}
+
+
+@dataclass
+class _Placeholders:
+    """Names and values of one expression, numbered in the order they are first used."""
+
+    names: dict[str, str]
+    values: dict[str, Any]
+
+    def name(self, field: str) -> str:
+        placeholder = f"#{field}"
+        self.names[placeholder] = field
+        return placeholder
+
+    def value(self, value: str) -> str:
+        placeholder = f":f{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
+
+
+def _expression(term: Term, slots: _Placeholders) -> str:
+    """The FilterExpression of one term (SPEC §5.2's semantics: a list field matches when any
+    element does; a missing attribute never matches a condition on it)."""
+    field = slots.name(term.field)
+    if term.field in TIME_FIELDS:
+        return f"{field} {_DYNAMODB_OPERATORS[term.operator]} {slots.value(str(term.value))}"
+    wanted = sorted(term.value) if isinstance(term.value, frozenset) else [str(term.value)]
+    if term.field in LIST_FIELDS:
+        found = [f"contains({field}, {slots.value(v)})" for v in wanted]
+        return found[0] if len(found) == 1 else "(" + " OR ".join(found) + ")"
+    if term.operator == "eq":
+        return f"{field} = {slots.value(wanted[0])}"
+    groups = [
+        f"{field} IN ({', '.join(slots.value(v) for v in wanted[i : i + _IN_OPERANDS_MAX])})"
+        for i in range(0, len(wanted), _IN_OPERANDS_MAX)
+    ]
+    return groups[0] if len(groups) == 1 else "(" + " OR ".join(groups) + ")"
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A filter as a Query takes it: `condition` for DynamoDB (None: nothing to evaluate), and the
+    `residual` terms it could not take, for `ItemFilter.matches` on the entries it answers."""
+
+    condition: QueryFilter | None
+    residual: ItemFilter
+
+    def keeps(self, entry: Mapping[str, Any]) -> bool:
+        return self.residual.matches(entry)
 
 
 def _term_order(term: Term) -> tuple[Any, ...]:
@@ -121,6 +178,30 @@ class ItemFilter:
                 candidate = bound + _AFTER_SEPARATOR if term.operator == "lte" else bound
                 high = candidate if high is None else min(high, candidate)
         return low, high
+
+    def compiled(self) -> Compiled:
+        """The filter as DynamoDB evaluates it. `created_on` terms are left out: the key
+        condition (`sort_key_range`) holds them exactly. Every other term becomes part of one
+        FilterExpression (their conjunction), shortest first, while it fits DynamoDB's 4 KB
+        expression limit; what does not fit (only an `in` of hundreds of values can) is the
+        residual, evaluated on the entries DynamoDB answers."""
+        slots = _Placeholders({}, {})
+        parts: list[str] = []
+        residual: list[Term] = []
+        candidates = [t for t in self.terms if t.field != "created_on"]
+        compiled = []
+        for term in candidates:
+            trial = _Placeholders({}, {})
+            compiled.append((len(_expression(term, trial)), term))
+        used = 0
+        for size, term in sorted(compiled, key=lambda pair: pair[0]):
+            if used + size + len(" AND ") > _EXPRESSION_BUDGET:
+                residual.append(term)
+                continue
+            parts.append(_expression(term, slots))
+            used += size + len(" AND ")
+        condition = QueryFilter(" AND ".join(parts), slots.names, slots.values) if parts else None
+        return Compiled(condition, ItemFilter(tuple(residual)))
 
     def as_dict(self) -> dict[str, list[dict[str, Any]]]:
         """The normalised filter, field → conditions, as `parse_item_filter` reads it back."""

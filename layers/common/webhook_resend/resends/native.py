@@ -16,7 +16,7 @@ from webhook_resend.models.bodies import ResendIn
 from webhook_resend.models.messages import CALLBACK, PageMessage
 from webhook_resend.resends.filters import parse_item_filter
 from webhook_resend.resends.jobs import start_job, take_back
-from webhook_resend.resends.selection import select_item_ids, select_webhooks
+from webhook_resend.resends.selection import count_items, select_item_ids, select_webhooks
 
 PAGE_SUBJECTS = 1000  # subjects per fan-out page: ≤ 37 KB of ids in one SQS message
 PAGE_PAIRS = 1000  # explicit pairs per page (resend by outcome)
@@ -40,14 +40,17 @@ class Plan:
         self.task_ids: list[str] = []
         self.webhooks: dict[str, list[str]] = {}
         self.pairs: list[tuple[str, str, str, str | None]] = []  # by outcome
+        self.counted_items = 0  # items a dry run's filter matches, counted without reading them
 
     @property
     def total_items(self) -> int:
-        return len(self.item_ids) + len(self.task_ids) + len({(k, s) for k, s, _, _ in self.pairs})
+        items = len(self.item_ids) + self.counted_items
+        return items + len(self.task_ids) + len({(k, s) for k, s, _, _ in self.pairs})
 
     @property
     def total_queued(self) -> int:
-        return len(self.item_ids) * len(self.webhooks) + len(self.task_ids) + len(self.pairs)
+        items = len(self.item_ids) + self.counted_items
+        return items * len(self.webhooks) + len(self.task_ids) + len(self.pairs)
 
 
 def _missing(kind: str, field: str, wanted: list[str], found: set[str]) -> None:
@@ -61,15 +64,14 @@ def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
     """Select every pair the body asks for; InvalidInputError for anything that does not exist."""
     result = Plan()
     if body.delivery_status == "failed":
-        wanted_webhooks = set(body.webhook_ids or [])
         # One pair per (subject, webhook), as a job counts them; if it failed for several
         # events, the latest failure's event is the one resent (records come oldest first).
+        # DynamoDB narrows the records to the webhooks and the event asked for.
         latest: dict[tuple[str, str, str], str | None] = {}
-        for record in store.failed_since(tenant_id, body.since or ""):
-            if wanted_webhooks and record["webhook_id"] not in wanted_webhooks:
-                continue
-            if body.event and record.get("event") != body.event:
-                continue
+        failed = store.failed_since(
+            tenant_id, body.since or "", webhook_ids=sorted(set(body.webhook_ids or [])), event=body.event
+        )
+        for record in failed:
             key = (record.get("kind", "item"), record["subject_id"], record["webhook_id"])
             latest.pop(key, None)
             latest[key] = record.get("event")
@@ -77,7 +79,11 @@ def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
         return result
     if body.filter is not None:
         item_filter = parse_item_filter(body.filter)
-        result.item_ids = select_item_ids(store, tenant_id, item_filter)
+        if body.dry_run:
+            # A dry run answers counts: DynamoDB counts the matches, no entry is transferred.
+            result.counted_items = count_items(store, tenant_id, item_filter)
+        else:
+            result.item_ids = select_item_ids(store, tenant_id, item_filter)
     elif body.item_ids:
         wanted = list(dict.fromkeys(body.item_ids))
         found = set(store.get_items(tenant_id, wanted))

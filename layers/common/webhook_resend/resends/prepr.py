@@ -11,7 +11,7 @@ from webhook_resend.aws.publisher import SqsPublisher
 from webhook_resend.errors import FieldProblem, InvalidInputError, QueueingError
 from webhook_resend.resends.filters import ItemFilter
 from webhook_resend.resends.jobs import Pair, fan_out
-from webhook_resend.resends.selection import page_of, select_item_ids, select_webhooks
+from webhook_resend.resends.selection import count_items, page_item_ids, select_webhooks
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,10 @@ def bulk_resend(
     """Queue one page of matching items × webhooks; the answer is Prepr's."""
     event = request.event
     webhooks = select_webhooks(store, tenant_id, event, request.webhook_ids)
-    item_ids = select_item_ids(store, tenant_id, request.item_filter)
-    page = page_of(item_ids, request.skip, request.limit)
+    # Counted by DynamoDB, and read only as far as this page: a walk through N matches a page at
+    # a time transfers each entry about once per page before it, never every match per page.
+    total_items = count_items(store, tenant_id, request.item_filter)
+    page = page_item_ids(store, tenant_id, request.item_filter, request.skip, request.limit)
     pairs = [Pair(item_id, webhook.id) for item_id in page for webhook in webhooks]
     if max_pairs is not None and len(pairs) > max_pairs:
         raise InvalidInputError(
@@ -61,7 +63,7 @@ def bulk_resend(
         )
     return {
         "queued": [{"content_item_id": p.subject_id, "webhook_id": p.webhook_id} for p in result.queued],
-        "total_items": len(item_ids),
+        "total_items": total_items,
         "total_queued": len(result.queued),
         "webhooks": {webhook.id: webhook.urls for webhook in webhooks},
         "resend_id": result.job.id,

@@ -4,12 +4,10 @@ stable order (`created_on`, then `id`) every page and resend shares.
 
 from __future__ import annotations
 
-from itertools import islice
-
 from webhook_resend.aws.dynamodb import Store
 from webhook_resend.errors import FieldProblem, InvalidInputError
 from webhook_resend.models.records import Webhook
-from webhook_resend.resends.filters import ItemFilter
+from webhook_resend.resends.filters import Compiled, ItemFilter
 
 
 def select_webhooks(
@@ -40,11 +38,49 @@ def select_webhooks(
     return sorted(chosen, key=lambda w: (w.created_on, w.id))
 
 
+# What a selection reads of an index entry when it needs the ids only, plus what a residual
+# filter (see `ItemFilter.compiled`) may look at.
+_ID_ONLY = ("id",)
+
+
+def _reads(compiled: Compiled) -> tuple[str, ...] | None:
+    return _ID_ONLY if compiled.residual.is_empty else None
+
+
 def select_item_ids(store: Store, tenant_id: str, item_filter: ItemFilter) -> list[str]:
-    """Ids of every item matching the filter, in (created_on, id) order, read from the index."""
+    """Ids of every item matching the filter, in (created_on, id) order: DynamoDB evaluates the
+    filter, so only matching entries (their ids) are transferred."""
     lo, hi = item_filter.sort_key_range()
-    return [entry["id"] for entry in store.query_item_index(tenant_id, lo, hi) if item_filter.matches(entry)]
+    compiled = item_filter.compiled()
+    entries = store.iter_item_index(tenant_id, lo, hi, compiled.condition, attributes=_reads(compiled))
+    return [entry["id"] for entry in entries if compiled.keeps(entry)]
 
 
-def page_of(ids: list[str], skip: int, limit: int) -> list[str]:
-    return list(islice(ids, skip, skip + limit))
+def count_items(store: Store, tenant_id: str, item_filter: ItemFilter) -> int:
+    """How many items match the filter: DynamoDB counts (Select=COUNT) and answers a number,
+    unless part of the filter is evaluated here (a residual), which needs the entries."""
+    lo, hi = item_filter.sort_key_range()
+    compiled = item_filter.compiled()
+    if compiled.residual.is_empty:
+        return store.count_item_index(tenant_id, lo, hi, compiled.condition)
+    return sum(
+        1 for entry in store.iter_item_index(tenant_id, lo, hi, compiled.condition) if compiled.keeps(entry)
+    )
+
+
+def page_item_ids(store: Store, tenant_id: str, item_filter: ItemFilter, skip: int, limit: int) -> list[str]:
+    """The ids of matches `skip` to `skip + limit`, in order: reads matching entries (ids only)
+    up to the last one wanted, never the matches after it."""
+    lo, hi = item_filter.sort_key_range()
+    compiled = item_filter.compiled()
+    wanted = skip + limit
+    found: list[str] = []
+    start = None
+    while len(found) < wanted:
+        entries, start = store.query_item_index(
+            tenant_id, lo, hi, compiled.condition, start=start, attributes=_reads(compiled)
+        )
+        found += [entry["id"] for entry in entries if compiled.keeps(entry)]
+        if start is None:
+            break
+    return found[skip:wanted]
