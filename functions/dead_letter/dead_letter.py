@@ -1,8 +1,9 @@
 """The dead-letter consumer: what SQS dead-lettered ends and is counted, so every job completes.
 
 One function reads both dead-letter queues: a delivery dead letter is one pair, a fan-out dead
-letter a page of pairs, and both end the same way (`delivery.dead_letters`); a message's shape
-says which it is. One function is one log group, one alarm and one policy to keep, and nothing
+letter a page of pairs, and both end the same way (`delivery.dead_letters`); or a fan-out dead
+letter is a step of a job's selection, which then ends where it stopped. A message's shape says
+which it is. One function is one log group, one alarm and one policy to keep, and nothing
 differs between the two but the batch size of their event sources.
 
 Each message is settled on its own (Powertools' BatchProcessor, partial batch responses): one
@@ -45,7 +46,7 @@ def end_dead_letter(record: SQSRecord) -> None:
     where |= {"tenant_id": message.tenant_id, "job_id": message.job_id, "receives": receives}
     ending = dead_letters.DeadLetters(clients.store(), clients.settings().delivery_retention_days)
     try:
-        ended = ending.end(message, receives)
+        ended = ending.end(message, receives, record.message_id)
     except (ClientError, BotoCoreError, dead_letters.NotRecordedError) as error:
         code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
         logger.warning("dead letter not recorded; it comes back", extra={**where, "error": code})

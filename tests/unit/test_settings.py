@@ -23,7 +23,7 @@ def test_settings_from_env_table_name_only_uses_defaults():
         "park_after_seconds": 900,
         "fanout_queue_url": "",
         "idempotency_table_name": "",
-        "max_pairs_per_request": 100_000,
+        "max_pairs_per_request": 1_000_000,
         "schedule_group_name": "",
         "scheduler_role_arn": "",
         "resend_function_arn": "",

@@ -410,8 +410,8 @@ def test_template_parameter_default_satisfies_its_own_constraint(name: str) -> N
         assert float(default) <= float(spec["MaxValue"]), (name, default)
 
 
-def test_template_max_pairs_per_request_defaults_to_100000() -> None:
-    assert str(PARAMETERS["MaxPairsPerRequest"]["Default"]) == "100000"
+def test_template_max_pairs_per_request_defaults_to_a_million() -> None:
+    assert str(PARAMETERS["MaxPairsPerRequest"]["Default"]) == "1000000"
 
 
 def test_template_allow_private_urls_defaults_to_false() -> None:

@@ -27,7 +27,9 @@ class Settings(BaseModel):
     park_after_seconds: int = Field(default=900, ge=0, le=900, alias="PARK_AFTER_SECONDS")
     fanout_queue_url: str = Field(default="", alias="FANOUT_QUEUE_URL")
     idempotency_table_name: str = Field(default="", alias="IDEMPOTENCY_TABLE_NAME")
-    max_pairs_per_request: int = Field(default=100_000, ge=1, alias="MAX_PAIRS_PER_REQUEST")
+    # A selection over it queues nothing: a 422 where the count is known at once (ids), else the
+    # job ends rejected (resends/selections.py).
+    max_pairs_per_request: int = Field(default=1_000_000, ge=1, alias="MAX_PAIRS_PER_REQUEST")
     schedule_group_name: str = Field(default="", alias="SCHEDULE_GROUP_NAME")
     scheduler_role_arn: str = Field(default="", alias="SCHEDULER_ROLE_ARN")
     resend_function_arn: str = Field(default="", alias="RESEND_FUNCTION_ARN")

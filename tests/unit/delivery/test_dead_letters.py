@@ -33,7 +33,7 @@ class FakeStore:
             ("tn1", "job1"): Job(
                 id="job1",
                 source="api",
-                status="queued",
+                status="running",
                 created_on=NOW,
                 total_items=1,
                 total_queued=1,
@@ -130,7 +130,7 @@ def test_dead_letters_read_an_unreadable_body_says_where_never_what(body: str) -
         dead_letters.read(body)
 
     assert raised.value.problems
-    assert all(p.startswith(("pair ", "page ")) for p in raised.value.problems)
+    assert all(p.startswith(("pair ", "page ", "step ")) for p in raised.value.problems)
     assert "secret-value" not in " ".join(raised.value.problems) + str(raised.value)
     assert raised.value.__cause__ is None
     assert raised.value.__suppress_context__  # nor does a traceback show pydantic's error

@@ -63,6 +63,8 @@ _QUEUEING = {
     "409": "A request with this Idempotency-Key is still running",
     "503": "Some pairs could not be queued; the job counts what was queued",
 }
+# GET /resends?status=: every status a job document may show.
+_JOB_STATUSES = ["selecting", "running", "completed", "rejected", "paused", "cancelled"]
 _RESEND_PATHS = ("/content_items/bulk/webhooks", "/resends", "/v3/appendix/webhook_resend")
 # Success statuses that differ from Powertools' default 200 (PUT creates or replaces).
 _SUCCESS = {
@@ -129,7 +131,7 @@ def _complete(document: dict[str, Any]) -> dict[str, Any]:
             wanted = dict(_ERRORS)
             if path == "/admin/tenants":
                 operation["security"] = [{"admin": []}]
-            if path in _RESEND_PATHS:
+            if path in _RESEND_PATHS and (method, path) != ("get", "/resends"):
                 wanted.update(_QUEUEING)
             if (method, path) == ("post", "/schedules"):
                 wanted["409"] = "A schedule of this name exists"
@@ -140,15 +142,13 @@ def _complete(document: dict[str, Any]) -> dict[str, Any]:
             if path == "/content_items/bulk/webhooks":
                 event = _query("event", {"type": "string"})
                 operation["parameters"] = [*operation.get("parameters", []), event, *_filter_parameters()]
-            if path == "/resends/{id}/deliveries":
+            if path == "/resends/{id}/deliveries" or (method, path) == ("get", "/resends"):
+                statuses = (
+                    _JOB_STATUSES if path == "/resends" else ["pending", "retrying", "delivered", "failed"]
+                )
                 operation["parameters"] = [
                     *operation.get("parameters", []),
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"enum": ["pending", "retrying", "delivered", "failed"]},
-                    },
+                    {"name": "status", "in": "query", "required": False, "schema": {"enum": statuses}},
                     {
                         "name": "limit",
                         "in": "query",

@@ -35,8 +35,18 @@ from pydantic import ValidationError
 
 from webhook_resend import clock
 from webhook_resend.aws import keys
-from webhook_resend.models.messages import PairMessage
-from webhook_resend.models.records import ContentItem, Delivery, Job, Task, Webhook, job_status
+from webhook_resend.models.messages import PageMessage, PairMessage
+from webhook_resend.models.records import (
+    SELECTING,
+    ContentItem,
+    Delivery,
+    Job,
+    Selection,
+    Task,
+    Walk,
+    Webhook,
+    job_status,
+)
 from webhook_resend.observability import logger
 
 _serializer = TypeSerializer()
@@ -195,17 +205,25 @@ def delivery_from(record: dict[str, Any]) -> Delivery:
 
 def _job_from(record: dict[str, Any]) -> Job:
     counts = {k: int(record.get(k, 0)) for k in ("total_queued", "delivered", "failed", "pending")}
+    status = job_status(
+        counts["pending"], record.get("state"), counts["total_queued"], int(record.get("taken_back", 0))
+    )
+    # Derived, not written by a separate update: no window where a job is completed without its
+    # completion time, which is its last count or the end of its selection, whichever came last.
+    completed_on = record.get("completed_on")
+    if completed_on is None and status in ("completed", "rejected"):
+        completed_on = max(
+            (record[k] for k in ("last_counted_on", "selected_on") if record.get(k)), default=None
+        )
     return Job(
         id=record["id"],
         source=record["source"],
         event=record.get("event"),
-        status=job_status(**counts, cancelled=bool(record.get("cancelled"))),  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
         created_on=record["created_on"],
-        # Derived, not written by a separate update: no window where a job is completed
-        # without its completion time.
-        completed_on=record.get("completed_on")
-        or (record.get("last_counted_on") if counts["pending"] <= 0 else None),
+        completed_on=completed_on,
         total_items=int(record.get("total_items", 0)),
+        reason=record.get("reason"),
         **counts,
     )
 
@@ -229,6 +247,56 @@ def decode_cursor(cursor: str, attributes: set[str], fixed: dict[str, str]) -> d
     if any(value[name]["S"] != wanted for name, wanted in fixed.items()):
         return None
     return value
+
+
+# -- a job's asynchronous selection (resends/selections.py), stored on its job record --------------
+# The job's status while it selects, and where its walk stands (models.records.Walk).
+_WALK_ATTRIBUTES = {"state", "walk_step", "walk_phase", "walk_owner", "walk_cursor", "selected_count"}
+# Job list filters by status (GET /resends): the status is derived from the stored state and the
+# counters (models.records.job_status), so each is a FilterExpression over both.
+_ENDED = "(attribute_not_exists(#state) OR #state = :selected)"
+_ALL_TAKEN_BACK = "(#state = :selected AND total_queued <= :zero AND taken_back > :zero)"
+_STATUS_FILTERS = {
+    "selecting": "#state = :selecting",
+    "running": f"{_ENDED} AND pending > :zero",
+    "completed": f"{_ENDED} AND pending <= :zero AND NOT {_ALL_TAKEN_BACK}",
+    "rejected": f"#state = :rejected OR {_ALL_TAKEN_BACK}",
+    "paused": "#state = :paused",
+    "cancelled": "#state = :cancelled",
+}
+_JOB_LIST_READ = 200  # entries a filtered job list reads per Query
+_JOB_LIST_QUERIES = 5  # Queries one filtered page may take: at most 1,000 jobs read
+_MARKER_CONCURRENCY = 16
+
+
+def _walk_attributes(walk: Walk) -> dict[str, Any]:
+    return {
+        "state": walk.state,
+        "walk_step": walk.step,
+        "walk_phase": walk.phase,
+        "selected_count": walk.counted,
+        "selection": walk.selection.model_dump_json(),
+    }
+
+
+def _walk_from(record: dict[str, Any]) -> Walk | None:
+    if "selection" not in record:
+        return None
+    cursor = record.get("walk_cursor")
+    return Walk(
+        state=record.get("state"),
+        step=int(record.get("walk_step", 0)),
+        phase=record.get("walk_phase", "count"),
+        owner=record.get("walk_owner"),
+        cursor=json.loads(cursor) if cursor else None,
+        counted=int(record.get("selected_count", 0)),
+        selection=Selection.model_validate_json(record["selection"]),
+    )
+
+
+def _cancelled_by_condition(exc: Exception) -> bool:
+    reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
 
 
 class Store:
@@ -463,11 +531,16 @@ class Store:
         return [_webhook_from(r) for r in self._query("pk = :pk", {":pk": keys.webhooks_pk(tenant_id)})]
 
     # -- jobs -------------------------------------------------------------------------------------
-    def put_job(self, tenant_id: str, job: Job, expires_at: int) -> bool:
-        """Write a new job; False when a job of that id exists already."""
+    def put_job(self, tenant_id: str, job: Job, expires_at: int, walk: Walk | None = None) -> bool:
+        """Write a new job (with `walk`, one that selects asynchronously: see the selections block
+        below); False when a job of that id exists already."""
         record = {
             **keys.job(tenant_id, job.id),
+            # The sparse index of the tenant's jobs, newest first (GET /resends).
+            "gsi5pk": keys.jobs_index_pk(tenant_id),
+            "gsi5sk": keys.jobs_index_sk(job.created_on, job.id),
             **job.model_dump(exclude={"status"}),
+            **(_walk_attributes(walk) if walk else {}),
             "expires_at": expires_at,
         }
         try:
@@ -894,3 +967,338 @@ class Store:
 
     def delete_schedule(self, tenant_id: str, name: str) -> bool:
         return self._delete(keys.schedule(tenant_id, name))
+
+    # -- selections: a job's asynchronous walk (resends/selections.py) ----------------------------
+    def get_walk(self, tenant_id: str, job_id: str) -> tuple[Job, Walk | None] | None:
+        """The job and where its selection stands (None for a job selected at once), read
+        consistently; None when there is no such job."""
+        record = self._get(keys.job(tenant_id, job_id), consistent=True)
+        return (_job_from(record), _walk_from(record)) if record else None
+
+    def claim_step(
+        self,
+        tenant_id: str,
+        job_id: str,
+        step: int,
+        owner: str,
+        *,
+        phase: str,
+        cursor: dict[str, Any] | None,
+        items: int = 0,
+        pairs: int = 0,
+        counted: int = 0,
+        page: PageMessage | None = None,
+        end: str | None = None,
+        reason: str | None = None,
+        expires_at: int = 0,
+    ) -> bool:
+        """Claim step `step` of a job's selection for the message `owner` (see Walk.action_for):
+        one write moves the walk to the next step, where `cursor` says it starts, and counts
+        what this step selected (`items`, `pairs`; the count phase's `counted`) before any of it
+        is sent. With `page`, the step's pairs are kept beside the job in the same transaction,
+        so a redelivered step sends exactly those. With `end` (a state: selected or rejected),
+        the selection ends here. False when this was not the step to claim (nothing written)."""
+        now = clock.now_text()
+        names = {"#state": "state"}
+        values: dict[str, Any] = {
+            ":step": step,
+            ":next": step + 1,
+            ":owner": owner,
+            ":phase": phase,
+            ":selecting": SELECTING,
+            ":items": items,
+            ":pairs": pairs,
+            ":counted": counted,
+        }
+        sets = ["walk_step = :next", "walk_owner = :owner", "walk_phase = :phase"]
+        removes = []
+        if cursor is None:
+            removes.append("walk_cursor")
+        else:
+            sets.append("walk_cursor = :cursor")
+            values[":cursor"] = json.dumps(cursor, separators=(",", ":"))
+        if end is not None:
+            sets += ["#state = :end", "selected_on = :now"]
+            values.update({":end": end, ":now": now})
+            if end != SELECTING and reason is not None:
+                sets.append("reason = :reason")
+                values[":reason"] = reason
+            if end == "rejected":
+                sets.append("completed_on = :now")
+        expression = "SET " + ", ".join(sets)
+        expression += " ADD total_items :items, total_queued :pairs, pending :pairs, selected_count :counted"
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        update = {
+            "TableName": self._table,
+            "Key": to_attrs(keys.job(tenant_id, job_id)),
+            "UpdateExpression": expression,
+            "ConditionExpression": "walk_step = :step AND #state = :selecting",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_attrs(values),
+        }
+        if page is None:
+            try:
+                self._client.update_item(**update)
+            except self._client.exceptions.ConditionalCheckFailedException:
+                return False
+            return True
+        kept = {
+            **keys.selection_step(tenant_id, job_id, step),
+            "page": page.model_dump_json(),
+            "publishers": 1,
+            "expires_at": expires_at,
+        }
+        put = {
+            "TableName": self._table,
+            "Item": to_attrs(kept),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        try:
+            self._client.transact_write_items(TransactItems=[{"Update": update}, {"Put": put}])
+        except self._client.exceptions.TransactionCanceledException as exc:
+            if _cancelled_by_condition(exc):
+                return False
+            raise
+        return True
+
+    def get_step_page(self, tenant_id: str, job_id: str, step: int) -> tuple[PageMessage, bool] | None:
+        """The pairs step `step` counted, and whether they were all settled (sent, taken back or
+        ended); None for a step that kept none (a count step, or one that selected nothing)."""
+        record = self._get(keys.selection_step(tenant_id, job_id, step), consistent=True)
+        if record is None:
+            return None
+        return PageMessage.model_validate_json(record["page"]), "published_on" in record
+
+    def begin_republish(self, tenant_id: str, job_id: str, step: int) -> bool:
+        """A redelivered step is about to send its pairs again: count it among their publishers,
+        so the first publisher can no longer take refused pairs back (another run may have sent
+        them). False when the pairs were settled already: nothing to send."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.selection_step(tenant_id, job_id, step)),
+                UpdateExpression="ADD publishers :one",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(published_on)",
+                ExpressionAttributeValues=to_attrs({":one": 1}),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def take_back_step(self, tenant_id: str, job_id: str, step: int, refused: int, reason: str) -> bool:
+        """Take `refused` pairs of a step out of its job (SQS answered it did not take them),
+        and mark the step's pairs settled, in one transaction; only while the step's first
+        publisher is its only one (else another run may have sent them: False, nothing written)."""
+        now = clock.now_text()
+        step_update = {
+            "TableName": self._table,
+            "Key": to_attrs(keys.selection_step(tenant_id, job_id, step)),
+            "UpdateExpression": "SET published_on = :now, taken_back = :refused",
+            "ConditionExpression": "publishers = :one AND attribute_not_exists(published_on)",
+            "ExpressionAttributeValues": to_attrs({":now": now, ":refused": refused, ":one": 1}),
+        }
+        job_update = {
+            "TableName": self._table,
+            "Key": to_attrs(keys.job(tenant_id, job_id)),
+            "UpdateExpression": "ADD total_queued :minus, pending :minus, taken_back :refused "
+            "SET reason = :reason, last_counted_on = :now",
+            "ExpressionAttributeValues": to_attrs(
+                {":minus": -refused, ":refused": refused, ":reason": reason, ":now": now}
+            ),
+        }
+        try:
+            self._client.transact_write_items(TransactItems=[{"Update": step_update}, {"Update": job_update}])
+        except self._client.exceptions.TransactionCanceledException as exc:
+            if _cancelled_by_condition(exc):
+                return False
+            raise
+        return True
+
+    def mark_step_published(self, tenant_id: str, job_id: str, step: int) -> None:
+        """Every pair of the step is queued or ended: a redelivered step sends nothing again."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=to_attrs(keys.selection_step(tenant_id, job_id, step)),
+            UpdateExpression="SET published_on = if_not_exists(published_on, :now)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_attrs({":now": clock.now_text()}),
+        )
+
+    def end_walk(self, tenant_id: str, job_id: str, step: int, state: str, reason: str) -> bool:
+        """End a selection that stands at `step` (still selecting) with `state` (selected or
+        rejected) and `reason`; False when the walk is elsewhere or ended already."""
+        now = clock.now_text()
+        sets = "#state = :end, reason = :reason, selected_on = :now"
+        if state == "rejected":
+            sets += ", completed_on = :now"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.job(tenant_id, job_id)),
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression="walk_step = :step AND #state = :selecting",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_attrs(
+                    {":end": state, ":reason": reason, ":now": now, ":step": step, ":selecting": SELECTING}
+                ),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def mark_selected(
+        self, tenant_id: str, job_id: str, step: int, wanted: dict[str, list[str]], expires_at: int
+    ) -> dict[str, tuple[bool, list[str]]]:
+        """For a resend by outcome, whose pairs may appear on several steps: mark each subject
+        and its webhooks (`wanted`, subject → webhook ids) selected by `step`, unless an earlier
+        step did. Answers, per subject, whether `step` is the first to select it and the webhooks
+        it selected. Idempotent for a step: a redelivered step gets the same answer."""
+
+        def mark(subject_id: str) -> tuple[str, tuple[bool, list[str]]]:
+            webhook_ids = wanted[subject_id]
+            names = {"#first": "first_step", **{f"#w{i}": f"W#{w}" for i, w in enumerate(webhook_ids)}}
+            sets = [
+                "#first = if_not_exists(#first, :step)",
+                "expires_at = if_not_exists(expires_at, :expires)",
+            ]
+            sets += [f"#w{i} = if_not_exists(#w{i}, :step)" for i in range(len(webhook_ids))]
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.selection_marker(tenant_id, job_id, subject_id)),
+                UpdateExpression="SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_attrs({":step": step, ":expires": expires_at}),
+                ReturnValues="ALL_NEW",
+            )
+            marked = from_attrs(answer["Attributes"])
+            mine = [w for w in webhook_ids if marked.get(f"W#{w}") == step]
+            return subject_id, (marked.get("first_step") == step, mine)
+
+        if not wanted:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(_MARKER_CONCURRENCY, len(wanted))) as pool:
+            return dict(pool.map(mark, list(wanted)))
+
+    def count_item_index_page(
+        self,
+        tenant_id: str,
+        lo: str | None,
+        hi: str | None,
+        query_filter: QueryFilter | None,
+        *,
+        start: dict[str, Any] | None,
+    ) -> tuple[int, dict[str, Any] | None]:
+        """One Select=COUNT page of `count_item_index` (up to 1 MB of index read): how many
+        entries of it pass the filter, and where the next page starts (None after the last)."""
+        request = self._item_index_request(tenant_id, lo, hi, query_filter)
+        if request is None:
+            return 0, None
+        request["Select"] = "COUNT"
+        if start:
+            request["ExclusiveStartKey"] = start
+        answer = self._client.query(**request)
+        return int(answer.get("Count", 0)), answer.get("LastEvaluatedKey")
+
+    def failed_page(
+        self,
+        tenant_id: str,
+        since: str,
+        until: str,
+        *,
+        webhook_ids: Sequence[str] = (),
+        event: str | None = None,
+        start: dict[str, Any] | None = None,
+        limit: int | None = None,
+        count: bool = False,
+    ) -> tuple[list[dict[str, Any]] | int, dict[str, Any] | None]:
+        """One page of the tenant's failed delivery records from `until` back to `since`, newest
+        first, narrowed by DynamoDB to `webhook_ids` and `event` (as `failed_since` does): the
+        records (or with `count`, their number: Select=COUNT) and where the next page starts."""
+        values: dict[str, Any] = {
+            ":pk": keys.failed_index_pk(tenant_id),
+            ":since": since,
+            # '$' sorts right after the '#' that ends a record's time: every failure at `until`.
+            ":until": f"{until}$",
+        }
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.FAILED_INDEX,
+            "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk BETWEEN :since AND :until",
+            "ScanIndexForward": False,
+        }
+        conditions = []
+        if webhook_ids:
+            groups = []
+            for first in range(0, len(webhook_ids), 100):  # at most 100 operands in one IN
+                chunk = webhook_ids[first : first + 100]
+                placeholders = [f":w{first + i}" for i in range(len(chunk))]
+                values.update(zip(placeholders, chunk, strict=True))
+                groups.append(f"webhook_id IN ({', '.join(placeholders)})")
+            conditions.append(groups[0] if len(groups) == 1 else "(" + " OR ".join(groups) + ")")
+        if event:
+            conditions.append("#event = :event")
+            values[":event"] = event
+            request["ExpressionAttributeNames"] = {"#event": "event"}
+        if conditions:
+            request["FilterExpression"] = " AND ".join(conditions)
+        request["ExpressionAttributeValues"] = to_attrs(values)
+        if start:
+            request["ExclusiveStartKey"] = start
+        if limit:
+            request["Limit"] = limit
+        if count:
+            request["Select"] = "COUNT"
+        answer = self._client.query(**request)
+        last = answer.get("LastEvaluatedKey")
+        if count:
+            return int(answer.get("Count", 0)), last
+        return [delivery_record(from_attrs(a)) for a in answer.get("Items", [])], last
+
+    # -- the tenant's jobs, newest first (GET /resends) -------------------------------------------
+    def list_jobs(
+        self, tenant_id: str, status: str | None, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[Job], dict[str, Any] | None]:
+        """Up to `limit` of the tenant's jobs, newest first, from the sparse index `jobs_by_tenant`
+        (a Query of the tenant's partition), and where the next page starts. A status is a
+        FilterExpression: a page reads at most _JOB_LIST_QUERIES Queries, so it may hold fewer
+        jobs than `limit` and still have a next page."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.JOBS_INDEX,
+            "KeyConditionExpression": "gsi5pk = :pk",
+            "ScanIndexForward": False,
+        }
+        values: dict[str, Any] = {":pk": keys.jobs_index_pk(tenant_id)}
+        if status:
+            expression = _STATUS_FILTERS[status]
+            request["FilterExpression"] = expression
+            request["ExpressionAttributeNames"] = {"#state": "state"}
+            for name, value in {
+                ":zero": 0,
+                ":selected": "selected",
+                ":selecting": SELECTING,
+                ":rejected": "rejected",
+                ":paused": "paused",
+                ":cancelled": "cancelled",
+            }.items():
+                if name in expression:
+                    values[name] = value
+        request["ExpressionAttributeValues"] = to_attrs(values)
+        found: list[dict[str, Any]] = []
+        start = cursor
+        for _ in range(_JOB_LIST_QUERIES if status else 1):
+            wanted = limit - len(found)
+            request["Limit"] = max(wanted, _JOB_LIST_READ) if status else wanted
+            if start:
+                request["ExclusiveStartKey"] = start
+            answer = self._client.query(**request)
+            found += [from_attrs(a) for a in answer.get("Items", [])]
+            start = answer.get("LastEvaluatedKey")
+            if len(found) >= limit or start is None:
+                break
+        if len(found) > limit:
+            # Read past the page: the next one starts right after its last job.
+            found = found[:limit]
+            start = {name: {"S": found[-1][name]} for name in ("pk", "sk", "gsi5pk", "gsi5sk")}
+        return [_job_from(record) for record in found], start

@@ -126,3 +126,27 @@ def parked_due_bound(now: str) -> str:
     """The sort key every entry due at or before `now` (a canonical time) sorts below: `$` comes
     right after the `#` that ends an entry's due time."""
     return f"{now}$"
+
+
+# -- resend jobs by tenant, newest first (GET /resends), and their asynchronous selections --------
+JOBS_INDEX = "jobs_by_tenant"
+
+
+def jobs_index_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#JOBS"
+
+
+def jobs_index_sk(created_on: str, job_id: str) -> str:
+    return f"{created_on}#{job_id}"
+
+
+def selection_step(tenant_id: str, job_id: str, step: int) -> dict[str, str]:
+    # Beside its job record: the pairs one step of a selection counted, kept so that a
+    # redelivered step sends exactly those (resends/selections.py).
+    return {"pk": f"{tenant_id}#JOB#{job_id}", "sk": f"STEP#{step:08d}"}
+
+
+def selection_marker(tenant_id: str, job_id: str, subject_id: str) -> dict[str, str]:
+    # Beside the subject's delivery records: which step selected the subject, and each of its
+    # pairs, in a resend by outcome (a pair may have failed several times, on several pages).
+    return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": "SELECTED"}

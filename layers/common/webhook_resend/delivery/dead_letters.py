@@ -6,6 +6,13 @@ A delivery dead letter is one pair (`PairMessage`); a fan-out dead letter is a p
 Each pair goes through the exactly-once commit (`Store.commit`): whichever ends a pair first, this
 consumer or a copy of its message, is the one that counts it.
 
+A fan-out dead letter may also be a step of a job's selection (`SelectionMessage`, see
+resends/selections.py): its walk is interrupted for good, so the selection ends there. The job
+keeps what earlier steps counted (running, then completed, as those pairs end; `rejected` when
+nothing was queued), its `reason` says where and why the selection stopped, and the pairs the
+step itself had counted but not surely sent end like the pairs of a dead-lettered page. A copy of
+a step that another message had claimed (a duplicate) changes nothing.
+
 A pair ends `failed` unless every URL it has was delivered: each of its delivery records that has
 not ended is recorded failed with "dead-lettered after N receives", and each URL of its webhook
 (or callback of its task) without a record gets one, so the records show why the pair failed. A
@@ -24,8 +31,8 @@ from pydantic import ValidationError
 from webhook_resend import clock
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store
 from webhook_resend.delivery import callbacks
-from webhook_resend.models.messages import PageMessage, PairMessage
-from webhook_resend.models.records import Delivery
+from webhook_resend.models.messages import PageMessage, PairMessage, SelectionMessage
+from webhook_resend.models.records import CLAIM, REJECTED, RESUME, SELECTED, SELECTING, Delivery
 
 # Pairs read and committed together: a page of 1,000 × 10 pairs is written as it goes, so a run
 # stopped midway has counted what it wrote and the next run skips it. 99 single-URL pairs and the
@@ -37,6 +44,13 @@ PROBLEMS_LOGGED = 5  # per message kind tried
 def dead_lettered(receives: int) -> str:
     """The `last_error` of a delivery that SQS dead-lettered."""
     return f"dead-lettered after {receives} receives"
+
+
+def interrupted(step: int, receives: int) -> str:
+    """The `reason` of a job whose selection stopped for good: one of its steps was dead-lettered."""
+    return (
+        f"selection interrupted at step {step + 1}: its message was dead-lettered after {receives} receives"
+    )
 
 
 class UnreadableMessageError(Exception):
@@ -63,19 +77,18 @@ def _problems(kind: str, error: ValidationError, fields: Iterable[str]) -> list[
     return found
 
 
-def read(body: str) -> PairMessage | PageMessage:
-    """The message a dead letter holds; UnreadableMessageError when it is neither kind. The two
-    kinds share no required field, so the body's shape says which it is."""
-    try:
-        return PairMessage.model_validate_json(body)
-    except ValidationError as pair_error:
+def read(body: str) -> PairMessage | PageMessage | SelectionMessage:
+    """The message a dead letter holds; UnreadableMessageError when it is none of the kinds. Each
+    kind has a required field the others lack (and none takes unknown fields), so the body's
+    shape says which it is."""
+    errors: list[tuple[str, ValidationError, Any]] = []
+    for kind, model in (("pair", PairMessage), ("page", PageMessage), ("step", SelectionMessage)):
         try:
-            return PageMessage.model_validate_json(body)
-        except ValidationError as page_error:
-            problems = _problems("pair", pair_error, PairMessage.model_fields) + _problems(
-                "page", page_error, PageMessage.model_fields
-            )
-            raise UnreadableMessageError(problems) from None
+            return model.model_validate_json(body)  # type: ignore[no-any-return]
+        except ValidationError as error:
+            errors.append((kind, error, model.model_fields))
+    problems = [p for kind, error, fields in errors for p in _problems(kind, error, fields)]
+    raise UnreadableMessageError(problems) from None
 
 
 @dataclass(frozen=True)
@@ -101,9 +114,14 @@ class DeadLetters:
         self._store = store
         self._retention_days = retention_days
 
-    def end(self, message: PairMessage | PageMessage, receives: int) -> Ended:
+    def end(
+        self, message: PairMessage | PageMessage | SelectionMessage, receives: int, message_id: str = ""
+    ) -> Ended:
         """End every pair of `message` that has not ended (NotRecordedError if some could not be
-        written; AWS errors propagate). `receives` is the message's receive count."""
+        written; AWS errors propagate), or the selection a step message was part of.
+        `receives` is the message's receive count, `message_id` its SQS message id."""
+        if isinstance(message, SelectionMessage):
+            return self.end_selection(message, receives, message_id)
         pairs = [message] if isinstance(message, PairMessage) else message.messages()
         if self._store.get_job(message.tenant_id, message.job_id) is None:
             return Ended(job_found=False, pairs=len(pairs), ended=0)
@@ -121,6 +139,33 @@ class DeadLetters:
                 raise NotRecordedError(f"{len(unwritten)} of {len(outcomes)} pairs not written")
             ended += len(outcomes)
         return Ended(job_found=True, pairs=len(pairs), ended=ended)
+
+    def end_selection(self, message: SelectionMessage, receives: int, message_id: str) -> Ended:
+        """End the selection a dead-lettered step belonged to (see the module's docstring). SQS
+        keeps a message's id when it dead-letters it, so a step that its message had claimed is
+        recognised as such (models.records.Walk.action_for)."""
+        found = self._store.get_walk(message.tenant_id, message.job_id)
+        if found is None or found[1] is None:
+            return Ended(job_found=False, pairs=0, ended=0)
+        job, walk = found
+        action = walk.action_for(message.step, message_id)
+        if action not in (CLAIM, RESUME):
+            return Ended(job_found=True, pairs=0, ended=0)  # stopped already, or a duplicate
+        pairs = ended = 0
+        if action == RESUME:
+            kept = self._store.get_step_page(message.tenant_id, message.job_id, message.step)
+            if kept is not None and not kept[1]:
+                # Counted, maybe not (all) sent: each ends now unless a copy of it got there first.
+                page_ended = self.end(kept[0], receives)
+                pairs, ended = page_ended.pairs, page_ended.ended
+                self._store.mark_step_published(message.tenant_id, message.job_id, message.step)
+        if walk.state == SELECTING:
+            # Whatever was queued goes on (running, then completed); a job that queued nothing is
+            # rejected. Counters move only down from here (ends, take-backs), so this read holds.
+            state = SELECTED if job.total_queued > 0 else REJECTED
+            reason = interrupted(message.step, receives)
+            self._store.end_walk(message.tenant_id, message.job_id, walk.step, state, reason)
+        return Ended(job_found=True, pairs=pairs, ended=ended)
 
     # -- one round --------------------------------------------------------------------------------
     def _outcomes(

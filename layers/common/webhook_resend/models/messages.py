@@ -1,5 +1,6 @@
-"""The messages the functions pass each other: one page of work for the fan-out queue, one
-(item or task, webhook) pair for the delivery queue, and the Input a fired schedule carries.
+"""The messages the functions pass each other: one page of work, or one step of a selection, for
+the fan-out queue; one (item or task, webhook) pair for the delivery queue; and the Input a fired
+schedule carries.
 """
 
 # Not `from __future__ import annotations` here: pydantic would compile and evaluate every field's
@@ -68,3 +69,18 @@ class PageMessage(Model):
     @property
     def size(self) -> int:
         return len(self.subject_ids) * len(self.webhook_ids) + len(self.pairs)
+
+
+class SelectionMessage(Model):
+    """One step of a job's asynchronous selection (resends/selections.py), on the fan-out queue:
+    count, or select and queue, the part of the index that starts at `start` (the previous step's
+    LastEvaluatedKey; None at the start of a phase). What is selected is stored on the job."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = 1
+    tenant_id: str = Field(min_length=1)
+    job_id: str = Field(min_length=1)
+    step: int = Field(ge=0)
+    phase: Literal["count", "queue"]
+    start: dict[str, dict[str, str]] | None = None

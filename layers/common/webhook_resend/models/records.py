@@ -21,7 +21,10 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from webhook_resend.models.base import Model, Source, SubjectKind
 
-JobStatus = Literal["queued", "in_progress", "completed", "cancelled"]
+# selecting: pages still being selected (SPEC §11); running: everything selected, pairs pending;
+# completed: nothing pending; rejected: nothing queued (over the cap, or nothing could be). paused
+# and cancelled are kept for the job controls of SPEC §11.
+JobStatus = Literal["selecting", "running", "completed", "rejected", "paused", "cancelled"]
 DeliveryStatus = Literal["pending", "retrying", "delivered", "failed"]
 
 
@@ -94,17 +97,83 @@ class Job(Model):
     delivered: int
     failed: int
     pending: int
+    reason: str | None = Field(
+        default=None, description="why the job was rejected, or why its selection ended early"
+    )
 
 
-def job_status(total_queued: int, delivered: int, failed: int, pending: int, cancelled: bool = False) -> str:
-    """What the counters say: nothing queued or nothing pending is completed."""
-    if cancelled:
-        return "cancelled"
-    if pending <= 0:
-        return "completed"
-    if delivered or failed:
-        return "in_progress"
-    return "queued"
+# What a job's stored `state` may say (SPEC §11); absent on jobs selected at once. Only
+# `selecting`, `rejected` (and later `paused`, `cancelled`) are statuses of their own; a job whose
+# selection ended is running or completed as its counters say.
+SELECTING = "selecting"
+SELECTED = "selected"
+REJECTED = "rejected"
+
+
+def job_status(pending: int, state: str | None = None, total_queued: int = 0, taken_back: int = 0) -> str:
+    """The status of a job: its stored state, else what the counters say. A selection whose every
+    pair SQS refused (all taken back) queued nothing: rejected."""
+    if state not in (None, SELECTED):
+        return state
+    if state == SELECTED and total_queued <= 0 and taken_back > 0:
+        return REJECTED
+    return "completed" if pending <= 0 else "running"
+
+
+class JobPage(Model):
+    """`GET /resends`: the tenant's jobs, newest first."""
+
+    data: list[Job]
+    next_cursor: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+# A job's asynchronous selection (resends/selections.py): what it selects, and where it stands
+# ------------------------------------------------------------------------------------------------
+class Selection(Model):
+    """What an asynchronous selection walks (stored on its job as JSON): the items index under
+    a filter, crossed with `webhook_ids`; or the failed-deliveries index from `since` up to `until`
+    (the job's creation), narrowed to `webhook_ids` (all when empty) and `event`."""
+
+    kind: Literal["filter", "failed"]
+    event: str | None = None
+    item_filter: dict[str, Any] = {}
+    webhook_ids: list[str] = []
+    since: str | None = None
+    until: str | None = None
+    max_pairs: int
+
+
+# What a step message does, given where the walk stands (Walk.action_for).
+CLAIM = "claim"  # the walk waits for this step: do it
+RESUME = "resume"  # this very message did the step, then stopped short: finish what it began
+STOPPED = "stopped"  # the walk waits for this step, but the job is not selecting any more
+DUPLICATE = "duplicate"  # a step done already, or a second copy of the next step: nothing to do
+
+
+class Walk(Model):
+    """Where a job's selection stands (attributes of the job record): the next step to claim,
+    the SQS message that claimed the last one, the index key the next step starts from."""
+
+    state: str | None = None
+    step: int = 0
+    phase: Literal["count", "queue"] = "count"
+    owner: str | None = None
+    cursor: dict[str, Any] | None = None
+    counted: int = 0  # what the count phase has counted so far
+    selection: Selection
+
+    def action_for(self, step: int, message_id: str) -> str:
+        """The per-step protocol. A step is claimed by one conditional write that moves `step`
+        on and records the claiming message: a redelivered message finds itself the owner and
+        finishes its step (nothing is counted twice); any other copy of the step (a fork: its
+        predecessor was redelivered after sending it) finds another owner and stops, so the walk
+        never forks."""
+        if self.step == step:
+            return CLAIM if self.state == SELECTING else STOPPED
+        if self.step == step + 1 and self.owner == message_id:
+            return RESUME
+        return DUPLICATE
 
 
 class Delivery(Model):

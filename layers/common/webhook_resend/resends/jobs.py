@@ -63,7 +63,7 @@ def start_job(
         id=job_id or new_id(),
         source=source,
         event=event,
-        status=job_status(total_queued, 0, 0, total_queued),  # type: ignore[arg-type]
+        status=job_status(total_queued),  # type: ignore[arg-type]
         created_on=created_on,
         completed_on=None if total_queued else created_on,
         total_items=total_items,

@@ -1,7 +1,11 @@
 """Native resends (`POST /resends`, and scheduled ones): by ids, by filter or by past outcome,
-with dry runs. The API call selects and counts every pair, writes the job, and queues pages of
-work; the fan-out function turns each page into pair messages, so a resend of any size answers
-at once with its totals while `pending` counts down.
+with dry runs.
+
+By ids (at most 1,000 items and 1,000 tasks), the API call selects and counts every pair, writes
+the job and queues pages of work, which the fan-out function turns into pair messages. By filter
+or by past outcome, however many pairs that selects, it validates the request, writes the job
+`selecting` and answers at once: the fan-out function selects it, a page at a time
+(`resends.selections`). A dry run counts, synchronously, and queues nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from webhook_resend.errors import FieldProblem, InvalidInputError, QueueingError
 from webhook_resend.models.base import Model, Source
 from webhook_resend.models.bodies import ResendIn
 from webhook_resend.models.messages import CALLBACK, PageMessage
+from webhook_resend.models.records import Job, Selection
+from webhook_resend.resends import selections
 from webhook_resend.resends.filters import parse_item_filter
 from webhook_resend.resends.jobs import start_job, take_back
 from webhook_resend.resends.selection import count_items, select_item_ids, select_webhooks
@@ -60,6 +66,23 @@ def _missing(kind: str, field: str, wanted: list[str], found: set[str]) -> None:
         raise InvalidInputError(FieldProblem(field, f"no {kind} with id {shown}"))
 
 
+def _valid_tasks(store: Store, tenant_id: str, task_ids: list[str]) -> list[str]:
+    """The tasks, once each; InvalidInputError naming those that do not exist or have no callback."""
+    wanted = list(dict.fromkeys(task_ids))
+    tasks = store.get_tasks(tenant_id, wanted)
+    _missing("task", "task_ids", wanted, set(tasks))
+    silent = [
+        i for i in wanted if not (tasks[i].data.get("pingback_url") or tasks[i].data.get("postback_url"))
+    ]
+    if silent:
+        raise InvalidInputError(
+            FieldProblem(
+                "task_ids", f"task {', '.join(silent[:10])} has neither pingback_url nor postback_url"
+            )
+        )
+    return wanted
+
+
 def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
     """Select every pair the body asks for; InvalidInputError for anything that does not exist."""
     result = Plan()
@@ -90,19 +113,7 @@ def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
         _missing("content item", "item_ids", wanted, found)
         result.item_ids = wanted
     if body.task_ids:
-        wanted = list(dict.fromkeys(body.task_ids))
-        tasks = store.get_tasks(tenant_id, wanted)
-        _missing("task", "task_ids", wanted, set(tasks))
-        silent = [
-            i for i in wanted if not (tasks[i].data.get("pingback_url") or tasks[i].data.get("postback_url"))
-        ]
-        if silent:
-            raise InvalidInputError(
-                FieldProblem(
-                    "task_ids", f"task {', '.join(silent[:10])} has neither pingback_url nor postback_url"
-                )
-            )
-        result.task_ids = wanted
+        result.task_ids = _valid_tasks(store, tenant_id, body.task_ids)
     if result.item_ids or body.filter is not None:
         selected = frozenset(body.webhook_ids) if body.webhook_ids else None
         webhooks = select_webhooks(store, tenant_id, body.event or "", selected, field="webhook_ids")
@@ -153,6 +164,18 @@ def start_resend(
 
     `job_id` names the job (see `start_job`): DuplicateJobError when it was started already.
     """
+    if not body.dry_run and (body.filter is not None or body.delivery_status == "failed"):
+        job = start_selection(
+            store,
+            pages_out,
+            tenant_id,
+            body,
+            source=source,
+            retention_days=retention_days,
+            max_pairs=max_pairs,
+            job_id=job_id,
+        )
+        return 202, job.model_dump()
     selection = plan(store, tenant_id, body)
     if selection.total_queued > max_pairs:
         raise InvalidInputError(
@@ -187,3 +210,66 @@ def start_resend(
             ended=len(unknown),
         )
     return 202, job.model_dump()
+
+
+def start_selection(
+    store: Store,
+    pages_out: SqsPublisher,
+    tenant_id: str,
+    body: ResendIn,
+    *,
+    source: Source,
+    retention_days: int,
+    max_pairs: int,
+    job_id: str | None = None,
+) -> Job:
+    """A resend by filter or by outcome: validate what can be at once (the filter, the webhooks,
+    the tasks: a 422 names the problem, and nothing is written), then write the job `selecting`
+    and leave the selection to the fan-out function. Its size is not known yet: a selection over
+    `max_pairs` ends the job `rejected` (see `resends.selections`)."""
+    if body.delivery_status == "failed":
+        selection = Selection(
+            kind="failed",
+            event=body.event,
+            webhook_ids=sorted(set(body.webhook_ids or [])),
+            since=body.since,
+            max_pairs=max_pairs,
+        )
+        return selections.start(
+            store,
+            pages_out,
+            tenant_id,
+            selection,
+            source=source,
+            retention_days=retention_days,
+            job_id=job_id,
+        )
+    item_filter = parse_item_filter(body.filter or {})
+    task_ids = _valid_tasks(store, tenant_id, body.task_ids) if body.task_ids else []
+    selected = frozenset(body.webhook_ids) if body.webhook_ids else None
+    webhooks = select_webhooks(store, tenant_id, body.event or "", selected, field="webhook_ids")
+    if len(task_ids) > max_pairs:
+        raise InvalidInputError(
+            FieldProblem(
+                "body",
+                f"selects at least {len(task_ids)} pairs; a resend may queue at most {max_pairs} "
+                "(narrow the selection or split it)",
+            )
+        )
+    selection = Selection(
+        kind="filter",
+        event=body.event,
+        item_filter=item_filter.as_dict(),
+        webhook_ids=[w.id for w in webhooks],
+        max_pairs=max_pairs - len(task_ids),
+    )
+    return selections.start(
+        store,
+        pages_out,
+        tenant_id,
+        selection,
+        source=source,
+        retention_days=retention_days,
+        job_id=job_id,
+        task_ids=task_ids,
+    )

@@ -1,4 +1,5 @@
-"""`/resends/{id}` and `/resends/{id}/deliveries`: a job's counters and its delivery records."""
+"""`/resends` (GET), `/resends/{id}` and `/resends/{id}/deliveries`: the tenant's jobs, newest
+first; a job's counters; its delivery records."""
 
 from __future__ import annotations
 
@@ -11,11 +12,49 @@ from webhook_resend.api.resolver import require_tenant
 from webhook_resend.aws import clients, dynamodb, keys
 from webhook_resend.errors import FieldProblem, InvalidInputError, collect, not_found
 from webhook_resend.models.base import canonical_id
-from webhook_resend.models.records import DeliveryPage, DeliveryStatus, Job
+from webhook_resend.models.records import DeliveryPage, DeliveryStatus, Job, JobPage, JobStatus
 
 router = APIGatewayHttpRouter()
 STATUSES = get_args(DeliveryStatus)
+JOB_STATUSES = get_args(JobStatus)
 DELIVERY_PAGE_MAX = 1000
+JOB_PAGE_MAX = 1000
+JOB_CURSOR_KEYS = {"pk", "sk", "gsi5pk", "gsi5sk"}
+
+
+def _job_status(params: dict[str, Any]) -> str | None:
+    status = params.get("status") or None
+    if status is not None and status not in JOB_STATUSES:
+        raise InvalidInputError(
+            FieldProblem("status", f"must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
+        )
+    return status
+
+
+def _job_cursor(params: dict[str, Any], tenant_id: str) -> dict[str, Any] | None:
+    raw = params.get("cursor")
+    if not raw:
+        return None
+    cursor = dynamodb.decode_cursor(raw, JOB_CURSOR_KEYS, {"gsi5pk": keys.jobs_index_pk(tenant_id)})
+    if cursor is None:
+        raise InvalidInputError(FieldProblem("cursor", "is not a cursor this listing gave out"))
+    return cursor
+
+
+@router.get("/resends", summary="The tenant's resend jobs, newest first")
+def list_resends() -> JobPage:
+    tenant_id = require_tenant(router)
+    params = dict(router.current_event.query_string_parameters or {})
+    unknown = sorted(set(params) - {"status", "limit", "cursor"})
+    if unknown:
+        raise InvalidInputError([FieldProblem(name, "is not a known parameter") for name in unknown])
+    status, (_, limit), cursor = collect(
+        lambda: _job_status(params),
+        lambda: parse_paging({"limit": params.get("limit", 25)}, max_limit=JOB_PAGE_MAX),
+        lambda: _job_cursor(params, tenant_id),
+    )
+    jobs, last_key = clients.store().list_jobs(tenant_id, status, limit, cursor)
+    return JobPage(data=jobs, next_cursor=dynamodb.encode_cursor(last_key) if last_key else None)
 
 
 def _job(tenant_id: str, job_id: str) -> Job:
