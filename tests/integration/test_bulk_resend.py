@@ -378,7 +378,7 @@ def test_bulk_job_is_readable_with_every_pair_pending_before_delivery(
     assert job.json["id"] == reply.json["resend_id"]
     assert job.json["source"] == "prepr"
     assert job.json["event"] == EVENT
-    assert job.json["status"] == "queued"
+    assert job.json["status"] == "running"
     assert job.json["total_queued"] == reply.json["total_queued"] == len(reply.json["queued"]) == 8
     assert job.json["pending"] == job.json["total_queued"]
     assert job.json["delivered"] == job.json["failed"] == 0

@@ -174,7 +174,7 @@ def test_cli_resend_then_status_watch_ends_at_100_percent_with_exit_0(
     ids = _put_items(api, token, 2)
     _webhook(api, token, [f"{receiver.url}/hook"])
     job = _resend(url, token, capsys, "--item-id", *ids)
-    assert (job["status"], job["total_queued"], job["pending"]) == ("queued", 2, 2)
+    assert (job["status"], job["total_queued"], job["pending"]) == ("running", 2, 2)
     pump()
 
     code = _cli(url, "status", job["id"], "--watch", "--interval", "0.05", token=token)
@@ -256,7 +256,7 @@ def test_cli_resend_watch_follows_the_job_to_completion(
 
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert "status        queued" in lines
+    assert "status        running" in lines
     assert lines[-1] == "[####################] 100%  delivered 3  failed 0  pending 0 / 3"
 
 

@@ -346,7 +346,7 @@ def test_dead_letter_of_a_page_ends_every_pair_once_whoever_ends_it_first(
     assert len(pairs) == 6
     sqs.send_message(QueueUrl=stack.stack.ref("DeliveryQueue"), MessageBody=pairs[0].model_dump_json())
     deliveries()
-    assert _counts(_job(api, token, job_id)) == (1, 0, 5, "in_progress")
+    assert _counts(_job(api, token, job_id)) == (1, 0, 5, "running")
 
     # When the page comes out of the fan-out dead-letter queue, twice
     first = _dead_letters(stack, "FanoutDeadLetterQueue", [page], receives=6)
@@ -442,7 +442,7 @@ def test_dead_letter_aws_error_leaves_the_message_for_a_retry(
     failed = _dead_letters(stack, "DeliveryDeadLetterQueue", [body])
     assert _failed_ids(failed) == failed["ids"]
     monkeypatch.undo()
-    assert _counts(_job(api, token, job_id)) == (0, 0, 1, "queued")
+    assert _counts(_job(api, token, job_id)) == (0, 0, 1, "running")
 
     # And its next receive, DynamoDB back, ends it
     retried = _dead_letters(stack, "DeliveryDeadLetterQueue", [body], receives=RECEIVES + 1)
@@ -465,7 +465,7 @@ def test_dead_letter_commit_refused_every_round_leaves_the_message_for_a_retry(
 
     assert _failed_ids(answer) == answer["ids"]
     monkeypatch.undo()
-    assert _counts(_job(api, token, job_id)) == (0, 0, 1, "queued")
+    assert _counts(_job(api, token, job_id)) == (0, 0, 1, "running")
 
 
 # -- the whole trip on moto: redrive policy, event sources, both functions ----------------------------

@@ -379,7 +379,7 @@ def test_delivery_job_reaches_completed_with_completed_on(
         _put_item(api, token, n)
     hook = _webhook(api, token, [f"{receiver.url}/hook"])
     sent = _resend(api, token, hook["id"])
-    assert _job(api, token, sent["resend_id"])["status"] == "queued"
+    assert _job(api, token, sent["resend_id"])["status"] == "running"
 
     deliveries()
 

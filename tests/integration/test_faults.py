@@ -1075,7 +1075,7 @@ def test_faults_mixed_receivers_counters_add_up_at_every_step(
     deliveries()
     job = _job(api, token, job_id)
     assert (job["total_queued"], job["delivered"], job["failed"], job["pending"]) == (7, 4, 2, 1)
-    assert job["status"] == "in_progress"
+    assert job["status"] == "running"
 
     # And its Retry-After passes
     sqs_clock(121)

@@ -282,7 +282,7 @@ def test_idempotency_replays_the_first_answer_not_the_current_state(
     now = api.request("GET", f"/resends/{first.json['id']}", token=world.token)
 
     assert again.json == first.json
-    assert (now.json["status"], again.json["status"]) == ("completed", "queued")
+    assert (now.json["status"], again.json["status"]) == ("completed", "running")
 
 
 # -- failed requests are not remembered -----------------------------------------------------------------

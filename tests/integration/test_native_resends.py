@@ -2,9 +2,10 @@
 ids, filter (beyond one fan-out page), webhook ids, event and past outcome; dry runs; every
 validation error; and the job's counters from the 202 to completion, page by page.
 
-The API call queues pages on the fan-out queue; `deliveries()` pumps both SQS event sources of
-the template (fan-out, then delivery) the way Lambda does, and the tests that watch `pending`
-count down poll the two `SqsEventSource`s themselves, one page at a time.
+The API call queues pages (ids) or the first step of a selection (filter, outcome) on the fan-out
+queue; `deliveries()` pumps every SQS event source of the template (fan-out, then delivery) the
+way Lambda does, and the tests that watch `pending` count down poll the `SqsEventSource`s
+themselves, one message at a time. The selection's own protocol is tested in test_selections.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from devstack.sqs import SqsEventSource, mappings_of
 from tests.conftest import Api, LocalAws, Receiver, Reply
 from tests.counters import assert_counters_add_up
-from webhook_resend.resends import native
+from webhook_resend.resends import selections
 
 EVENT = "content_item.changed"
 PUBLISHED = "content_item.published"
@@ -173,10 +174,12 @@ def test_resend_by_item_ids_answers_202_with_the_job_counted_at_once(
         "delivered",
         "failed",
         "pending",
+        "reason",
     }
     assert job["source"] == "api"
     assert job["event"] == EVENT
-    assert job["status"] == "queued"
+    assert job["status"] == "running"
+    assert job["reason"] is None
     assert job["completed_on"] is None
     assert (job["total_items"], job["total_queued"]) == (3, 3)
     assert (job["delivered"], job["failed"], job["pending"]) == (0, 0, 3)
@@ -256,18 +259,19 @@ def test_resend_by_filter_queues_every_matching_item_across_pages(
     deliveries: Callable[..., int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(native, "PAGE_SUBJECTS", 7)
+    monkeypatch.setattr(selections, "PAGE_SUBJECTS", 7)
     hook = _webhook(api, token, [f"{receiver.url}/filtered"])
     posts = {_put_item(api, token, n) for n in range(30)}
     pages = {_put_item(api, token, 100 + n, model="Page") for n in range(3)}
 
     started = _started(api, token, {"event": EVENT, "filter": {"model": {"eq": "Post"}}})
 
-    assert (started["total_items"], started["total_queued"], started["pending"]) == (30, 30, 30)
-    assert _depth(stack, "FanoutQueue") == 5  # 30 items in pages of 7
+    assert (started["status"], started["total_items"], started["total_queued"]) == ("selecting", 0, 0)
+    assert _depth(stack, "FanoutQueue") == 1  # the selection's first step, nothing else
     deliveries()
     job = _job(api, token, started["id"])
-    assert (job["status"], job["delivered"], job["failed"], job["pending"]) == ("completed", 30, 0, 0)
+    assert (job["status"], job["total_items"], job["total_queued"]) == ("completed", 30, 30)
+    assert (job["delivered"], job["failed"], job["pending"]) == (30, 0, 0)
     assert _pairs(_records(api, token, started["id"])) == {(item, hook["id"]) for item in posts}
     received = {json.loads(r.body)["payload"]["n"] for r in receiver.to("/filtered")}
     assert received == set(range(30))
@@ -294,25 +298,29 @@ def test_resend_by_filter_list_conditions_and_dates_narrow_the_selection(
 def test_resend_pending_counts_down_page_by_page(
     api: Api, token: str, stack: LocalAws, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(native, "PAGE_SUBJECTS", 5)
+    monkeypatch.setattr(selections, "PAGE_SUBJECTS", 5)
     _webhook(api, token, [f"{receiver.url}/paged"])
-    for n in range(15):
+    for n in range(14):
         _put_item(api, token, n)
     started = _started(api, token, {"event": EVENT, "filter": {}})
     pump = Pump(stack)
+    assert pump.one_page() == 1  # the count step
     seen = []
 
-    for _ in range(3):
-        assert pump.one_page() == 1
-        assert _depth(stack, "DeliveryQueue") == 5
-        assert pump.deliver_all() == 5
+    for size in (5, 5, 4):
+        assert pump.one_page() == 1  # one queue step: a page of items
+        assert _depth(stack, "DeliveryQueue") == size
+        assert pump.deliver_all() == size
         seen.append(_job(api, token, started["id"]))
 
-    assert [job["pending"] for job in seen] == [10, 5, 0]
-    assert [job["delivered"] for job in seen] == [5, 10, 15]
-    assert [job["status"] for job in seen] == ["in_progress", "in_progress", "completed"]
+    assert [job["total_queued"] for job in seen] == [5, 10, 14]
+    assert [job["delivered"] for job in seen] == [5, 10, 14]
+    assert [job["pending"] for job in seen] == [0, 0, 0]
+    # All that was selected so far ended, but the job completes only once its selection has.
+    assert [job["status"] for job in seen] == ["selecting", "selecting", "completed"]
+    assert [job["completed_on"] is None for job in seen] == [True, True, False]
     assert pump.one_page() == 0
-    assert len(receiver.to("/paged")) == 15
+    assert len(receiver.to("/paged")) == 14
 
 
 def test_resend_pending_stays_until_the_fanout_runs(api: Api, token: str, stack: LocalAws, hook: Any) -> None:
@@ -324,7 +332,7 @@ def test_resend_pending_stays_until_the_fanout_runs(api: Api, token: str, stack:
     before = _job(api, token, started["id"])
     pump.one_page()
 
-    assert (before["status"], before["pending"]) == ("queued", 2)
+    assert (before["status"], before["pending"]) == ("running", 2)
     assert _depth(stack, "DeliveryQueue") == 2
     assert _depth(stack, "FanoutQueue") == 0
 
@@ -653,9 +661,9 @@ def test_resend_by_outcome_requeues_exactly_the_failed_pairs(
     started = _started(api, token, {"delivery_status": "failed", "since": failures["before"]})
     deliveries()
 
-    assert (started["total_items"], started["total_queued"], started["pending"]) == (4, 7, 7)
-    assert started["source"] == "api"
+    assert (started["status"], started["source"]) == ("selecting", "api")
     job = _job(api, token, started["id"])
+    assert (job["total_items"], job["total_queued"]) == (4, 7)
     assert (job["status"], job["delivered"], job["failed"], job["pending"]) == ("completed", 0, 7, 0)
     records = _records(api, token, started["id"])
     expected = (
@@ -679,7 +687,7 @@ def test_resend_by_outcome_narrowed_by_webhook_ids(
     started = _started(api, token, body)
     deliveries()
 
-    assert started["total_queued"] == 3
+    assert _job(api, token, started["id"])["total_queued"] == 3
     assert _pairs(_records(api, token, started["id"])) == {(i, worse) for i in failures["items"]}
     assert len(receiver.to("/bad")) == failures["counts"]["/bad"]
     assert len(receiver.to("/worse")) == failures["counts"]["/worse"] + 3
@@ -692,7 +700,7 @@ def test_resend_by_outcome_narrowed_by_event(
     started = _started(api, token, body)
     deliveries()
 
-    assert (started["total_queued"], started["event"]) == (1, PUBLISHED)
+    assert (_job(api, token, started["id"])["total_queued"], started["event"]) == (1, PUBLISHED)
     [record] = _records(api, token, started["id"])
     assert (record["subject_id"], record["webhook_id"], record["event"]) == (
         failures["extra"],
@@ -741,8 +749,9 @@ def test_resend_by_outcome_requeues_a_pair_that_failed_twice_once(
 
     body = {"delivery_status": "failed", "since": failures["before"], "webhook_ids": [worse]}
     started = _started(api, token, body)
+    deliveries()
 
-    assert started["total_queued"] == 3
+    assert _job(api, token, started["id"])["total_queued"] == 3
 
 
 def test_resend_by_outcome_of_one_pair_failed_for_two_events_completes(

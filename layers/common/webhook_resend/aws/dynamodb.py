@@ -1229,13 +1229,14 @@ class Store:
         }
         conditions = []
         if webhook_ids:
-            groups = []
-            for first in range(0, len(webhook_ids), 100):  # at most 100 operands in one IN
-                chunk = webhook_ids[first : first + 100]
-                placeholders = [f":w{first + i}" for i in range(len(chunk))]
-                values.update(zip(placeholders, chunk, strict=True))
-                groups.append(f"webhook_id IN ({', '.join(placeholders)})")
-            conditions.append(groups[0] if len(groups) == 1 else "(" + " OR ".join(groups) + ")")
+            # As in failed_since: records do not repeat the ids their key holds, and the index's
+            # sort key holds the webhook id between separators (keys.failed_index_sk).
+            names = [f":w{i}" for i in range(len(webhook_ids))]
+            values.update(
+                {name: f"#{webhook_id}#" for name, webhook_id in zip(names, webhook_ids, strict=True)}
+            )
+            found = [f"contains(gsi3sk, {name})" for name in names]
+            conditions.append(found[0] if len(found) == 1 else "(" + " OR ".join(found) + ")")
         if event:
             conditions.append("#event = :event")
             values[":event"] = event

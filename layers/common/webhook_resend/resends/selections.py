@@ -77,6 +77,20 @@ def over_cap(pairs: int, cap: int, records: int | None = None) -> str:
     return f"{selects}; a resend may queue at most {cap} (narrow the selection or split it)"
 
 
+def settlement(
+    failed: Sequence[PairMessage], unknown: Sequence[PairMessage], *, first: bool
+) -> tuple[list[PairMessage], list[PairMessage]]:
+    """What becomes of a step's pairs that a publish did not send: (taken back, ended failed).
+
+    The step's first publisher may take back what SQS answered it did not take (they are not in
+    the queue) and ends what got no answer (they may be). A redelivered step's publisher cannot
+    know what an earlier run sent: every pair it could not send may be in the queue, so each ends
+    `failed`, counted once (a copy in the queue then finds it counted and is never sent)."""
+    if first:
+        return list(failed), list(unknown)
+    return [], [*failed, *unknown]
+
+
 class StepNotSettledError(Exception):
     """SQS or DynamoDB did not take all of a step's work: the message must come back (SQS delivers
     it again after its visibility timeout), and its step is finished then."""
@@ -411,8 +425,7 @@ class Selections:
         if not first and not self._store.begin_republish(tenant_id, job_id, step):
             return 0
         result = self._pairs_out.publish(page.messages())
-        refused: list[PairMessage] = list(result.failed) if first else []
-        unknown: list[PairMessage] = list(result.unknown) if first else list(result.not_sent)
+        refused, unknown = settlement(result.failed, result.unknown, first=first)
         if unknown:
             self._end_unknown(job_id, unknown)
         if refused:
