@@ -19,6 +19,7 @@ from webhook_resend_cli import __version__
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DELIVERY_PAGE_MAX = 1000  # the API's largest page of `/resends/{id}/deliveries`
+JOB_PAGE_MAX = 1000  # the API's largest page of `/resends`
 USER_AGENT = f"webhook-resend-cli/{__version__}"
 
 
@@ -117,6 +118,28 @@ class ApiClient:
 
     def get_resend(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/resends/{_path_id(job_id)}")
+
+    def list_resends(
+        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        return self._call("GET", "/resends", query={"status": status, "limit": limit, "cursor": cursor})
+
+    def iter_resends(
+        self, *, status: str | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The tenant's jobs, newest first (at most `limit`), following `next_cursor`."""
+        remaining = limit
+        cursor: str | None = None
+        while remaining is None or remaining > 0:
+            size = JOB_PAGE_MAX if remaining is None else min(remaining, JOB_PAGE_MAX)
+            page = self.list_resends(status=status, limit=size, cursor=cursor)
+            jobs = list(page.get("data") or [])[:size]
+            yield from jobs
+            if remaining is not None:
+                remaining -= len(jobs)
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
 
     def list_deliveries(
         self, job_id: str, *, status: str | None = None, limit: int | None = None, cursor: str | None = None

@@ -29,6 +29,7 @@ from webhook_resend_cli.render import (
     format_dry_run,
     format_errors,
     format_job,
+    format_job_line,
     is_final,
     render_progress,
 )
@@ -37,6 +38,7 @@ PROG = "webhook-resend"
 DEFAULT_URL = "http://127.0.0.1:3000"
 DEFAULT_INTERVAL_SECONDS = 2.0
 DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed")
+JOB_STATUSES = ("selecting", "running", "completed", "rejected", "paused", "cancelled")
 EVENTS = (
     "content_item.created",
     "content_item.changed",
@@ -84,6 +86,10 @@ class Client(Protocol):
     def create_resend(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]: ...
 
     def get_resend(self, job_id: str) -> dict[str, Any]: ...
+
+    def iter_resends(
+        self, *, status: str | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]: ...
 
     def iter_deliveries(
         self, job_id: str, *, status: str | None = None, limit: int | None = None
@@ -176,8 +182,8 @@ environment:
   are the defaults of --url, --token and --admin-token.
 
 exit codes:
-  0  done    1  error (the reason is on stderr)    2  the watched resend has failed pairs
-  130  interrupted (the resend itself goes on)
+  0  done    1  error, or the watched resend was rejected (the reason is on stderr)
+  2  the watched resend has failed pairs    130  interrupted (the resend itself goes on)
 
 examples:
   {PROG} tenant create acme
@@ -185,6 +191,7 @@ examples:
   {PROG} resend --event content_item.changed --item-id ID ID --watch
   {PROG} resend --failed-since 2024-01-01T00:00:00Z
   {PROG} status ID --watch
+  {PROG} list --status selecting
   {PROG} deliveries ID --status failed
 """
 
@@ -278,9 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status",
         help="a resend job's status and counters; --watch follows it",
-        description="Show a resend job (GET /resends/{id}). With --watch, poll it with a live "
-        "progress bar until it is completed or cancelled; exit 0 when no pair failed, 2 when "
-        "some did.",
+        description="Show a resend job (GET /resends/{id}). With --watch, poll it until it is "
+        "completed, cancelled or rejected: while it selects, how many items and pairs it has "
+        "selected so far, then a live progress bar; exit 0 when no pair failed, 2 when some did, "
+        "1 when it was rejected.",
     )
     status.add_argument("id", help="the resend job's id")
     status.add_argument("--watch", action="store_true", help="poll until the job is completed")
@@ -288,6 +296,21 @@ def build_parser() -> argparse.ArgumentParser:
     _json_option(status, "the job (with --watch: one JSON line per change)")
     _connection_options(status, on_command=True)
     status.set_defaults(run=cmd_status)
+
+    # -- list -----------------------------------------------------------------------------------
+    listing = commands.add_parser(
+        "list",
+        help="the tenant's resend jobs, newest first",
+        description="List the tenant's resend jobs (GET /resends, every page), newest first, one "
+        "line each: id, status, creation time, counters.",
+    )
+    listing.add_argument("--status", choices=JOB_STATUSES, help="only jobs in this status")
+    listing.add_argument(
+        "--limit", type=positive_int, metavar="N", help="print at most N jobs (default: all)"
+    )
+    _json_option(listing, "one JSON object per line")
+    _connection_options(listing, on_command=True)
+    listing.set_defaults(run=cmd_list)
 
     # -- deliveries -----------------------------------------------------------------------------
     deliveries = commands.add_parser(
@@ -365,7 +388,8 @@ def watch(
     columns: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Poll the job until it is completed or cancelled; 0 when no pair failed, 2 when some did.
+    """Poll the job until it is completed, cancelled or rejected; 0 when no pair failed, 2 when
+    some did, 1 when it was rejected.
 
     On a terminal the progress line is redrawn in place; anywhere else (a pipe, a log, --json)
     a line is printed each time it changes.
@@ -398,6 +422,11 @@ def watch(
         out.flush()
     if job.get("status") == "cancelled":
         err.write(f"resend {clean(job_id)} was cancelled with {int(job.get('pending') or 0)} pairs pending\n")
+    if job.get("status") == "rejected":
+        err.write(
+            f"resend {clean(job_id)} was rejected: {clean(job.get('reason') or 'nothing was queued')}\n"
+        )
+        return EXIT_ERROR
     return exit_code(job)
 
 
@@ -458,6 +487,12 @@ def cmd_status(args: argparse.Namespace, client: Client, io: Io) -> int:
         return _watch(args, client, io, args.id)
     job = client.get_resend(args.id)
     print(json.dumps(job, indent=2) if args.json else "\n".join(format_job(job)), file=io.out)
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace, client: Client, io: Io) -> int:
+    for job in client.iter_resends(status=args.status, limit=args.limit):
+        print(json.dumps(job) if args.json else format_job_line(job), file=io.out)
     return EXIT_OK
 
 

@@ -23,9 +23,10 @@ JOB_KEYS = (
     "delivered",
     "failed",
     "pending",
+    "reason",
 )
 DRY_RUN_KEYS = ("event", "total_items", "total_queued")
-FINAL_STATUSES = ("completed", "cancelled")
+FINAL_STATUSES = ("completed", "cancelled", "rejected")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
@@ -45,11 +46,20 @@ def render_progress(job: Mapping[str, Any], width: int = BAR_WIDTH) -> str:
     """`[#########-----------]  45%  delivered 40  failed 5  pending 55 / 100` for a job.
 
     `width` is the number of cells of the bar. Done means delivered or failed; both round down,
-    so 100% is shown only when nothing is pending. A job with nothing to deliver is done.
+    so 100% is shown only when nothing is pending. A job with nothing to deliver is done. While
+    the job still selects, its totals grow, so no bar: `selecting: 3000 items, 6000 pairs so far`
+    and the counts; a rejected job shows `rejected: <reason>`.
     """
     width = max(int(width), 1)
     total = _count(job, "total_queued")
     delivered, failed, pending = _count(job, "delivered"), _count(job, "failed"), _count(job, "pending")
+    if job.get("status") == "selecting":
+        return (
+            f"selecting: {_count(job, 'total_items')} items, {total} pairs so far  "
+            f"delivered {delivered}  failed {failed}  pending {pending}"
+        )
+    if job.get("status") == "rejected":
+        return f"rejected: {clean(job.get('reason') or 'nothing was queued')}"
     done = min(delivered + failed, total)
     if total == 0:
         filled, percent = width, 100
@@ -120,3 +130,12 @@ def format_errors(status: int, document: Any, text: str = "") -> list[str]:
         return [f"error: {clean(document['message'])} (HTTP {status})"]
     detail = clean(text)[:200]
     return [f"error: HTTP {status}: {detail}" if detail else f"error: HTTP {status}"]
+
+
+def format_job_line(job: Mapping[str, Any]) -> str:
+    """One job of a list: id, status, creation time, and its counters."""
+    return (
+        f"{clean(job.get('id') or '-')}  {clean(job.get('status') or '-'):<9}  "
+        f"{clean(job.get('created_on') or '-')}  delivered {_count(job, 'delivered')}  "
+        f"failed {_count(job, 'failed')}  pending {_count(job, 'pending')} / {_count(job, 'total_queued')}"
+    )

@@ -319,3 +319,53 @@ def test_cli_connection_refused_exits_1_with_a_clear_message(capsys: pytest.Capt
         f"error: cannot connect to {nowhere}: connection refused "
         "(is the service running? set --url or WEBHOOK_RESEND_URL)\n"
     )
+
+
+def test_cli_resend_by_filter_watch_follows_the_selection_to_completion(
+    url: str,
+    api: Api,
+    token: str,
+    receiver: Receiver,
+    deliveries: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _put_items(api, token, 3)
+    _webhook(api, token, [f"{receiver.url}/hook"])
+    polls = []
+
+    class Pumping(ApiClient):
+        # The fan-out and delivery functions run between the polls, after the first one.
+        def get_resend(self, job_id: str) -> dict[str, Any]:
+            if polls:
+                deliveries()
+            polls.append(job_id)
+            return super().get_resend(job_id)
+
+    posts = '{"model": {"eq": "Post"}}'
+    code = _cli(
+        url, "resend", "--event", EVENT, "--filter", posts, "--watch", "--interval", "0.05",
+        token=token, client_factory=lambda config: Pumping(config.url, config.token),
+    )  # fmt: skip
+
+    # The in-process functions print their logs and metrics (JSON lines) to the same stdout.
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("{")]
+    assert code == 0
+    assert "status        selecting" in lines
+    assert "selecting: 0 items, 0 pairs so far  delivered 0  failed 0  pending 0" in lines
+    assert lines[-1] == "[####################] 100%  delivered 3  failed 0  pending 0 / 3"
+
+
+def test_cli_list_shows_the_tenants_jobs_newest_first(
+    url: str, api: Api, token: str, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = _put_items(api, token, 1)
+    _webhook(api, token, [f"{receiver.url}/hook"])
+    first = _resend(url, token, capsys, "--item-id", *ids)
+    second = _resend(url, token, capsys, "--filter", "{}")
+
+    assert _cli(url, "list", token=token) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [[second["id"], "selecting"], [first["id"], "running"]]
+
+    assert _cli(url, "list", "--status", "running", "--json", token=token) == 0
+    assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == [first["id"]]

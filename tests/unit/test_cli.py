@@ -21,10 +21,12 @@ TOKEN = "wr_tenant_s3cret-token-value"
 ENV = {"WEBHOOK_RESEND_TOKEN": TOKEN, "WEBHOOK_RESEND_ADMIN_TOKEN": "admin-s3cret"}
 
 
-def _job(delivered: int = 0, failed: int = 0, pending: int = 0, status: str | None = None) -> dict[str, Any]:
+def _job(
+    delivered: int = 0, failed: int = 0, pending: int = 0, status: str | None = None, items: int | None = None
+) -> dict[str, Any]:
     total = delivered + failed + pending
     if status is None:
-        status = "completed" if pending == 0 else ("in_progress" if delivered or failed else "queued")
+        status = "completed" if pending == 0 else "running"
     return {
         "id": JOB_ID,
         "source": "api",
@@ -32,11 +34,12 @@ def _job(delivered: int = 0, failed: int = 0, pending: int = 0, status: str | No
         "status": status,
         "created_on": "2024-01-01T00:00:00Z",
         "completed_on": None,
-        "total_items": total,
+        "total_items": total if items is None else items,
         "total_queued": total,
         "delivered": delivered,
         "failed": failed,
         "pending": pending,
+        "reason": None,
     }
 
 
@@ -50,9 +53,11 @@ class FakeClient:
         jobs: list[dict[str, Any]] | None = None,
         resend_answer: dict[str, Any] | None = None,
         records: list[dict[str, Any]] | None = None,
+        listed: list[dict[str, Any]] | None = None,
         error: Exception | None = None,
     ) -> None:
         self.jobs = list(jobs or [_job(delivered=1)])
+        self.listed = listed or []
         self.resend_answer = resend_answer or _job(pending=1)
         self.records = records or []
         self.error = error
@@ -90,6 +95,13 @@ class FakeClient:
         self.calls.append(("iter_deliveries", (job_id, status, limit)))
         self._check()
         yield from self.records
+
+    def iter_resends(
+        self, *, status: str | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        self.calls.append(("iter_resends", (status, limit)))
+        self._check()
+        yield from self.listed
 
 
 def _run(argv: list[str], client: FakeClient, env: dict[str, str] | None = None) -> int:
@@ -374,7 +386,7 @@ def test_main_resend_prints_the_job(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert code == 0
     assert f"id            {JOB_ID}" in out
-    assert "status        queued" in out
+    assert "status        running" in out
     assert "pending       2" in out
 
 
@@ -427,6 +439,79 @@ def test_main_status_watch_stops_at_a_cancelled_job(capsys: pytest.CaptureFixtur
     assert "cancelled with 3 pairs pending" in capsys.readouterr().err
 
 
+def test_render_progress_of_a_selecting_job_shows_what_it_selected_so_far() -> None:
+    job = _job(delivered=40, failed=5, pending=55, status="selecting", items=60)
+
+    assert render_progress(job) == "selecting: 60 items, 100 pairs so far  delivered 40  failed 5  pending 55"
+
+
+def test_render_progress_of_a_rejected_job_shows_its_reason() -> None:
+    job = {**_job(status="rejected"), "reason": "selects 12 pairs; a resend may queue at most 10"}
+
+    assert render_progress(job) == "rejected: selects 12 pairs; a resend may queue at most 10"
+
+
+def test_main_status_watch_follows_the_selection_then_the_deliveries(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = FakeClient(
+        jobs=[
+            _job(status="selecting", items=0),
+            _job(pending=2, status="selecting", items=2),
+            _job(delivered=1, pending=3),
+            _job(delivered=4),
+        ]
+    )
+
+    code = _run(["status", JOB_ID, "--watch", "--interval", "0.001"], client)
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "selecting: 0 items, 0 pairs so far  delivered 0  failed 0  pending 0",
+        "selecting: 2 items, 2 pairs so far  delivered 0  failed 0  pending 2",
+        "[#####---------------]  25%  delivered 1  failed 0  pending 3 / 4",
+        "[####################] 100%  delivered 4  failed 0  pending 0 / 4",
+    ]
+
+
+def test_main_status_watch_stops_at_a_rejected_job_with_exit_code_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rejected = {**_job(status="rejected"), "reason": "selects 12 pairs; a resend may queue at most 10"}
+    client = FakeClient(jobs=[_job(status="selecting"), rejected])
+
+    code = _run(["status", JOB_ID, "--watch", "--interval", "0.001"], client)
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.splitlines()[-1] == "rejected: selects 12 pairs; a resend may queue at most 10"
+    assert f"resend {JOB_ID} was rejected: selects 12 pairs" in captured.err
+
+
+def test_main_list_prints_one_line_per_job(capsys: pytest.CaptureFixture[str]) -> None:
+    client = FakeClient(listed=[_job(pending=3, status="selecting"), _job(delivered=2, failed=1)])
+
+    code = _run(["list", "--status", "selecting", "--limit", "5"], client)
+
+    assert code == 0
+    assert client.calls == [("iter_resends", ("selecting", 5))]
+    assert capsys.readouterr().out.splitlines() == [
+        f"{JOB_ID}  selecting  2024-01-01T00:00:00Z  delivered 0  failed 0  pending 3 / 3",
+        f"{JOB_ID}  completed  2024-01-01T00:00:00Z  delivered 2  failed 1  pending 0 / 3",
+    ]
+
+
+def test_main_list_json_prints_one_object_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    client = FakeClient(listed=[_job(delivered=1)])
+
+    assert _run(["list", "--json"], client) == 0
+    assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == [JOB_ID]
+
+
+def test_main_list_refuses_an_unknown_status() -> None:
+    assert _run(["list", "--status", "queued"], FakeClient()) == 1
+
+
 def test_main_status_watch_json_prints_one_json_line_per_change(capsys: pytest.CaptureFixture[str]) -> None:
     client = FakeClient(jobs=[_job(pending=1), _job(pending=1), _job(failed=1)])
 
@@ -434,7 +519,7 @@ def test_main_status_watch_json_prints_one_json_line_per_change(capsys: pytest.C
 
     lines = capsys.readouterr().out.splitlines()
     assert code == 2
-    assert [json.loads(line)["status"] for line in lines] == ["queued", "completed"]
+    assert [json.loads(line)["status"] for line in lines] == ["running", "completed"]
 
 
 def test_watch_prints_a_line_only_when_the_progress_changes() -> None:
@@ -582,6 +667,22 @@ def test_api_client_iter_deliveries_follows_next_cursor() -> None:
     assert [r["n"] for r in records] == [1, 2, 3]
     assert [q["cursor"] for _, _, q in client.sent if q] == [None, "c1"]
     assert all(q and q["status"] == "failed" and q["limit"] == 1000 for _, _, q in client.sent)
+
+
+def test_api_client_iter_resends_follows_next_cursor() -> None:
+    client = RecordingClient(
+        [
+            {"data": [{"id": "a"}, {"id": "b"}], "next_cursor": "c1"},
+            {"data": [{"id": "c"}], "next_cursor": None},
+        ]
+    )
+
+    jobs = list(client.iter_resends(status="running"))
+
+    assert [j["id"] for j in jobs] == ["a", "b", "c"]
+    assert [(m, p) for m, p, _ in client.sent] == [("GET", "/resends"), ("GET", "/resends")]
+    assert [q["cursor"] for _, _, q in client.sent if q] == [None, "c1"]
+    assert all(q and q["status"] == "running" and q["limit"] == 1000 for _, _, q in client.sent)
 
 
 def test_api_client_iter_deliveries_stops_at_the_limit() -> None:
