@@ -183,3 +183,56 @@ def test_one_dynamodb_request_at_a_time_holds_a_second_dynamodb_request_only() -
     for thread in (first, second, sqs, plain):
         thread.join(5)
     assert inner.ran[-1] == "DynamoDB_20120810.GetItem"
+
+
+def _put_and_fail(table: str, keys: list[str]) -> list[dict[str, Any]]:
+    """A transaction that writes `keys` and fails on its last item's condition."""
+    items: list[dict[str, Any]] = [
+        {"Put": {"TableName": table, "Item": {"pk": {"S": key}, "v": {"S": "new"}}}} for key in keys
+    ]
+    items.append(
+        {
+            "Update": {
+                "TableName": table,
+                "Key": {"pk": {"S": "guard"}},
+                "UpdateExpression": "SET v = :new",
+                "ConditionExpression": "attribute_exists(never)",
+                "ExpressionAttributeValues": {":new": {"S": "new"}},
+            }
+        }
+    )
+    return items
+
+
+def test_moto_server_backs_a_table_up_once_per_transaction(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import moto.dynamodb.models as models
+
+    class Recording:
+        """The real copy module, recording what it deep-copies."""
+
+        def __init__(self, real: Any) -> None:
+            self.real = real
+            self.copied: list[str] = []
+
+        def deepcopy(self, value: Any, memo: Any = None) -> Any:
+            self.copied.append(type(value).__name__)
+            return self.real.deepcopy(value, memo)
+
+    # Given the server's copy module (it stands in front of the real one), recording
+    recording = Recording(models.copy._real)
+    monkeypatch.setattr(models.copy, "_real", recording)
+    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "kept"}, "v": {"S": "old"}})
+
+    # When a transaction of ten writes and a failing condition runs
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=_put_and_fail(TABLE, [f"k{i}" for i in range(10)] + ["kept"])
+        )
+
+    # Then its table was copied once, and the rollback undid every write
+    assert recording.copied.count("Table") == 1
+    found = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "kept"}}, ConsistentRead=True)["Item"]
+    assert found["v"]["S"] == "old"
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "k0"}}, ConsistentRead=True)
