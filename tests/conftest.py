@@ -172,6 +172,38 @@ def other_tenant(api: Api) -> dict[str, Any]:
 
 
 @pytest.fixture
+def token(tenant: dict[str, Any]) -> str:
+    return str(tenant["token"])
+
+
+@pytest.fixture
+def sqs(stack: LocalAws) -> Any:
+    """The test's own SQS client (never one a handler uses, where faults are injected)."""
+    return boto3.client("sqs")
+
+
+@pytest.fixture
+def queue(stack: LocalAws) -> str:
+    return str(stack.stack.ref("DeliveryQueue"))
+
+
+@pytest.fixture
+def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """`advance(seconds)`: moves moto's SQS clock forward (visibility timeouts, delays)."""
+    import moto.sqs.models as models
+
+    offset = {"seconds": 0.0}
+    real_time, real_millis = models.unix_time, models.unix_time_millis
+    monkeypatch.setattr(models, "unix_time", lambda *a: real_time(*a) + offset["seconds"])
+    monkeypatch.setattr(models, "unix_time_millis", lambda *a: real_millis(*a) + offset["seconds"] * 1000)
+
+    def advance(seconds: float) -> None:
+        offset["seconds"] += seconds
+
+    return advance
+
+
+@pytest.fixture
 def deliveries(stack: LocalAws) -> Callable[..., int]:
     """`deliveries()` runs the delivery function over what is queued, the way Lambda's SQS event
     source does (batches, partial failures, visibility), until the queue is empty or `rounds`

@@ -71,11 +71,6 @@ def _pairs(reply: Reply) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
-@pytest.fixture
 def bulk(api: Api, token: str) -> Callable[..., Reply]:
     def call(params: dict[str, Any] | None = None, *, method: str = "GET", query: str | None = None) -> Reply:
         target = BULK if query is None else f"{BULK}?{query}"

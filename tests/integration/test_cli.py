@@ -42,11 +42,6 @@ def url(stack: LocalAws) -> Iterator[str]:
         gateway.stop()
 
 
-@pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
 def _cli(
     url: str,
     *argv: str,

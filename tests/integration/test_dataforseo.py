@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,31 +31,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from devstack.gateway import Gateway
 from tests.conftest import Api, LocalAws, Receiver, Reply
 from tests.counters import assert_counters_add_up
+from tests.dataforseo_seed import ENVELOPE_FIELDS, PATH, TASK_FIELDS, TIME
 
 ROUTE = "/v3/appendix/webhook_resend"
-PATH = ["v3", "appendix", "webhook_resend"]
-TIME = re.compile(r"^\d+\.\d{4} sec\.$")
-ENVELOPE_FIELDS = {
-    "version",
-    "status_code",
-    "status_message",
-    "time",
-    "cost",
-    "tasks_count",
-    "tasks_error",
-    "tasks",
-}
-TASK_FIELDS = {
-    "id",
-    "status_code",
-    "status_message",
-    "time",
-    "cost",
-    "result_count",
-    "path",
-    "data",
-    "result",
-}
 RESULT = [{"keyword": "marcus rashford", "items": [{"rank_absolute": 1, "title": "Marcus Rashford – ë€"}]}]
 
 Tenant = dict[str, Any]

@@ -34,11 +34,6 @@ RECEIVES = 21  # what the first receive from the DLQ reports after the default m
 
 
 @pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
-@pytest.fixture
 def service_log(stack: LocalAws, monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     """What the service logger writes (Powertools' JSON lines), once the function is loaded."""
     stack.invokers[DEAD_LETTER].load()
@@ -47,12 +42,6 @@ def service_log(stack: LocalAws, monkeypatch: pytest.MonkeyPatch) -> io.StringIO
         if isinstance(handler, logging.StreamHandler):
             monkeypatch.setattr(handler, "stream", sink)
     return sink
-
-
-@pytest.fixture
-def sqs(stack: LocalAws) -> Any:
-    """The test's own SQS client (never one the function uses)."""
-    return boto3.client("sqs")
 
 
 # -- helpers ------------------------------------------------------------------------------------------

@@ -31,11 +31,6 @@ def local_env() -> dict[str, str]:
     return dict(FAST)
 
 
-@pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
 # -- helpers ------------------------------------------------------------------------------------------
 def _put_item(api: Api, token: str, n: int, payload: dict[str, Any] | None = None) -> str:
     item_id = f"00000000-0000-4000-8000-{n:012d}"

@@ -24,11 +24,6 @@ EVENT = "content_item.changed"
 DELIVER = "DeliverFunction"
 
 
-@pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
 # -- helpers ------------------------------------------------------------------------------------------
 def _put_items(api: Api, token: str, count: int) -> list[str]:
     """`count` new items (numbered after the tenant's existing ones)."""

@@ -9,18 +9,16 @@ moved forward by `sqs_clock` instead of being waited for, so visibility timeouts
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from devstack.sqs import SqsEventSource, mappings_of, sqs_event
+from devstack.sqs import sqs_event
 from tests.conftest import Api, LocalAws, Receiver, closed_port_url
 from tests.counters import assert_counters_add_up
 from webhook_resend.aws import clients, dynamodb
@@ -34,62 +32,6 @@ RETRIES = 3  # entries of RETRY_SCHEDULE below: a delivery gets 1 + 3 attempts
 @pytest.fixture
 def local_env() -> dict[str, str]:
     return {"ALLOW_PRIVATE_URLS": "true", "RETRY_SCHEDULE": "0,0,0", "DELIVERY_TIMEOUT_SECONDS": "1"}
-
-
-@pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
-@pytest.fixture
-def sqs(stack: LocalAws) -> Any:
-    """The test's own SQS client (never the one faults are injected into)."""
-    return boto3.client("sqs")
-
-
-@pytest.fixture
-def queue(stack: LocalAws) -> str:
-    return str(stack.stack.ref("DeliveryQueue"))
-
-
-@pytest.fixture
-def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    """`advance(seconds)`: moves moto's SQS clock forward (visibility timeouts, delays)."""
-    import moto.sqs.models as models
-
-    offset = {"seconds": 0.0}
-    real_time, real_millis = models.unix_time, models.unix_time_millis
-    monkeypatch.setattr(models, "unix_time", lambda *a: real_time(*a) + offset["seconds"])
-    monkeypatch.setattr(models, "unix_time_millis", lambda *a: real_millis(*a) + offset["seconds"] * 1000)
-
-    def advance(seconds: float) -> None:
-        offset["seconds"] += seconds
-
-    return advance
-
-
-@pytest.fixture
-def deliveries(stack: LocalAws) -> Callable[..., int]:
-    """conftest's `deliveries`, without the template's 1 s batching window: with it every poll
-    that finds fewer messages than a full batch waits the whole second, which is most of this
-    file's run time and changes nothing these tests look at (batches, partial failures,
-    visibility)."""
-    sources = [
-        SqsEventSource(stack, dataclasses.replace(mapping, window_seconds=0), wait_seconds=0)
-        for mapping in mappings_of(stack.stack)
-    ]
-
-    def run(rounds: int = 3, max_polls: int = 200) -> int:
-        handled = idle = 0
-        for _ in range(max_polls):
-            count = sum(source.poll_once() for source in sources)
-            handled += count
-            idle = 0 if count else idle + 1
-            if idle >= rounds:
-                break
-        return handled
-
-    return run
 
 
 @pytest.fixture

@@ -142,11 +142,6 @@ class Pump:
 
 
 @pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
-@pytest.fixture
 def hook(api: Api, token: str, receiver: Receiver) -> dict[str, Any]:
     """One webhook with two URLs, subscribed to EVENT."""
     return _webhook(api, token, [f"{receiver.url}/one", f"{receiver.url}/two"])

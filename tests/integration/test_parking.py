@@ -37,22 +37,6 @@ def local_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
-@pytest.fixture
-def sqs(stack: LocalAws) -> Any:
-    """The test's own SQS client (never the one faults are injected into)."""
-    return boto3.client("sqs")
-
-
-@pytest.fixture
-def queue(stack: LocalAws) -> str:
-    return str(stack.stack.ref("DeliveryQueue"))
-
-
-@pytest.fixture
 def visibility_changes(stack: LocalAws) -> list[int]:
     """Every VisibilityTimeout the handlers ask SQS for, recorded on their own client."""
     client = clients.boto_client("sqs")

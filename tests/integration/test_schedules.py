@@ -75,11 +75,6 @@ def _canonical(moment: datetime) -> str:
 
 
 @pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
-@pytest.fixture
 def scheduler(stack: LocalAws) -> Any:
     return boto3.client("scheduler", region_name=stack.stack.region)
 
