@@ -28,7 +28,9 @@ from devstack.sqs import sqs_event
 from tests.conftest import Api, LocalAws, Receiver, Reply
 from tests.counters import assert_counters_add_up
 from webhook_resend.aws import clients
-from webhook_resend.resends import selections
+from webhook_resend.models.bodies import ResendIn
+from webhook_resend.resends import native, selections
+from webhook_resend.resends.jobs import DuplicateJobError
 
 EVENT = "content_item.changed"
 PUBLISHED = "content_item.published"
@@ -207,11 +209,6 @@ def _crash_on(url: str, times: int | None = 1) -> Answer:
 
 
 @pytest.fixture
-def token(tenant: dict[str, Any]) -> str:
-    return str(tenant["token"])
-
-
-@pytest.fixture
 def steps(stack: LocalAws) -> Steps:
     return Steps(stack)
 
@@ -240,6 +237,7 @@ def _ten_items(api: Api, token: str) -> list[str]:
 
 
 POSTS = {"event": EVENT, "filter": {"model": {"eq": "Post"}}}
+FIRE = "5a0c9a53-3c1e-5b7d-8f2a-6e4d3c2b1a09"  # a job id derived from a schedule's fire
 
 
 # -- the answer ---------------------------------------------------------------------------------------
@@ -790,6 +788,45 @@ def test_selection_step_dead_lettered_long_after_it_ran_changes_nothing(
 
     assert _job(api, token, started["id"]) == before
     assert (before["status"], before["total_queued"]) == ("selecting", 8)
+
+
+# -- a start that never sent its first step ---------------------------------------------------------------
+def test_selection_started_again_by_a_retried_fire_sends_its_first_step(
+    api: Api, token: str, tenant: dict[str, Any], two_hooks: list[dict[str, Any]], steps: Steps
+) -> None:
+    _ten_items(api, token)
+    body = ResendIn.model_validate(POSTS)
+    settings = clients.settings()
+
+    def start() -> tuple[int, dict[str, Any]]:
+        return native.start_resend(
+            clients.store(),
+            clients.page_publisher(),
+            tenant["tenant_id"],
+            body,
+            source="schedule",
+            retention_days=settings.delivery_retention_days,
+            max_pairs=settings.max_pairs_per_request,
+            job_id=FIRE,
+        )
+
+    # Given a fire whose function died after writing the job, before sending its first step
+    with SendFaults(_crash_on(steps.queue.url)), pytest.raises(Crash):
+        start()
+    assert steps.queue.depth() == 0
+    assert _job(api, token, FIRE)["status"] == "selecting"
+
+    # When Scheduler delivers the fire again
+    with pytest.raises(DuplicateJobError):
+        start()
+
+    # Then the one job's selection starts, and runs to the end once
+    assert steps.walk() == 2
+    job = _job(api, token, FIRE)
+    assert (job["status"], job["total_items"], job["total_queued"]) == ("running", 10, 20)
+    with pytest.raises(DuplicateJobError):
+        start()  # a third delivery of the fire, once the selection has begun: nothing more
+    assert steps.queue.depth() == 0
 
 
 # -- the job list: GET /resends ------------------------------------------------------------------------------
