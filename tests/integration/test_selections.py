@@ -359,6 +359,27 @@ def test_selection_with_task_ids_counts_the_tasks_at_once_and_the_items_as_it_wa
     assert len(receiver.to("/ping")) == 1
 
 
+def test_selection_by_a_filter_too_long_for_dynamodb_evaluates_the_rest_itself(
+    api: Api,
+    token: str,
+    two_hooks: list[dict[str, Any]],
+    steps: Steps,
+    delivery_queue: Queue,
+    small_pages: int,
+) -> None:
+    # Given an `in` of 600 ids (10 of them items of the tenant): over DynamoDB's expression limit,
+    # so the walk reads entries and applies that part of the filter itself (ItemFilter.compiled)
+    posts = _ten_items(api, token)
+    wanted = posts[::2] + [_item_id(1000 + n) for n in range(595)]
+    started = _started(api, token, {"event": EVENT, "filter": {"id": {"in": wanted}}})
+
+    steps.walk()
+
+    job = _job(api, token, started["id"])
+    assert (job["status"], job["total_items"], job["total_queued"]) == ("running", 5, 10)
+    assert {m["subject_id"] for m in delivery_queue.drain()} == set(posts[::2])
+
+
 # -- redeliveries: counted once, never forked -----------------------------------------------------------
 def test_selection_step_delivered_twice_counts_once_and_does_not_fork(
     api: Api,

@@ -249,7 +249,7 @@ def decode_cursor(cursor: str, attributes: set[str], fixed: dict[str, str]) -> d
     return value
 
 
-# -- a job's asynchronous selection (resends/selections.py), stored on its job record --------------
+# -- a job's asynchronous selection (resends/selections.py): where it stands, on its job record ---
 # The job's status while it selects, and where its walk stands (models.records.Walk).
 _WALK_ATTRIBUTES = {"state", "walk_step", "walk_phase", "walk_owner", "walk_cursor", "selected_count"}
 # Job list filters by status (GET /resends): the status is derived from the stored state and the
@@ -270,18 +270,18 @@ _MARKER_CONCURRENCY = 16
 
 
 def _walk_attributes(walk: Walk) -> dict[str, Any]:
+    # What it selects is an item of its own (keys.selection): a filter may hold an `in` of a
+    # thousand values, and the job record, rewritten by every consumer batch that counts, and
+    # read by every GET /resends/{id}, stays small.
     return {
         "state": walk.state,
         "walk_step": walk.step,
         "walk_phase": walk.phase,
         "selected_count": walk.counted,
-        "selection": walk.selection.model_dump_json(),
     }
 
 
-def _walk_from(record: dict[str, Any]) -> Walk | None:
-    if "selection" not in record:
-        return None
+def _walk_from(record: dict[str, Any], selection: dict[str, Any]) -> Walk:
     cursor = record.get("walk_cursor")
     return Walk(
         state=record.get("state"),
@@ -290,7 +290,7 @@ def _walk_from(record: dict[str, Any]) -> Walk | None:
         owner=record.get("walk_owner"),
         cursor=json.loads(cursor) if cursor else None,
         counted=int(record.get("selected_count", 0)),
-        selection=Selection.model_validate_json(record["selection"]),
+        selection=Selection.model_validate_json(selection["selection"]),
     )
 
 
@@ -543,6 +543,8 @@ class Store:
             **(_walk_attributes(walk) if walk else {}),
             "expires_at": expires_at,
         }
+        if walk is not None:
+            return self._put_selecting_job(tenant_id, job.id, record, walk, expires_at)
         try:
             self._client.put_item(
                 TableName=self._table, Item=to_attrs(record), ConditionExpression="attribute_not_exists(pk)"
@@ -969,11 +971,45 @@ class Store:
         return self._delete(keys.schedule(tenant_id, name))
 
     # -- selections: a job's asynchronous walk (resends/selections.py) ----------------------------
+    def _put_selecting_job(
+        self, tenant_id: str, job_id: str, record: dict[str, Any], walk: Walk, expires_at: int
+    ) -> bool:
+        """The job and what it selects, both new, in one transaction."""
+        selection = {
+            **keys.selection(tenant_id, job_id),
+            "selection": walk.selection.model_dump_json(),
+            "expires_at": expires_at,
+        }
+        new = "attribute_not_exists(pk)"
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": to_attrs(record), "ConditionExpression": new}},
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_attrs(selection),
+                            "ConditionExpression": new,
+                        }
+                    },
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as exc:
+            if _cancelled_by_condition(exc):
+                return False
+            raise
+        return True
+
     def get_walk(self, tenant_id: str, job_id: str) -> tuple[Job, Walk | None] | None:
         """The job and where its selection stands (None for a job selected at once), read
         consistently; None when there is no such job."""
         record = self._get(keys.job(tenant_id, job_id), consistent=True)
-        return (_job_from(record), _walk_from(record)) if record else None
+        if record is None:
+            return None
+        if "walk_step" not in record:
+            return _job_from(record), None
+        selection = self._get(keys.selection(tenant_id, job_id), consistent=True)
+        return _job_from(record), (_walk_from(record, selection) if selection else None)
 
     def claim_step(
         self,

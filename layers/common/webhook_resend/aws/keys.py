@@ -140,6 +140,11 @@ def jobs_index_sk(created_on: str, job_id: str) -> str:
     return f"{created_on}#{job_id}"
 
 
+def selection(tenant_id: str, job_id: str) -> dict[str, str]:
+    # Beside its job record: what an asynchronous selection selects (written once, with the job).
+    return {"pk": f"{tenant_id}#JOB#{job_id}", "sk": "SELECTION"}
+
+
 def selection_step(tenant_id: str, job_id: str, step: int) -> dict[str, str]:
     # Beside its job record: the pairs one step of a selection counted, kept so that a
     # redelivered step sends exactly those (resends/selections.py).

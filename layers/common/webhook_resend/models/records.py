@@ -131,7 +131,7 @@ class JobPage(Model):
 # A job's asynchronous selection (resends/selections.py): what it selects, and where it stands
 # ------------------------------------------------------------------------------------------------
 class Selection(Model):
-    """What an asynchronous selection walks (stored on its job as JSON): the items index under
+    """What an asynchronous selection walks (stored beside its job as JSON): the items index under
     a filter, crossed with `webhook_ids`; or the failed-deliveries index from `since` up to `until`
     (the job's creation), narrowed to `webhook_ids` (all when empty) and `event`."""
 
