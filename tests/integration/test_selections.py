@@ -850,6 +850,30 @@ def test_selection_started_again_by_a_retried_fire_sends_its_first_step(
     assert steps.queue.depth() == 0
 
 
+def test_selection_whose_first_step_sqs_refused_answers_503_and_is_rejected(
+    api: Api, token: str, two_hooks: list[dict[str, Any]], steps: Steps
+) -> None:
+    _ten_items(api, token)
+
+    def refuse_steps(queue_url: str, entries: list[dict[str, Any]], real: Real) -> dict[str, Any] | None:
+        if queue_url != steps.queue.url:
+            return None
+        return {
+            "Successful": [],
+            "Failed": [{"Id": e["Id"], "SenderFault": True, "Code": "Refused"} for e in entries],
+        }
+
+    with SendFaults(refuse_steps):
+        reply = _resend(api, token, POSTS)
+
+    assert reply.status == 503, reply.body
+    assert reply.headers["retry-after"] == "5"
+    job = _job(api, token, reply.json["resend_id"])
+    assert (job["status"], job["total_queued"], job["reason"]) == ("rejected", 0, selections.NOT_STARTED)
+    assert "could not start" in reply.json["errors"][0]["message"]
+    assert steps.queue.depth() == 0
+
+
 # -- the job list: GET /resends ------------------------------------------------------------------------------
 @pytest.fixture
 def jobs(

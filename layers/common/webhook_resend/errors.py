@@ -74,6 +74,12 @@ class QueueingError(Exception):
         super().__init__(f"queued {queued} pairs, could not queue {refused}")
 
 
+class SelectionNotStartedError(QueueingError):
+    """A job that selects asynchronously was written, but SQS did not take the first step of its
+    selection: its selection ended there (`rejected`, or with tasks queued, `running`), and the
+    caller is told to try again (a 503)."""
+
+
 def collect(*parsers: Callable[[], Any]) -> list[Any]:
     """Run every parser and raise one InvalidInputError with all their problems."""
     results: list[Any] = []

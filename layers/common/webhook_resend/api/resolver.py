@@ -27,6 +27,7 @@ from webhook_resend.errors import (
     NotFoundError,
     PayloadTooLargeError,
     QueueingError,
+    SelectionNotStartedError,
     UnauthorizedError,
     WebhookResendError,
 )
@@ -205,6 +206,17 @@ def build_resolver(guard: Guard | None = tenant_guard) -> APIGatewayHttpResolver
 
     @app.exception_handler(QueueingError)
     def _not_queued(error: QueueingError) -> Response:
+        if isinstance(error, SelectionNotStartedError):
+            message = (
+                f"the selection of job {error.job_id} could not start (SQS did not take its first "
+                f"step): the job counts the {error.queued} pairs that were queued and selects nothing more"
+            )
+            body = {
+                "errors": [{"field": None, "message": message + ". Try again later."}],
+                "resend_id": error.job_id,
+                "total_queued": error.queued + error.ended,
+            }
+            return json_response(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": "5"})
         message = (
             f"could not queue {error.refused} of {error.queued + error.refused} pairs; "
             f"job {error.job_id} counts the {error.queued} that were queued"

@@ -42,7 +42,7 @@ from typing import Any
 from webhook_resend import clock
 from webhook_resend.aws.dynamodb import Store
 from webhook_resend.aws.publisher import SqsPublisher
-from webhook_resend.errors import QueueingError
+from webhook_resend.errors import QueueingError, SelectionNotStartedError
 from webhook_resend.models.base import Source, new_id
 from webhook_resend.models.messages import CALLBACK, PageMessage, PairMessage, SelectionMessage
 from webhook_resend.models.records import (
@@ -94,11 +94,6 @@ def settlement(
 class StepNotSettledError(Exception):
     """SQS or DynamoDB did not take all of a step's work: the message must come back (SQS delivers
     it again after its visibility timeout), and its step is finished then."""
-
-
-class SelectionNotStartedError(QueueingError):
-    """The job was written, but SQS did not take its first step: the job ends `rejected` (or, with
-    tasks queued, stops selecting), and the caller is told to try again (a 503)."""
 
 
 @dataclass(frozen=True)
