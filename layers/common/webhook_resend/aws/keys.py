@@ -126,3 +126,13 @@ def parked_due_bound(now: str) -> str:
     """The sort key every entry due at or before `now` (a canonical time) sorts below: `$` comes
     right after the `#` that ends an entry's due time."""
     return f"{now}$"
+
+
+# -- operational events: what the service sent to a tenant's notify_url (delivery/events.py) --------
+def events_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#EVENTS"
+
+
+def event(tenant_id: str, created_on: str, event_id: str) -> dict[str, str]:
+    # Sorted by time within the tenant's partition: the newest first is one Query, backwards.
+    return {"pk": events_pk(tenant_id), "sk": f"{created_on}#{event_id}"}

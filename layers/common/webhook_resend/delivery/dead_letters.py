@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from webhook_resend import clock
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store
 from webhook_resend.delivery import callbacks
+from webhook_resend.delivery.events import Notifier
 from webhook_resend.models.messages import PageMessage, PairMessage
 from webhook_resend.models.records import Delivery
 
@@ -97,9 +98,11 @@ class _Url:
 class DeadLetters:
     """Ends the pairs of dead-lettered messages, reading and writing through the store."""
 
-    def __init__(self, store: Store, retention_days: int) -> None:
+    def __init__(self, store: Store, retention_days: int, notifier: Notifier | None = None) -> None:
         self._store = store
         self._retention_days = retention_days
+        # Operational events: a job whose last pairs end here is complete (resend.completed).
+        self._notifier = notifier
 
     def end(self, message: PairMessage | PageMessage, receives: int) -> Ended:
         """End every pair of `message` that has not ended (NotRecordedError if some could not be
@@ -120,6 +123,9 @@ class DeadLetters:
             if unwritten:
                 raise NotRecordedError(f"{len(unwritten)} of {len(outcomes)} pairs not written")
             ended += len(outcomes)
+        if self._notifier is not None:
+            # Also when this run ended nothing: a run that died after its commit comes back here.
+            self._notifier.jobs_counted([(message.tenant_id, message.job_id)])
         return Ended(job_found=True, pairs=len(pairs), ended=ended)
 
     # -- one round --------------------------------------------------------------------------------

@@ -94,6 +94,18 @@ class Job(Model):
     delivered: int
     failed: int
     pending: int
+    # -- progress (issue 15): from counters the commit moves, never from delivery records ----------
+    rate: float | None = Field(
+        default=None, description="pairs ended per second over the last minute; null unless running"
+    )
+    eta: int | None = Field(
+        default=None,
+        description="seconds until nothing is pending at `rate`; null unless running with a rate above 0",
+    )
+
+
+# The statuses in which pairs are still being delivered: a job shows `rate` and `eta` only then.
+RUNNING_STATUSES = ("queued", "in_progress")
 
 
 def job_status(total_queued: int, delivered: int, failed: int, pending: int, cancelled: bool = False) -> str:
@@ -137,4 +149,39 @@ class Delivery(Model):
 
 class DeliveryPage(Model):
     data: list[Delivery]
+    next_cursor: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Operational events (SPEC §13): what was sent to a tenant's notify_url
+# ------------------------------------------------------------------------------------------------
+OperationalEventType = Literal[
+    "resend.completed", "resend.cancelled", "resend.rejected", "webhook.deactivated"
+]
+
+
+class EventDelivery(Model):
+    """One operational event and its delivery to the tenant's `notify_url`: its own record,
+    never counted in a job."""
+
+    id: str = Field(description="the event's id, its `webhook-id` header")
+    type: OperationalEventType
+    created_on: str
+    url: str
+    status: DeliveryStatus
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    last_attempt_on: str | None = None
+    delivered_on: str | None = None
+    next_attempt_on: str | None = None
+    event: dict[str, Any] = Field(description="what was posted: {type, created_on, data}")
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("delivered", "failed")
+
+
+class EventDeliveryPage(Model):
+    data: list[EventDelivery]
     next_cursor: str | None = None
