@@ -168,6 +168,8 @@ def test_resend_by_item_ids_answers_202_with_the_job_counted_at_once(
         "delivered",
         "failed",
         "pending",
+        "rate",
+        "eta",
     }
     assert job["source"] == "api"
     assert job["event"] == EVENT

@@ -235,13 +235,15 @@ def test_events_nothing_is_sent_without_a_notify_url(
 
 
 class _Interleaving:
-    """The store's DynamoDB client, wrapped: every read of a job item waits until `parties`
-    batches have made theirs, so each batch reads the job after all of them committed (both see
-    nothing pending); counts the completion claims made."""
+    """The store's DynamoDB client, wrapped to force the race: a read of the job item waits until
+    every batch got there (so each reads after all of them committed: all see nothing pending),
+    and a claim of the job's end waits until every batch got there (so each claims after all of
+    them read: none sees another's claim). Counts the claims made."""
 
     def __init__(self, client: Any, parties: int) -> None:
         self._client = client
-        self._barrier = threading.Barrier(parties, timeout=20)
+        self._read = threading.Barrier(parties, timeout=20)
+        self._claim = threading.Barrier(parties, timeout=20)
         self.claims = 0
         self._lock = threading.Lock()
 
@@ -250,13 +252,14 @@ class _Interleaving:
 
     def get_item(self, **kwargs: Any) -> Any:
         if kwargs["Key"]["sk"] == {"S": "JOB"} and kwargs.get("ConsistentRead"):
-            self._barrier.wait()
+            self._read.wait()
         return self._client.get_item(**kwargs)
 
     def update_item(self, **kwargs: Any) -> Any:
         if "end_notified" in kwargs.get("UpdateExpression", ""):
             with self._lock:
                 self.claims += 1
+            self._claim.wait()
         return self._client.update_item(**kwargs)
 
 
@@ -297,7 +300,7 @@ def test_events_two_batches_finishing_a_job_at_once_send_one_completion(
             deliverer.run([Incoming(message["MessageId"], message["ReceiptHandle"], message["Body"])])
         )
 
-    # When both commit, then both look at the job (each sees nothing pending)
+    # When both commit, then both read the job (each sees nothing pending), then both claim
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(batch, received))
     deliveries()  # the events queue

@@ -526,7 +526,7 @@ class Store:
         """Write a new job; False when a job of that id exists already."""
         record = {
             **keys.job(tenant_id, job.id),
-            **job.model_dump(exclude={"status"}),
+            **job.model_dump(exclude={"status", "rate", "eta"}),  # status, rate, eta: derived on read
             "expires_at": expires_at,
         }
         try:
@@ -865,7 +865,7 @@ class Store:
         only while nothing is pending; the job item after the write when this call won, else None.
         Of two batches that finish a job at once, exactly one wins. The progress windows of
         `record` (the item as read) are removed: a job that ended shows no rate."""
-        condition = f"attribute_exists(pk) AND attribute_not_exists({END_NOTIFIED})"
+        condition = f"attribute_exists(created_on) AND attribute_not_exists({END_NOTIFIED})"
         values: dict[str, Any] = {":type": event_type, ":when": when}
         if drained:
             condition += " AND pending <= :zero"

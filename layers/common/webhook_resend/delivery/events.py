@@ -113,7 +113,8 @@ def announce_job_end(
     was announced already, or the tenant has no notify_url. One consistent read decides whether
     the conditional write is worth making, so a batch that leaves pairs pending writes nothing."""
     record = store.job_record(tenant_id, job_id)
-    if record is None or END_NOTIFIED in record:
+    # A counter update of a job that is gone (its retention ended) leaves a bare item, no job.
+    if record is None or END_NOTIFIED in record or "created_on" not in record:
         return None
     if drained and int(record.get("pending", 0)) > 0:
         return None

@@ -17,7 +17,7 @@ never take them, so their cold starts need not create those classes.
 # at every cold start (every function imports them).
 from typing import Any, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from webhook_resend.models.base import Model, Source, SubjectKind
 
@@ -102,6 +102,13 @@ class Job(Model):
         default=None,
         description="seconds until nothing is pending at `rate`; null unless running with a rate above 0",
     )
+
+    @model_validator(mode="after")
+    def _running_has_a_rate(self) -> "Job":
+        # A job just created has ended nothing yet: it runs at 0 a second, as its reads will say.
+        if self.rate is None and self.status in RUNNING_STATUSES:
+            self.rate = 0.0
+        return self
 
 
 # The statuses in which pairs are still being delivered: a job shows `rate` and `eta` only then.
