@@ -164,6 +164,13 @@ class ApiClient:
             if not cursor:
                 return
 
+    # -- settings (issue 15) --------------------------------------------------------------------
+    def get_settings(self) -> dict[str, Any]:
+        return self._call("GET", "/settings")
+
+    def put_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PUT", "/settings", body=settings)
+
     # -- transport ------------------------------------------------------------------------------
     def _credential(self, admin: bool) -> str:
         if admin:

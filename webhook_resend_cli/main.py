@@ -30,6 +30,7 @@ from webhook_resend_cli.render import (
     format_errors,
     format_job,
     format_job_line,
+    format_settings,
     is_final,
     render_progress,
 )
@@ -39,6 +40,7 @@ DEFAULT_URL = "http://127.0.0.1:3000"
 DEFAULT_INTERVAL_SECONDS = 2.0
 DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed")
 JOB_STATUSES = ("selecting", "running", "completed", "rejected", "paused", "cancelled")
+SETTINGS = ("notify_url",)
 EVENTS = (
     "content_item.created",
     "content_item.changed",
@@ -90,6 +92,9 @@ class Client(Protocol):
     def iter_resends(
         self, *, status: str | None = None, limit: int | None = None
     ) -> Iterator[dict[str, Any]]: ...
+    def get_settings(self) -> dict[str, Any]: ...
+
+    def put_settings(self, settings: dict[str, Any]) -> dict[str, Any]: ...
 
     def iter_deliveries(
         self, job_id: str, *, status: str | None = None, limit: int | None = None
@@ -327,6 +332,35 @@ def build_parser() -> argparse.ArgumentParser:
     _json_option(deliveries, "one JSON object per line")
     _connection_options(deliveries, on_command=True)
     deliveries.set_defaults(run=cmd_deliveries)
+
+    # -- settings (issue 15) --------------------------------------------------------------------
+    settings = commands.add_parser(
+        "settings",
+        help="the tenant's settings: settings get | settings set notify_url URL",
+        description="Show or change the tenant's settings (GET/PUT /settings). notify_url is where "
+        "the service posts its operational events (resend.completed, webhook.deactivated), signed "
+        "with the tenant's callback_secret.",
+    )
+    settings_commands = settings.add_subparsers(dest="settings_command", metavar="COMMAND", required=True)
+    get = settings_commands.add_parser("get", help="show the settings")
+    _json_option(get, "the settings")
+    _connection_options(get, on_command=True)
+    get.set_defaults(run=cmd_settings_get)
+    put = settings_commands.add_parser(
+        "set", help="set one setting: set notify_url URL", description="Set one setting; the others stay."
+    )
+    put.add_argument("name", choices=SETTINGS, help="the setting")
+    put.add_argument("value", help="its value (a URL for notify_url)")
+    _json_option(put, "the settings")
+    _connection_options(put, on_command=True)
+    put.set_defaults(run=cmd_settings_set)
+    unset = settings_commands.add_parser(
+        "unset", help="clear one setting: unset notify_url", description="Clear one setting; the others stay."
+    )
+    unset.add_argument("name", choices=SETTINGS, help="the setting")
+    _json_option(unset, "the settings")
+    _connection_options(unset, on_command=True)
+    unset.set_defaults(run=cmd_settings_set, value=None)
     return parser
 
 
@@ -499,6 +533,22 @@ def cmd_list(args: argparse.Namespace, client: Client, io: Io) -> int:
 def cmd_deliveries(args: argparse.Namespace, client: Client, io: Io) -> int:
     for record in client.iter_deliveries(args.id, status=args.status, limit=args.limit):
         print(json.dumps(record) if args.json else format_delivery(record), file=io.out)
+    return EXIT_OK
+
+
+def _print_settings(args: argparse.Namespace, settings: dict[str, Any], io: Io) -> None:
+    print(json.dumps(settings, indent=2) if args.json else "\n".join(format_settings(settings)), file=io.out)
+
+
+def cmd_settings_get(args: argparse.Namespace, client: Client, io: Io) -> int:
+    _print_settings(args, client.get_settings(), io)
+    return EXIT_OK
+
+
+def cmd_settings_set(args: argparse.Namespace, client: Client, io: Io) -> int:
+    # PUT replaces every setting: the others are sent back as they are.
+    settings = {**client.get_settings(), args.name: args.value}
+    _print_settings(args, client.put_settings(settings), io)
     return EXIT_OK
 
 

@@ -24,7 +24,10 @@ JOB_KEYS = (
     "failed",
     "pending",
     "reason",
+    "rate",
+    "eta",
 )
+SETTINGS_KEYS = ("notify_url",)
 DRY_RUN_KEYS = ("event", "total_items", "total_queued")
 FINAL_STATUSES = ("completed", "cancelled", "rejected")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
@@ -66,7 +69,38 @@ def render_progress(job: Mapping[str, Any], width: int = BAR_WIDTH) -> str:
     else:
         filled, percent = done * width // total, done * 100 // total
     bar = "#" * filled + "-" * (width - filled)
-    return f"[{bar}] {percent:>3}%  delivered {delivered}  failed {failed}  pending {pending} / {total}"
+    line = f"[{bar}] {percent:>3}%  delivered {delivered}  failed {failed}  pending {pending} / {total}"
+    return line + format_pace(job)
+
+
+def format_rate(per_second: float) -> str:
+    """`120/s`, `12.5/s`, `0.25/s`."""
+    if per_second >= 100:
+        return f"{per_second:.0f}/s"
+    if per_second >= 10:
+        return f"{per_second:.1f}/s"
+    return f"{per_second:.2f}/s"
+
+
+def format_duration(seconds: int) -> str:
+    """`45s`, `3m 05s`, `2h 03m`."""
+    seconds = max(int(seconds), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def format_pace(job: Mapping[str, Any]) -> str:
+    """`  12.5/s  eta 3m 05s` while the job shows a rate (it runs); nothing otherwise."""
+    rate, eta = job.get("rate"), job.get("eta")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        return ""
+    pace = f"  {format_rate(float(rate))}"
+    if isinstance(eta, int) and not isinstance(eta, bool):
+        pace += f"  eta {format_duration(eta)}"
+    return pace
 
 
 def is_final(job: Mapping[str, Any]) -> bool:
@@ -86,6 +120,11 @@ def format_credentials(credentials: Mapping[str, Any]) -> list[str]:
 
 def format_job(job: Mapping[str, Any]) -> list[str]:
     return format_fields(job, JOB_KEYS)
+
+
+def format_settings(settings: Mapping[str, Any]) -> list[str]:
+    """Every setting, `-` for one that is not set."""
+    return format_fields({key: settings.get(key) for key in SETTINGS_KEYS}, SETTINGS_KEYS)
 
 
 def format_dry_run(answer: Mapping[str, Any]) -> list[str]:

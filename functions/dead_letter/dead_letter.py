@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from webhook_resend import coldstart
 from webhook_resend.aws import clients
 from webhook_resend.delivery import dead_letters
+from webhook_resend.delivery.events import Notifier
 from webhook_resend.observability import logger, metrics
 
 # A message that fails is reported, even when all of a batch fail: raising instead would make the
@@ -44,7 +45,10 @@ def end_dead_letter(record: SQSRecord) -> None:
     # first (what make run's moto reports), more if an earlier try here failed.
     receives = int(record.attributes.approximate_receive_count)
     where |= {"tenant_id": message.tenant_id, "job_id": message.job_id, "receives": receives}
-    ending = dead_letters.DeadLetters(clients.store(), clients.settings().delivery_retention_days)
+    days = clients.settings().delivery_retention_days
+    ending = dead_letters.DeadLetters(
+        clients.store(), days, Notifier(clients.store(), clients.event_publisher(), days)
+    )
     try:
         ended = ending.end(message, receives, record.message_id)
     except (ClientError, BotoCoreError, dead_letters.NotRecordedError) as error:

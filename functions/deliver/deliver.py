@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from webhook_resend import coldstart
 from webhook_resend.aws import clients
 from webhook_resend.delivery.deliverer import BatchResult, Deliverer, Incoming
+from webhook_resend.delivery.events import Notifier
 from webhook_resend.delivery.sender import HttpSender, default_transport
 from webhook_resend.observability import logger, metrics
 
@@ -84,6 +85,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             allow_private=settings.allow_private_urls,
         ),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        notifier=Notifier(
+            clients.delivery_store(), clients.event_publisher(), settings.delivery_retention_days
+        ),
     )
     batch = [
         Incoming(r["messageId"], r["receiptHandle"], r["body"])

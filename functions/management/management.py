@@ -1,4 +1,5 @@
-"""Content items, tasks, webhooks and schedules of a tenant; also the `$default` route (JSON 404/405)."""
+"""Content items, tasks, webhooks, schedules and settings of a tenant; also the `$default` route
+(JSON 404/405)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from webhook_resend import coldstart
 from webhook_resend.api.resolver import build_resolver
-from webhook_resend.api.routes import content_items, schedules, tasks, webhooks
+from webhook_resend.api.routes import content_items, schedules, settings, tasks, webhooks
 from webhook_resend.observability import logger
 
 app = build_resolver()
@@ -14,6 +15,7 @@ app.include_router(content_items.router)
 app.include_router(tasks.router)
 app.include_router(webhooks.router)
 app.include_router(schedules.router)
+app.include_router(settings.router)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -170,6 +170,8 @@ def test_resend_by_item_ids_answers_202_with_the_job_counted_at_once(
         "failed",
         "pending",
         "reason",
+        "rate",
+        "eta",
     }
     assert job["source"] == "api"
     assert job["event"] == EVENT

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from webhook_resend_cli import main as cli
+from webhook_resend_cli import render
 from webhook_resend_cli.client import ApiClient, ApiError, InvalidUrlError, MissingTokenError
 from webhook_resend_cli.render import format_delivery, format_errors, format_job, render_progress
 
@@ -102,6 +103,20 @@ class FakeClient:
         self.calls.append(("iter_resends", (status, limit)))
         self._check()
         yield from self.listed
+
+    # -- settings (issue 15)
+    settings: dict[str, Any] = {"notify_url": None}
+
+    def get_settings(self) -> dict[str, Any]:
+        self.calls.append(("get_settings", None))
+        self._check()
+        return dict(self.settings)
+
+    def put_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("put_settings", settings))
+        self._check()
+        self.settings = dict(settings)
+        return dict(settings)
 
 
 def _run(argv: list[str], client: FakeClient, env: dict[str, str] | None = None) -> int:
@@ -718,3 +733,86 @@ def test_api_client_repr_never_shows_the_tokens() -> None:
     shown = repr(ApiClient("http://user:pw@host", TOKEN, "admin-s3cret"))
 
     assert shown == "ApiClient('http://host')"
+
+
+# -- rate and eta, settings (issue 15) ----------------------------------------------------------------
+def test_render_progress_shows_rate_and_eta_while_the_job_runs() -> None:
+    job = {**_job(delivered=40, pending=60), "rate": 12.5, "eta": 185}
+
+    assert render_progress(job) == (
+        "[########------------]  40%  delivered 40  failed 0  pending 60 / 100  12.5/s  eta 3m 05s"
+    )
+
+
+def test_render_progress_shows_a_rate_without_eta_and_nothing_for_a_null_rate() -> None:
+    assert render_progress({**_job(pending=2), "rate": 0.0, "eta": None}).endswith("pending 2 / 2  0.00/s")
+    assert render_progress({**_job(delivered=2), "rate": None, "eta": None}).endswith("pending 0 / 2")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(0, "0s"), (45, "45s"), (60, "1m 00s"), (185, "3m 05s"), (7380, "2h 03m")]
+)
+def test_format_duration_reads_as_seconds_minutes_hours(seconds: int, shown: str) -> None:
+    assert render.format_duration(seconds) == shown
+
+
+@pytest.mark.parametrize(("rate", "shown"), [(0.25, "0.25/s"), (12.54, "12.5/s"), (1234.4, "1234/s")])
+def test_format_rate_keeps_three_figures_or_so(rate: float, shown: str) -> None:
+    assert render.format_rate(rate) == shown
+
+
+def test_main_status_watch_shows_rate_and_eta(capsys: pytest.CaptureFixture[str]) -> None:
+    running = {**_job(delivered=1, pending=1), "rate": 0.5, "eta": 2}
+    client = FakeClient(jobs=[running, {**_job(delivered=2), "rate": None, "eta": None}])
+
+    code = _run(["status", JOB_ID, "--watch", "--interval", "0.001"], client)
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "[##########----------]  50%  delivered 1  failed 0  pending 1 / 2  0.50/s  eta 2s",
+        "[####################] 100%  delivered 2  failed 0  pending 0 / 2",
+    ]
+
+
+def test_main_settings_get_prints_the_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    client = FakeClient()
+    client.settings = {"notify_url": "https://ops.example.com/events"}
+
+    code = _run(["settings", "get"], client)
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == ["notify_url  https://ops.example.com/events"]
+
+
+def test_main_settings_set_notify_url_puts_it_beside_the_other_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = FakeClient()
+    client.settings = {"notify_url": None, "other": 1}
+
+    code = _run(["settings", "set", "notify_url", "https://ops.example.com/events", "--json"], client)
+
+    assert code == 0
+    assert client.calls == [
+        ("get_settings", None),
+        ("put_settings", {"notify_url": "https://ops.example.com/events", "other": 1}),
+    ]
+    assert json.loads(capsys.readouterr().out)["notify_url"] == "https://ops.example.com/events"
+
+
+def test_main_settings_unset_notify_url_clears_it(capsys: pytest.CaptureFixture[str]) -> None:
+    client = FakeClient()
+    client.settings = {"notify_url": "https://ops.example.com/events"}
+
+    code = _run(["settings", "unset", "notify_url"], client)
+
+    assert code == 0
+    assert client.calls[-1] == ("put_settings", {"notify_url": None})
+    assert capsys.readouterr().out.splitlines() == ["notify_url  -"]
+
+
+def test_main_settings_set_refuses_an_unknown_setting() -> None:
+    client = FakeClient()
+
+    assert _run(["settings", "set", "colour", "blue"], client) == 1
+    assert client.calls == []

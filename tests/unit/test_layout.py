@@ -16,8 +16,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "common" / "webhook_r
 ROOT_MODULES_MAX = 8
 # Lower ranks are imported by higher ones, never the other way round.
 RANK = {"root": 0, "models": 1, "aws": 2, "resends": 3, "catalog": 3, "delivery": 3, "api": 4}
-# Between the domain folders: a content item list shares the resends' filters and selection.
-DOMAIN_EDGES = {("catalog", "resends")}
+# Between the domain folders: a content item list shares the resends' filters and selection; a job
+# that ends where it is selected or controlled (rejected, cancelled) is announced through
+# delivery.events, whose consumer is the delivery side's.
+DOMAIN_EDGES = {("catalog", "resends"), ("resends", "delivery")}
 
 
 def _module_name(path: Path) -> str:

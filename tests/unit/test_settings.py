@@ -30,6 +30,7 @@ def test_settings_from_env_table_name_only_uses_defaults():
         "schedule_dead_letter_queue_arn": "",
         "admin_token": "",
         "admin_token_secret_arn": "",
+        "events_queue_url": "",
     }
 
 

@@ -37,6 +37,8 @@ class Settings(BaseModel):
     # Locally the admin token comes from the environment; in AWS from Secrets Manager.
     admin_token: str = Field(default="", alias="ADMIN_TOKEN", repr=False)
     admin_token_secret_arn: str = Field(default="", alias="ADMIN_TOKEN_SECRET_ARN")
+    # Operational events (SPEC §13): their own queue, read by NotifyFunction.
+    events_queue_url: str = Field(default="", alias="EVENTS_QUEUE_URL")
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

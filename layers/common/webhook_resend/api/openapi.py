@@ -28,12 +28,24 @@ from webhook_resend.api.routes import (
     native_resends,
     resend_status,
     schedules,
+    settings,
     tasks,
     webhooks,
 )
 
 DOCUMENT_PATH = Path(__file__).resolve().parent / "openapi.json"
-ROUTERS = (admin, content_items, tasks, webhooks, schedules, bulk, native_resends, dataforseo, resend_status)
+ROUTERS = (
+    admin,
+    content_items,
+    tasks,
+    webhooks,
+    schedules,
+    bulk,
+    native_resends,
+    dataforseo,
+    resend_status,
+    settings,
+)
 
 TITLE = "webhook-resend"
 VERSION = "0.1.0"
@@ -154,6 +166,17 @@ def _complete(document: dict[str, Any]) -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+                ]
+            if path == "/settings/events":
+                operation["parameters"] = [
+                    *operation.get("parameters", []),
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
                     },
                     {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
                 ]

@@ -48,6 +48,12 @@ def page_publisher() -> SqsPublisher:
 
 
 @cache
+def event_publisher() -> SqsPublisher:
+    """The events queue's publisher (operational events, delivery/events.py)."""
+    return SqsPublisher(boto_client("sqs"), get_settings().events_queue_url)
+
+
+@cache
 def scheduler() -> Scheduler:
     current = get_settings()
     return Scheduler(
@@ -92,6 +98,7 @@ def reset(*, clients: bool = True) -> None:
         delivery_store,
         publisher,
         page_publisher,
+        event_publisher,
         scheduler,
         idempotency_store,
         get_settings,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import random
 import time
@@ -35,11 +34,14 @@ from pydantic import ValidationError
 
 from webhook_resend import clock
 from webhook_resend.aws import keys
+from webhook_resend.models import progress
 from webhook_resend.models.messages import PageMessage, PairMessage
 from webhook_resend.models.records import (
+    RUNNING_STATUSES,
     SELECTING,
     ContentItem,
     Delivery,
+    EventDelivery,
     Job,
     Selection,
     Task,
@@ -74,6 +76,15 @@ _FIRST_RECORD_CONDITION = {
     "ExpressionAttributeNames": {"#s": "status", "#c": COUNTED},
     "ExpressionAttributeValues": _TERMINAL_VALUES,
 }
+# -- a job's progress counters (issue 15), moved by the commit's counter update --------------------
+# Pairs ended in one 10-second window (models/progress.py): `ended_w<window>`; the counter update
+# adds to its window's and removes the minute before the one `rate` reads.
+ENDED_PREFIX = "ended_w"
+# Failed pairs by cause (`cause:404`, `cause:timeout`): the completion event's top five.
+CAUSE_PREFIX = "cause:"
+# Set once, under a condition, by whoever sends the event that ends a job (resend.completed, ...):
+# the job's end is announced exactly once.
+END_NOTIFIED = "end_notified"
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,10 @@ class PairOutcome:
     webhook_id: str
     records: list[Delivery]
     terminal: str | None  # "delivered" | "failed" | None (still retrying)
+    cause: str | None = None  # why a failed pair failed (models/progress.py); else read from records
+
+    def failure_cause(self) -> str:
+        return self.cause or progress.pair_cause(self.records)
 
 
 @dataclass(frozen=True)
@@ -203,6 +218,31 @@ def delivery_from(record: dict[str, Any]) -> Delivery:
     return Delivery.model_validate(delivery_record(record))
 
 
+def ended_windows(record: dict[str, Any]) -> dict[int, int]:
+    """The job item's pairs ended per 10-second window."""
+    return {
+        int(name.removeprefix(ENDED_PREFIX)): int(value)
+        for name, value in record.items()
+        if name.startswith(ENDED_PREFIX) and name.removeprefix(ENDED_PREFIX).isdigit()
+    }
+
+
+def failure_causes(record: dict[str, Any]) -> dict[str, int]:
+    """The job item's failed pairs by cause."""
+    return {
+        name.removeprefix(CAUSE_PREFIX): int(v) for name, v in record.items() if name.startswith(CAUSE_PREFIX)
+    }
+
+
+def _progress(record: dict[str, Any], status: str, pending: int) -> dict[str, Any]:
+    """`rate` and `eta` of a job item, as of now; both None unless the job is running."""
+    if status not in RUNNING_STATUSES:
+        return {"rate": None, "eta": None}
+    now = clock.now().timestamp()
+    per_second = progress.rate(ended_windows(record), now, clock.parse(record["created_on"]).timestamp())
+    return {"rate": round(per_second, 3), "eta": progress.eta(pending, per_second, running=True)}
+
+
 def _job_from(record: dict[str, Any]) -> Job:
     counts = {k: int(record.get(k, 0)) for k in ("total_queued", "delivered", "failed", "pending")}
     status = job_status(
@@ -225,7 +265,18 @@ def _job_from(record: dict[str, Any]) -> Job:
         total_items=int(record.get("total_items", 0)),
         reason=record.get("reason"),
         **counts,
+        **_progress(record, status, counts["pending"]),
     )
+
+
+def _event_from(record: dict[str, Any]) -> EventDelivery:
+    fields = {k: v for k, v in record.items() if k in EventDelivery.model_fields}
+    return EventDelivery.model_validate({**fields, "event": json.loads(record.get("event") or "{}")})
+
+
+def job_document(record: dict[str, Any]) -> Job:
+    """The job document of a job item as stored (see `Store.job_record`)."""
+    return _job_from(record)
 
 
 def encode_cursor(key: dict[str, Any]) -> str:
@@ -539,7 +590,7 @@ class Store:
             # The sparse index of the tenant's jobs, newest first (GET /resends).
             "gsi5pk": keys.jobs_index_pk(tenant_id),
             "gsi5sk": keys.jobs_index_sk(job.created_on, job.id),
-            **job.model_dump(exclude={"status"}),
+            **job.model_dump(exclude={"status", "rate", "eta"}),  # status, rate, eta: derived on read
             **(_walk_attributes(walk) if walk else {}),
             "expires_at": expires_at,
         }
@@ -572,16 +623,22 @@ class Store:
     def get_records(self, key_list: Sequence[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         return {(r["pk"], r["sk"]): r for r in self.batch_get(key_list)}
 
-    def deactivate_webhook(self, tenant_id: str, webhook_id: str) -> None:
-        # A webhook deleted meanwhile has nothing to deactivate.
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
-            self._client.update_item(
+    def deactivate_webhook(self, tenant_id: str, webhook_id: str) -> Webhook | None:
+        """Turn the webhook inactive; the webhook when this call did (not when it was inactive
+        already, or deleted meanwhile, which has nothing to deactivate): its `webhook.deactivated`
+        event is sent once."""
+        try:
+            answer = self._client.update_item(
                 TableName=self._table,
                 Key=to_attrs(keys.webhook(tenant_id, webhook_id)),
                 UpdateExpression="SET active = :false",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=to_attrs({":false": False}),
+                ConditionExpression="attribute_exists(pk) AND active = :true",
+                ExpressionAttributeValues=to_attrs({":false": False, ":true": True}),
+                ReturnValues="ALL_NEW",
             )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return None
+        return _webhook_from(from_attrs(answer["Attributes"]))[0]
 
     def _delivery_put(
         self, tenant_id: str, record: Delivery, expires_at: int, counted: str | None = None
@@ -640,17 +697,41 @@ class Store:
         }
 
     def _counter_update(
-        self, tenant_id: str, job_id: str, delivered: int, failed: int, when: str
+        self,
+        tenant_id: str,
+        job_id: str,
+        delivered: int,
+        failed: int,
+        when: str,
+        causes: Mapping[str, int] | None = None,
     ) -> dict[str, Any]:
+        adds = ["delivered :d", "failed :f", "pending :p"]
+        values: dict[str, Any] = {":d": delivered, ":f": failed, ":p": -(delivered + failed), ":when": when}
+        # -- progress (issue 15): the pairs ended in this window, failed pairs by cause; the windows
+        # of the minute before the one `rate` reads are removed (models/progress.py), so the item
+        # keeps at most a minute of windows while pairs keep ending. Same update: no extra write.
+        names: dict[str, str] = {}
+        window = progress.window_of(clock.parse(when).timestamp())
+        names["#ew"] = f"{ENDED_PREFIX}{window}"
+        adds.append("#ew :ended")
+        values[":ended"] = delivered + failed
+        for i, (cause, count) in enumerate(sorted((causes or {}).items())):
+            names[f"#fc{i}"] = f"{CAUSE_PREFIX}{cause}"
+            adds.append(f"#fc{i} :fc{i}")
+            values[f":fc{i}"] = count
+        stale = []
+        for i, old in enumerate(progress.stale_windows(window)):
+            names[f"#ow{i}"] = f"{ENDED_PREFIX}{old}"
+            stale.append(f"#ow{i}")
+        expression = f"ADD {', '.join(adds)} SET last_counted_on = :when REMOVE {', '.join(stale)}"
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": to_attrs(keys.job(tenant_id, job_id)),
                 # The time of the last count is the completion time once nothing is pending.
-                "UpdateExpression": "ADD delivered :d, failed :f, pending :p SET last_counted_on = :when",
-                "ExpressionAttributeValues": to_attrs(
-                    {":d": delivered, ":f": failed, ":p": -(delivered + failed), ":when": when}
-                ),
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_attrs(values),
             }
         }
 
@@ -732,9 +813,12 @@ class Store:
         for round_number in range(_COMMIT_ROUNDS):
             delivered = sum(1 for _, o, counts in operations if counts and o.terminal == "delivered")
             failed = sum(1 for _, o, counts in operations if counts and o.terminal == "failed")
+            causes = Counter(
+                o.failure_cause() for _, o, counts in operations if counts and o.terminal == "failed"
+            )
             items = [op for op, _, _ in operations]
             if delivered or failed:
-                items.append(self._counter_update(tenant_id, job_id, delivered, failed, when))
+                items.append(self._counter_update(tenant_id, job_id, delivered, failed, when, causes))
             if not items:
                 return []
             try:
@@ -827,6 +911,115 @@ class Store:
             if "LastEvaluatedKey" not in answer:
                 return
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    # -- a job's end, announced once (issue 15) ----------------------------------------------------
+    def job_record(self, tenant_id: str, job_id: str) -> dict[str, Any] | None:
+        """The job item as stored (counters, progress windows, causes), read consistently: a
+        batch that just moved its counters must see its own write."""
+        return self._get(keys.job(tenant_id, job_id), consistent=True)
+
+    def claim_job_end(
+        self,
+        tenant_id: str,
+        job_id: str,
+        event_type: str,
+        when: str,
+        *,
+        drained: bool,
+        record: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """Mark the job's end announced (`end_notified`), only if no one has and, with `drained`,
+        only while nothing is pending; the job item after the write when this call won, else None.
+        Of two batches that finish a job at once, exactly one wins. The progress windows of
+        `record` (the item as read) are removed: a job that ended shows no rate."""
+        condition = f"attribute_exists(created_on) AND attribute_not_exists({END_NOTIFIED})"
+        values: dict[str, Any] = {":type": event_type, ":when": when}
+        if drained:
+            condition += " AND pending <= :zero"
+            values[":zero"] = 0
+        names = {f"#ow{i}": name for i, name in enumerate(n for n in record if n.startswith(ENDED_PREFIX))}
+        expression = f"SET {END_NOTIFIED} = :type, end_notified_on = :when"
+        if names:
+            expression += " REMOVE " + ", ".join(names)
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.job(tenant_id, job_id)),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=to_attrs(values),
+                **({"ExpressionAttributeNames": names} if names else {}),
+                ReturnValues="ALL_NEW",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return None
+        return from_attrs(answer["Attributes"])
+
+    # -- tenant settings (issue 15) ----------------------------------------------------------------
+    def set_notify_url(self, tenant_id: str, url: str | None) -> bool:
+        """Set (or, with None, clear) the tenant's notify_url; False when the tenant is gone."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.tenant(tenant_id)),
+                UpdateExpression="SET notify_url = :url" if url else "REMOVE notify_url",
+                ConditionExpression="attribute_exists(pk)",
+                **({"ExpressionAttributeValues": to_attrs({":url": url})} if url else {}),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # -- operational events (issue 15): their delivery records, never counted in a job --------------
+    def _event_item(self, tenant_id: str, record: EventDelivery, expires_at: int) -> dict[str, Any]:
+        return to_attrs(
+            {
+                **keys.event(tenant_id, record.created_on, record.id),
+                **record.model_dump(exclude={"event"}, exclude_none=True),
+                "event": json.dumps(record.event, separators=(",", ":")),
+                "expires_at": expires_at,
+            }
+        )
+
+    def put_event(self, tenant_id: str, record: EventDelivery, expires_at: int) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item=self._event_item(tenant_id, record, expires_at),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def get_event(self, tenant_id: str, created_on: str, event_id: str) -> EventDelivery | None:
+        record = self._get(keys.event(tenant_id, created_on, event_id), consistent=True)
+        return _event_from(record) if record else None
+
+    def save_event(self, tenant_id: str, record: EventDelivery, expires_at: int) -> bool:
+        """Write an attempt's result; False when the record had ended already (a duplicate of its
+        message ran first): an ended record is never rewritten."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._event_item(tenant_id, record, expires_at),
+                **_RECORD_CONDITION,
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def list_events(
+        self, tenant_id: str, limit: int, cursor: dict[str, Any] | None
+    ) -> tuple[list[EventDelivery], dict[str, Any] | None]:
+        """The tenant's operational events, newest first (a Query of its events partition)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_attrs({":pk": keys.events_pk(tenant_id)}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = cursor
+        answer = self._client.query(**request)
+        return [_event_from(from_attrs(a)) for a in answer.get("Items", [])], answer.get("LastEvaluatedKey")
 
     # -- parked pairs -----------------------------------------------------------------------------
     def park(self, pairs: Sequence[ParkedPair], parked_on: str) -> list[ParkedPair]:

@@ -155,3 +155,13 @@ def selection_marker(tenant_id: str, job_id: str, subject_id: str) -> dict[str, 
     # Beside the subject's delivery records: which step selected the subject, and each of its
     # pairs, in a resend by outcome (a pair may have failed several times, on several pages).
     return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": "SELECTED"}
+
+
+# -- operational events: what the service sent to a tenant's notify_url (delivery/events.py) --------
+def events_pk(tenant_id: str) -> str:
+    return f"{tenant_id}#EVENTS"
+
+
+def event(tenant_id: str, created_on: str, event_id: str) -> dict[str, str]:
+    # Sorted by time within the tenant's partition: the newest first is one Query, backwards.
+    return {"pk": events_pk(tenant_id), "sk": f"{created_on}#{event_id}"}

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from webhook_resend import clock
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store
 from webhook_resend.delivery import callbacks
+from webhook_resend.delivery.events import Notifier
 from webhook_resend.models.messages import PageMessage, PairMessage, SelectionMessage
 from webhook_resend.models.records import CLAIM, REJECTED, RESUME, SELECTED, SELECTING, Delivery
 
@@ -110,9 +111,11 @@ class _Url:
 class DeadLetters:
     """Ends the pairs of dead-lettered messages, reading and writing through the store."""
 
-    def __init__(self, store: Store, retention_days: int) -> None:
+    def __init__(self, store: Store, retention_days: int, notifier: Notifier | None = None) -> None:
         self._store = store
         self._retention_days = retention_days
+        # Operational events: a job whose last pairs end here is complete (resend.completed).
+        self._notifier = notifier
 
     def end(
         self, message: PairMessage | PageMessage | SelectionMessage, receives: int, message_id: str = ""
@@ -138,6 +141,9 @@ class DeadLetters:
             if unwritten:
                 raise NotRecordedError(f"{len(unwritten)} of {len(outcomes)} pairs not written")
             ended += len(outcomes)
+        if self._notifier is not None:
+            # Also when this run ended nothing: a run that died after its commit comes back here.
+            self._notifier.jobs_counted([(message.tenant_id, message.job_id)])
         return Ended(job_found=True, pairs=len(pairs), ended=ended)
 
     def end_selection(self, message: SelectionMessage, receives: int, message_id: str) -> Ended:

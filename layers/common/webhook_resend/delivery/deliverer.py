@@ -25,7 +25,9 @@ from webhook_resend import clock
 from webhook_resend.aws import keys
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, StoreBusyError, delivery_from
 from webhook_resend.delivery import backoff, callbacks, parking, signing
+from webhook_resend.delivery.events import Notifier
 from webhook_resend.delivery.sender import Attempt, HttpSender, failed_attempt
+from webhook_resend.models import progress
 from webhook_resend.models.messages import PairMessage
 from webhook_resend.models.records import Delivery
 from webhook_resend.observability import logger
@@ -87,6 +89,8 @@ class Work:
     already_done: bool = False
     deferred: bool = False
     gone_webhook: bool = False
+    # The URL and the answer that deactivated the webhook (a 410): its webhook.deactivated event.
+    gone_answer: dict[str, Any] | None = None
 
 
 def classify(attempt: Attempt) -> Verdict:
@@ -125,12 +129,15 @@ class Deliverer:
         *,
         time_left: Callable[[], float] = lambda: float("inf"),
         rng: random.Random | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._sender_factory = sender_factory
         self._time_left = time_left
         self._rng = rng or random.Random()
+        # Operational events (resend.completed, webhook.deactivated); none without one.
+        self._notifier = notifier
 
     def _soon(self) -> int:
         """When a message that was not done comes back: SOON seconds, spread by jitter so that
@@ -304,6 +311,10 @@ class Deliverer:
             return None
         if verdict == "gone":
             w.gone_webhook = True
+            w.gone_answer = {
+                "url": target.url,
+                "answer": {"status_code": attempt.status_code, "body": attempt.body[:1024]},
+            }
             record.status = "failed"
             record.last_error = "HTTP 410: the receiver is gone; the webhook was deactivated"
             return None
@@ -406,22 +417,39 @@ class Deliverer:
                 webhook_id=w.message.webhook_id,
                 records=[r for r in records if r.url_index in touched],
                 terminal=terminal,
+                # Why it failed, from all its records (the batch may rewrite only some of them).
+                cause=progress.pair_cause(records) if terminal == "failed" else None,
             )
             if outcome.records or outcome.terminal:
                 outcomes.append((w, outcome))
 
-        for tenant_id, webhook_id in {
-            (w.message.tenant_id, w.message.webhook_id) for w in work if w.gone_webhook
-        }:
+        gone = {(w.message.tenant_id, w.message.webhook_id): w.gone_answer for w in work if w.gone_webhook}
+        for (tenant_id, webhook_id), answer in gone.items():
             try:
-                self._store.deactivate_webhook(tenant_id, webhook_id)
+                webhook = self._store.deactivate_webhook(tenant_id, webhook_id)
             except (ClientError, BotoCoreError) as exc:
                 # The 410 is recorded either way; the webhook's next 410 deactivates it.
                 logger.warning("webhook not deactivated", extra={"error": _aws_error(exc)})
+                continue
+            # -- operational event (issue 15): only the call that turned it inactive announces it
+            if webhook is not None and self._notifier is not None:
+                self._notifier.webhook_deactivated(
+                    tenant_id, {"webhook": webhook.model_dump(), **(answer or {})}
+                )
 
         retention = clock.expires_at(self._settings.delivery_retention_days)
         unwritten = self._store.commit([o for _, o in outcomes], clock.now_text(), retention)
         unwritten_ids = {id(o) for o in unwritten}
+
+        # -- operational event (issue 15): a job this batch counted pairs of may be complete. A
+        # message whose pair was counted already comes back when a run died after its commit:
+        # its job is looked at again, so a completion is never missed (the claim decides once).
+        if self._notifier is not None:
+            counted = {
+                (o.tenant_id, o.job_id) for _, o in outcomes if o.terminal and id(o) not in unwritten_ids
+            }
+            counted |= {(w.message.tenant_id, w.message.job_id) for w in work if w.already_done}
+            self._notifier.jobs_counted(counted)
 
         for w, outcome in outcomes:
             message_id = w.incoming.message_id

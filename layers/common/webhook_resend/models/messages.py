@@ -84,3 +84,15 @@ class SelectionMessage(Model):
     step: int = Field(ge=0)
     phase: Literal["count", "queue"]
     start: dict[str, dict[str, str]] | None = None
+
+
+class EventMessage(Model):
+    """One operational event to send to a tenant's notify_url (events queue). The event itself is
+    its record (`keys.event`): the message only names it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = 1
+    tenant_id: str = Field(min_length=1)
+    event_id: str = Field(min_length=1)
+    created_on: str = Field(min_length=1)

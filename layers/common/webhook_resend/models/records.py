@@ -17,7 +17,7 @@ never take them, so their cold starts need not create those classes.
 # at every cold start (every function imports them).
 from typing import Any, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from webhook_resend.models.base import Model, Source, SubjectKind
 
@@ -100,6 +100,25 @@ class Job(Model):
     reason: str | None = Field(
         default=None, description="why the job was rejected, or why its selection ended early"
     )
+    # -- progress (issue 15): from counters the commit moves, never from delivery records ----------
+    rate: float | None = Field(
+        default=None, description="pairs ended per second over the last minute; null unless running"
+    )
+    eta: int | None = Field(
+        default=None,
+        description="seconds until nothing is pending at `rate`; null unless running with a rate above 0",
+    )
+
+    @model_validator(mode="after")
+    def _running_has_a_rate(self) -> "Job":
+        # A job just created has ended nothing yet: it runs at 0 a second, as its reads will say.
+        if self.rate is None and self.status in RUNNING_STATUSES:
+            self.rate = 0.0
+        return self
+
+
+# The statuses in which pairs are still being delivered: a job shows `rate` and `eta` only then.
+RUNNING_STATUSES = ("running",)
 
 
 # What a job's stored `state` may say (SPEC §11); absent on jobs selected at once. Only
@@ -206,4 +225,39 @@ class Delivery(Model):
 
 class DeliveryPage(Model):
     data: list[Delivery]
+    next_cursor: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Operational events (SPEC §13): what was sent to a tenant's notify_url
+# ------------------------------------------------------------------------------------------------
+OperationalEventType = Literal[
+    "resend.completed", "resend.cancelled", "resend.rejected", "webhook.deactivated"
+]
+
+
+class EventDelivery(Model):
+    """One operational event and its delivery to the tenant's `notify_url`: its own record,
+    never counted in a job."""
+
+    id: str = Field(description="the event's id, its `webhook-id` header")
+    type: OperationalEventType
+    created_on: str
+    url: str
+    status: DeliveryStatus
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    last_attempt_on: str | None = None
+    delivered_on: str | None = None
+    next_attempt_on: str | None = None
+    event: dict[str, Any] = Field(description="what was posted: {type, created_on, data}")
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("delivered", "failed")
+
+
+class EventDeliveryPage(Model):
+    data: list[EventDelivery]
     next_cursor: str | None = None

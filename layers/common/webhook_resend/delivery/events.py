@@ -1,0 +1,173 @@
+"""Operational events (SPEC §13): what the service tells a tenant at its `notify_url`.
+
+An event is `{"type", "created_on", "data"}`, posted as JSON with Standard Webhooks headers signed
+with the tenant's `callback_secret`. `notify` is the one way to raise one: it writes the event's
+delivery record (under the tenant, never in a job, so no job counts it) and queues a message for
+it on the events queue, whose consumer (`delivery/event_sender.py`) sends it and retries it like
+a delivery. A tenant without a notify_url gets nothing.
+
+Each occurrence is announced once. The end of a job is decided by a conditional write on the job
+item (`Store.claim_job_end`): of two batches that finish a job at once, exactly one wins and
+sends. A webhook's deactivation is announced by the one call that turned it inactive
+(`Store.deactivate_webhook`).
+
+Adding an event is one call: `resend.cancelled` is `announce_job_end(..., "resend.cancelled",
+drained=False)` where a job is cancelled, `resend.rejected` the same where one is rejected.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from webhook_resend import clock
+from webhook_resend.aws.dynamodb import END_NOTIFIED, Store, failure_causes, job_document
+from webhook_resend.aws.publisher import PublishResult
+from webhook_resend.models import progress
+from webhook_resend.models.messages import EventMessage
+from webhook_resend.models.records import EventDelivery, OperationalEventType
+from webhook_resend.observability import logger
+
+DEFAULT_KEEP_DAYS = 30
+
+
+class EventPublisher(Protocol):
+    def publish(self, messages: list[EventMessage]) -> PublishResult[EventMessage]: ...
+
+
+def new_event_id() -> str:
+    return "evt_" + uuid.uuid4().hex
+
+
+def notify(
+    store: Store,
+    publisher: EventPublisher,
+    tenant_id: str,
+    event_type: OperationalEventType,
+    data: dict[str, Any],
+    *,
+    keep_days: int = DEFAULT_KEEP_DAYS,
+) -> EventDelivery | None:
+    """Send `event_type` with `data` to the tenant's notify_url: its record written, its message
+    queued. None when the tenant has no notify_url. AWS errors propagate (nothing was queued, or
+    the record says what was not)."""
+    tenant = store.get_tenant(tenant_id)
+    url = (tenant or {}).get("notify_url")
+    if not url:
+        return None
+    now = clock.now_text()
+    record = EventDelivery(
+        id=new_event_id(),
+        type=event_type,
+        created_on=now,
+        url=url,
+        status="pending",
+        event={"type": event_type, "created_on": now, "data": data},
+    )
+    expires_at = clock.expires_at(keep_days)
+    store.put_event(tenant_id, record, expires_at)
+    sent = publisher.publish([EventMessage(tenant_id=tenant_id, event_id=record.id, created_on=now)])
+    if sent.failed:
+        # SQS answered it did not take it: the record says so, for an operator to see.
+        record.status = "failed"
+        record.last_error = "not queued: the events queue refused it"
+        store.save_event(tenant_id, record, expires_at)
+        logger.error("operational event not queued", extra={"event_type": event_type, "event_id": record.id})
+    elif sent.unknown:
+        # SQS may have it: nothing to undo. A record left pending shows an event that was not.
+        logger.warning("operational event may not be queued", extra={"event_id": record.id})
+    return record
+
+
+def job_end_data(record: dict[str, Any]) -> dict[str, Any]:
+    """An ended job's event data: the job document, its duration in seconds (creation to its last
+    count), and the five most frequent failure causes with their counts."""
+    job = job_document(record)
+    duration = None
+    if job.completed_on:
+        seconds = (clock.parse(job.completed_on) - clock.parse(job.created_on)).total_seconds()
+        duration = round(max(seconds, 0.0), 3)
+    return {
+        "job": job.model_dump(),
+        "duration_seconds": duration,
+        "failure_causes": progress.top_causes(failure_causes(record)),
+    }
+
+
+def announce_job_end(
+    store: Store,
+    publisher: EventPublisher,
+    tenant_id: str,
+    job_id: str,
+    event_type: OperationalEventType,
+    *,
+    drained: bool = True,
+    keep_days: int = DEFAULT_KEEP_DAYS,
+) -> EventDelivery | None:
+    """Announce that a job ended, once: claim its end (`Store.claim_job_end`; with `drained`, only
+    once nothing is pending) and, when this call won, `notify`. None when the job is not ended,
+    was announced already, or the tenant has no notify_url. One consistent read decides whether
+    the conditional write is worth making, so a batch that leaves pairs pending writes nothing."""
+    record = store.job_record(tenant_id, job_id)
+    # A counter update of a job that is gone (its retention ended) leaves a bare item, no job.
+    if record is None or END_NOTIFIED in record or "created_on" not in record:
+        return None
+    if drained and int(record.get("pending", 0)) > 0:
+        return None
+    claimed = store.claim_job_end(
+        tenant_id, job_id, event_type, clock.now_text(), drained=drained, record=record
+    )
+    if claimed is None:
+        return None  # another batch won: it sends
+    return notify(store, publisher, tenant_id, event_type, job_end_data(claimed), keep_days=keep_days)
+
+
+@dataclass
+class Notifier:
+    """What the consumers hold to raise events: the store, the events queue's publisher and how
+    long event records are kept."""
+
+    store: Store
+    publisher: EventPublisher
+    keep_days: int = DEFAULT_KEEP_DAYS
+
+    def notify(
+        self, tenant_id: str, event_type: OperationalEventType, data: dict[str, Any]
+    ) -> EventDelivery | None:
+        return notify(self.store, self.publisher, tenant_id, event_type, data, keep_days=self.keep_days)
+
+    def jobs_counted(self, jobs: Iterable[tuple[str, str]]) -> int:
+        """After a commit moved these jobs' counters: announce each one it completed. An AWS error
+        is logged, never raised: the batch's results are written already. Answers how many
+        completions this call announced (or claimed, for a tenant without a notify_url)."""
+        announced = 0
+        for tenant_id, job_id in sorted(set(jobs)):
+            try:
+                if announce_job_end(
+                    self.store,
+                    self.publisher,
+                    tenant_id,
+                    job_id,
+                    "resend.completed",
+                    keep_days=self.keep_days,
+                ):
+                    announced += 1
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("job completion not announced", extra={"error": _aws_error(exc)})
+        return announced
+
+    def webhook_deactivated(self, tenant_id: str, data: dict[str, Any]) -> None:
+        try:
+            self.notify(tenant_id, "webhook.deactivated", data)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("webhook deactivation not announced", extra={"error": _aws_error(exc)})
+
+
+def _aws_error(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
