@@ -126,3 +126,14 @@ def parked_due_bound(now: str) -> str:
     """The sort key every entry due at or before `now` (a canonical time) sorts below: `$` comes
     right after the `#` that ends an entry's due time."""
     return f"{now}$"
+
+
+# -- rate budgets: one item per webhook URL, its next free send slot (delivery/pacing.py) -----------
+RATE_SK_PREFIX = "U#"
+
+
+def rate_budget(tenant_id: str, webhook_id: str, url: str) -> dict[str, str]:
+    # Keyed by the URL itself (hashed: a URL may be 2 KB), so a webhook whose URLs are replaced or
+    # reordered never hands one URL's slots to another.
+    digest = hashlib.blake2b(url.encode(), digest_size=8).hexdigest()
+    return {"pk": f"{tenant_id}#RATE#{webhook_id}", "sk": f"{RATE_SK_PREFIX}{digest}"}
