@@ -411,7 +411,14 @@ class Deliverer:
             spacing = pacing.spacing_us(rate)
             try:
                 slots = pacing.take_slots(
-                    self._store, key, len(group), spacing, now_us, horizon_us, expires_at, pacing.guess(key)
+                    self._store,
+                    key,
+                    len(group),
+                    spacing,
+                    now_us + int(pacing.SETUP_SECONDS * 1_000_000),
+                    horizon_us,
+                    expires_at,
+                    pacing.guess(key),
                 )
             except (ClientError, BotoCoreError) as exc:
                 # Nothing is sent unpaced: the URL's pairs come back soon and take slots then.

@@ -52,6 +52,9 @@ INLINE_SECONDS = 5.0
 # A pair held until a slot comes back this long before it (the poller's batching window and the
 # batch's reads fit in it), and then waits in-process for the slot.
 LEAD_SECONDS = 2
+# A batch's first slot is no sooner than this: the sender is set up and the request built first
+# (a slot missed by more than LATE_SECONDS is given up).
+SETUP_SECONDS = 0.25
 # Conditional writes one reservation may take when other instances keep moving the budget.
 BUDGET_ROUNDS = 4
 # The least a webhook is slowed to: the least limit one can set.
