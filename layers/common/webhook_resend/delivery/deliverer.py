@@ -416,7 +416,7 @@ class Deliverer:
                     len(group),
                     spacing,
                     now_us + int(pacing.SETUP_SECONDS * 1_000_000),
-                    horizon_us,
+                    horizon_us - int(pacing.SETUP_SECONDS * 1_000_000),
                     expires_at,
                     pacing.guess(key),
                 )
