@@ -23,7 +23,7 @@ from tests.conftest import Api, LocalAws, Receiver
 from tests.counters import assert_counters_add_up
 from tests.unit.delivery.test_pacing import FakeBudgets, most_in_one_second
 from webhook_resend.aws import clients, keys
-from webhook_resend.delivery import pacing
+from webhook_resend.delivery import pacing, parking
 from webhook_resend.delivery.deliverer import Deliverer, Incoming
 from webhook_resend.delivery.sender import HttpSender, default_transport
 
@@ -94,17 +94,6 @@ def _records(api: Api, token: str, job_id: str) -> list[dict[str, Any]]:
     reply = api.request("GET", f"/resends/{job_id}/deliveries?limit=100", token=token)
     assert reply.status == 200, reply.body
     return list(reply.json["data"])
-
-
-def _parked(stack: LocalAws) -> list[Any]:
-    from webhook_resend import clock
-
-    found = []
-    for shard in range(keys.PARK_SHARDS):
-        page, _ = clients.store().due_parked(shard, "9999-12-31T00:00:00.000Z", 100)
-        found += page
-    assert all(clock.parse(p.due_on) for p in found)
-    return found
 
 
 def _receive_all(sqs: Any, queue: str) -> list[Incoming]:
@@ -306,7 +295,7 @@ def test_pacing_consumer_parks_pairs_with_no_slot_free_within_its_horizon(
 
     # Then 3 were sent at their slots, and 2 were parked for the rate limit, without an attempt
     assert len(receiver.to("/hook")) == 3
-    parked = _parked(stack)
+    parked = _parked_now()
     assert [p.reason for p in parked] == ["rate_limit", "rate_limit"]
     assert {p.message.job_id for p in parked} == {job_id}
     records = _records(api, token, job_id)
@@ -336,7 +325,7 @@ def test_pacing_default_rate_limit_paces_a_webhook_without_one(
 
 
 def test_pacing_two_consumer_invocations_share_one_budget(
-    api: Api, token: str, receiver: Receiver, sqs: Any, queue: str
+    api: Api, token: str, tenant: dict[str, Any], receiver: Receiver, sqs: Any, queue: str
 ) -> None:
     # Given 8 pairs at 5/s (slots 0.22 s apart), split into two batches
     _items(api, token, 8)
@@ -358,14 +347,11 @@ def test_pacing_two_consumer_invocations_share_one_budget(
     assert most_in_one_second(times) <= 5
     assert times[-1] - times[0] >= 7 * 0.22 - 0.05
     assert [r.attempts for r in results] == [4, 4]
-    budget = clients.store()._get(keys.rate_budget(api_tenant(token), webhook_id, f"{receiver.url}/hook"))
+    # And the budget's next free slot is one spacing after the eighth
+    budget = clients.store()._get(keys.rate_budget(tenant["tenant_id"], webhook_id, f"{receiver.url}/hook"))
     assert budget is not None
+    assert abs(budget["tat"] / 1e6 - (times[-1] + 0.22)) < 0.1
     assert _job(api, token, job_id)["delivered"] == 8
-
-
-def api_tenant(token: str) -> str:
-    """The tenant id a bearer token embeds (`wr_<tenant>_<secret>`)."""
-    return token.split("_")[1]
 
 
 # -- receivers that set the pace -----------------------------------------------------------------------
@@ -376,6 +362,7 @@ def api_tenant(token: str) -> str:
 def test_pacing_429_eight_times_then_200_ends_delivered_without_using_up_attempts(
     api: Api,
     token: str,
+    tenant: dict[str, Any],
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
     sqs_clock: Callable[[float], None],
@@ -405,13 +392,13 @@ def test_pacing_429_eight_times_then_200_ends_delivered_without_using_up_attempt
     job = _job(api, token, job_id)
     assert (job["delivered"], job["failed"], job["status"]) == (1, 0, "completed")
     # And the webhook, which had no limit, was slowed to a rate of its own
-    stored = clients.store()._get(keys.webhook(api_tenant(token), webhook_id))
+    stored = clients.store()._get(keys.webhook(tenant["tenant_id"], webhook_id))
     assert stored is not None
     assert stored["paced_per_second"] == pacing.MIN_RATE
 
 
 def test_pacing_503_halves_a_limited_webhooks_pace(
-    api: Api, token: str, receiver: Receiver, deliveries: Callable[..., int]
+    api: Api, token: str, tenant: dict[str, Any], receiver: Receiver, deliveries: Callable[..., int]
 ) -> None:
     receiver.script("/hook", [(503, {"Retry-After": "600"})])
     _items(api, token, 1)
@@ -420,7 +407,7 @@ def test_pacing_503_halves_a_limited_webhooks_pace(
 
     deliveries(rounds=1)
 
-    stored = clients.store()._get(keys.webhook(api_tenant(token), webhook_id))
+    stored = clients.store()._get(keys.webhook(tenant["tenant_id"], webhook_id))
     assert stored is not None
     assert stored["paced_per_second"] == 20
     [record] = _records(api, token, job_id)
@@ -430,3 +417,42 @@ def test_pacing_503_halves_a_limited_webhooks_pace(
         1,
         600,
     )
+
+
+def test_pacing_deferrals_past_a_day_are_ordinary_failed_attempts(
+    api: Api, token: str, receiver: Receiver, deliveries: Callable[..., int]
+) -> None:
+    # Given a receiver that always answers 429 asking for 12 hours
+    from datetime import timedelta
+
+    from webhook_resend import clock
+
+    receiver.script("/hook", [(429, {"Retry-After": "43200"})])
+    _items(api, token, 1)
+    job_id = _resend(api, token, _webhook(api, token, f"{receiver.url}/hook"), 1)
+
+    # When it is attempted three times, the waker run each time past the parked pair's due time
+    reasons = []
+    for hours in (13, 26, 39):
+        deliveries(rounds=1)
+        [parked] = _parked_now()
+        reasons.append(parked.reason)
+        parking.wake(
+            clients.store(),
+            clients.publisher(),
+            now=clock.now() + timedelta(hours=hours),
+            time_left=lambda: 60.0,
+        )
+    # Then two answers deferred it (a day in all) and the third used up an attempt
+    assert reasons == ["deferred", "deferred", "retry"]
+    [record] = _records(api, token, job_id)
+    assert (record["attempts"], record["deferrals"], record["deferred_seconds"]) == (3, 2, 86400)
+    assert _job(api, token, job_id)["pending"] == 1
+
+
+def _parked_now() -> list[Any]:
+    found = []
+    for shard in range(keys.PARK_SHARDS):
+        page, _ = clients.store().due_parked(shard, "9999-12-31T00:00:00.000Z", 100)
+        found += page
+    return found

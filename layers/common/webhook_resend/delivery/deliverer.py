@@ -104,6 +104,7 @@ class Hold:
     due_us: int
     slot_us: int | None = None
     remembered: bool = False
+    full: bool = False  # no slot: the budget is taken for its whole horizon
 
 
 # Why a message waits: (seconds, the reason it is parked with, whether it must be parked).
@@ -438,7 +439,7 @@ class Deliverer:
                 else:
                     # The budget is taken for the whole horizon: parked until half of it is used.
                     due = max(now_us + 1_000_000, slots.next_free_us - horizon_us // 2)
-                    holds.append(Hold(w, t, due))
+                    holds.append(Hold(w, t, due, full=True))
         return sending, holds
 
     def _hold(
@@ -456,10 +457,9 @@ class Deliverer:
         for hold in holds:
             message_id = hold.work.incoming.message_id
             wait = max(0, (hold.due_us - now_us) // 1_000_000)  # rounded down: back early, not late
-            # Without a slot, a wait of more than a moment is parked: it is a budget taken for
-            # the whole horizon, and waiting again and again in SQS would use up its receives.
-            must_park = hold.slot_us is None and wait > SOON
-            delays.setdefault(message_id, []).append((wait, "rate_limit", must_park))
+            # A budget taken for its whole horizon is parked for, whatever the wait: waiting for it
+            # again and again in SQS would use up the message's receives.
+            delays.setdefault(message_id, []).append((wait, "rate_limit", hold.full))
             result.held += 1
             if hold.slot_us is None or hold.remembered:
                 continue
