@@ -530,12 +530,17 @@ class Deliverer:
             for t in w.targets
             if not w.records[t.url_index].terminal
         ]
-        started_us = pacing.now_us()
-        paced, holds = self._pace(todo, started_us)
         self._started = {}
+        started_us = pacing.now_us()
+        paced: list[tuple[Work, Target, int | None]] = []
+        holds: list[Hold] = []
         attempts: list[Attempt | BaseException | None] = []
-        if paced:
+        if todo:
             async with self._sender_factory() as sender:
+                # Slots are taken once the sender is set up (its first use imports aiohttp), so
+                # that the first ones are not missed.
+                started_us = pacing.now_us()
+                paced, holds = self._pace(todo, started_us)
                 # One attempt's exception must not lose the others' results (the sender already
                 # turns every error of an attempt into its Attempt; this is the second guard).
                 attempts = await asyncio.gather(
