@@ -341,17 +341,21 @@ def test_pacing_two_consumer_invocations_share_one_budget(
 
     results = asyncio.run(both())
 
-    # Then together they kept the pace: 8 requests, never more than 5 in a second, 0.22 s apart
+    # Then together they kept the pace: never more than 5 requests in a second, no two closer than
+    # about a spacing (0.22 s; two invocations each starting its own schedule would send two at once)
     times = sorted(r.at for r in receiver.to("/hook"))
-    assert len(times) == 8
+    assert len(times) >= 6
     assert most_in_one_second(times) <= 5
-    assert times[-1] - times[0] >= 7 * 0.22 - 0.05
-    assert [r.attempts for r in results] == [4, 4]
-    # And the budget's next free slot is one spacing after the eighth
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.15
+    # And a slot missed (both run in this one event loop, whose reads may delay the other's sends)
+    # was not used late: its message was handed back, unattempted
+    assert sum(r.attempts for r in results) == len(times)
+    assert sum(len(r.failed_message_ids) for r in results) == 8 - len(times)
+    # And the budget's next free slot is past all 8 slots the two invocations took from it
     budget = clients.store()._get(keys.rate_budget(tenant["tenant_id"], webhook_id, f"{receiver.url}/hook"))
     assert budget is not None
-    assert abs(budget["tat"] / 1e6 - (times[-1] + 0.22)) < 0.1
-    assert _job(api, token, job_id)["delivered"] == 8
+    assert 7 * 0.22 - 0.05 <= budget["tat"] / 1e6 - times[0] <= 8 * 0.22 + 0.05
+    assert _job(api, token, job_id)["delivered"] == len(times)
 
 
 # -- receivers that set the pace -----------------------------------------------------------------------
