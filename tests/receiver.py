@@ -20,6 +20,7 @@ class Received:
     query: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # when the request arrived (epoch seconds, the receiver's clock)
 
 
 class Receiver:
@@ -41,13 +42,19 @@ class Receiver:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
+                arrived = time.time()
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path, _, query = self.path.partition("?")
                 with receiver._lock:
                     receiver.requests.append(
                         Received(
-                            self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body
+                            self.command,
+                            path,
+                            query,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            arrived,
                         )
                     )
                     script = receiver._scripts.get(path) or [200]

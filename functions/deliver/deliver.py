@@ -100,6 +100,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _set_visibility(result)
     metrics.add_metric(name="DeliveryAttempts", unit="Count", value=result.attempts)
     metrics.add_metric(name="PairsParked", unit="Count", value=result.parked)
+    metrics.add_metric(name="UrlsHeldByRateLimits", unit="Count", value=result.held)
+    metrics.add_metric(name="Deferrals", unit="Count", value=result.deferrals)
     not_done = set(result.failed_message_ids)
 
     def record_handler(record: SQSRecord) -> None:

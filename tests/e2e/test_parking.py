@@ -76,7 +76,7 @@ def test_parked_pair_waits_in_dynamodb_then_is_woken_and_delivered(
     parked = _parked_item(stack, key)
     assert record["status"] == "retrying", record
     assert parked is not None, record
-    assert parked["reason"] == {"S": "retry"}
+    assert parked["reason"] == {"S": "deferred"}  # a 503 defers without using up an attempt
     assert parked["due_on"] == {"S": record["next_attempt_on"]}
     assert tenant.client.get(f"/resends/{resend_id}").json()["pending"] == 1
 

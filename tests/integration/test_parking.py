@@ -173,7 +173,8 @@ def test_parking_a_503_with_an_hours_retry_after_parks_the_pair_and_completes_th
     assert all(seconds <= 900 for seconds in visibility_changes), visibility_changes
     # And the pair waits in DynamoDB, due in an hour, and is still pending
     [parked] = _all_parked(clock.now() + timedelta(hours=2))
-    assert (parked.message.job_id, parked.reason) == (job_id, "retry")
+    # (a 503 defers the pair without using up an attempt: SPEC §12)
+    assert (parked.message.job_id, parked.reason) == (job_id, "deferred")
     due = clock.parse(parked.due_on)
     assert before + timedelta(seconds=HOUR) <= due <= clock.now() + timedelta(seconds=HOUR)
     record = _record(api, token, job_id)

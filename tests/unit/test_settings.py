@@ -22,6 +22,7 @@ def test_settings_from_env_table_name_only_uses_defaults():
         "delivery_retention_days": 30,
         "park_after_seconds": 900,
         "fanout_queue_url": "",
+        "default_rate_limit": 0,
         "idempotency_table_name": "",
         "max_pairs_per_request": 1_000_000,
         "schedule_group_name": "",

@@ -293,12 +293,15 @@ def _delivery_timeouts() -> range:
 
 def _worst_case_seconds(delivery_timeout: float) -> float:
     """A full batch of webhooks with the most URLs, every receiver silent to its timeout: the
-    attempts go out in waves of the sender's slots, each wave lasting one timeout, then the commit."""
+    attempts go out in waves of the sender's slots, each wave lasting one timeout, then the commit;
+    a paced batch may first wait for its rate slots (pacing.SETUP_SECONDS + INLINE_SECONDS)."""
+    from webhook_resend.delivery import pacing
     from webhook_resend.delivery.deliverer import COMMIT_MARGIN_SECONDS
     from webhook_resend.delivery.sender import CONCURRENCY
 
     waves = math.ceil(_deliver_batch_size() * _max_urls_per_webhook() / CONCURRENCY)
-    return waves * delivery_timeout + COMMIT_MARGIN_SECONDS
+    pacing_wait = pacing.SETUP_SECONDS + pacing.INLINE_SECONDS
+    return pacing_wait + waves * delivery_timeout + COMMIT_MARGIN_SECONDS
 
 
 @pytest.mark.parametrize("delivery_timeout", _delivery_timeouts())
@@ -320,8 +323,9 @@ def test_template_deliver_timeout_lets_the_time_guard_start_a_full_wave(delivery
 
 def test_template_full_batch_fits_the_deliver_timeout_at_the_default_delivery_timeout() -> None:
     """With the template's default DeliveryTimeoutSeconds the static worst case fits by itself
-    (3 waves x 10 s + 3 s = 33 s of 60 s): the guard never has to hand a message back. Raising
-    BatchSize (past 50 at 10 URLs and 100 slots) or the default timeout (past 19 s) breaks this."""
+    (5.25 s of waiting for rate slots + 3 waves x 10 s + 3 s = 38.25 s of 60 s): the guard never has
+    to hand a message back. Raising BatchSize (past 50 at 10 URLs and 100 slots) or the default
+    timeout (past 17 s) breaks this."""
     default = float(PARAMETERS["DeliveryTimeoutSeconds"]["Default"])
 
     assert _worst_case_seconds(default) <= _timeout("DeliverFunction"), _worst_case_seconds(default)

@@ -26,6 +26,8 @@ class Settings(BaseModel):
     # A retry further away than this waits parked in DynamoDB, not in flight in SQS (SPEC §10).
     park_after_seconds: int = Field(default=900, ge=0, le=900, alias="PARK_AFTER_SECONDS")
     fanout_queue_url: str = Field(default="", alias="FANOUT_QUEUE_URL")
+    # Requests a second to each URL of a webhook without a rate_limit of its own (0: unlimited).
+    default_rate_limit: int = Field(default=0, ge=0, le=1000, alias="DEFAULT_RATE_LIMIT")
     idempotency_table_name: str = Field(default="", alias="IDEMPOTENCY_TABLE_NAME")
     # A selection over it queues nothing: a 422 where the count is known at once (ids), else the
     # job ends rejected (resends/selections.py).

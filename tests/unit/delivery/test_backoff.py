@@ -132,3 +132,25 @@ def test_retry_after_wins_over_the_schedule_when_given_as_an_http_date() -> None
 )
 def test_retry_after_seconds_of_garbage_is_none(header: str | None) -> None:
     assert backoff.retry_after_seconds(header) is None
+
+
+# -- deferrals: a 429/503 waits without using up an attempt, a day of such waits at most (SPEC §12) ----
+def test_deferral_delay_honours_retry_after() -> None:
+    assert backoff.deferral_delay(0, 0, (5, 30), retry_after=7) == 7
+
+
+def test_deferral_delay_without_retry_after_follows_the_schedule_then_its_last_entry() -> None:
+    rng = random.Random(1)
+    delays = [backoff.deferral_delay(n, 0, (10, 100), rng=rng) for n in range(4)]
+
+    assert [
+        d is not None and lo <= d <= hi
+        for d, (lo, hi) in zip(delays, [(8, 12), (80, 120), (80, 120), (80, 120)], strict=True)
+    ] == [True] * 4
+
+
+def test_deferral_delay_stops_at_a_day_of_deferrals() -> None:
+    day = backoff.MAX_DEFERRED_SECONDS
+
+    assert backoff.deferral_delay(40, day - 60, (5,), retry_after=60) == 60
+    assert backoff.deferral_delay(41, day - 59, (5,), retry_after=60) is None

@@ -179,6 +179,15 @@ class ParkedPair:
         return keys.parked(m.tenant_id, m.job_id, m.subject_id, m.webhook_id)
 
 
+@dataclass(frozen=True)
+class BudgetAnswer:
+    """What one conditional write of a rate budget did (see delivery/pacing.py): `taken`, and the
+    budget's next free slot after it, or as found when refused (None: the budget has no item)."""
+
+    taken: bool
+    tat: int | None
+
+
 def _needs_count_update(outcome: PairOutcome) -> bool:
     """An ended pair whose first record the batch does not rewrite is counted by an Update."""
     return outcome.terminal is not None and all(r.url_index != 0 for r in outcome.records)
@@ -1532,3 +1541,89 @@ class Store:
             found = found[:limit]
             start = {name: {"S": found[-1][name]} for name in ("pk", "sk", "gsi5pk", "gsi5sk")}
         return [_job_from(record) for record in found], start
+
+    # -- rate budgets (delivery/pacing.py) --------------------------------------------------------
+    def restart_budget(
+        self, key: Mapping[str, str], tat_us: int, now_us: int, expires_at: int
+    ) -> BudgetAnswer:
+        """Start an idle budget (no item, or its next free slot passed) over: its next free slot
+        becomes `tat_us`."""
+        return self._budget_write(
+            key,
+            "SET #t = :tat, expires_at = :expires",
+            "attribute_not_exists(#t) OR #t < :now",
+            {":tat": tat_us, ":now": now_us, ":expires": expires_at},
+        )
+
+    def extend_budget(
+        self, key: Mapping[str, str], add_us: int, now_us: int, latest_us: int, expires_at: int
+    ) -> BudgetAnswer:
+        """Move a busy budget's next free slot on by `add_us`, only while it lies between `now_us`
+        and `latest_us` (so the slots taken all fit); applied atomically, like ADD."""
+        return self._budget_write(
+            key,
+            "SET #t = #t + :add, expires_at = :expires",
+            "#t BETWEEN :now AND :latest",
+            {":add": add_us, ":now": now_us, ":latest": latest_us, ":expires": expires_at},
+        )
+
+    def _budget_write(
+        self, key: Mapping[str, str], update: str, condition: str, values: dict[str, Any]
+    ) -> BudgetAnswer:
+        """One conditional UpdateItem of a budget item (about 90 bytes: 1 write unit, refused or
+        not). A refusal answers the item as it is (ReturnValuesOnConditionCheckFailure), so the
+        next write needs no read."""
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(dict(key)),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#t": "tat"},
+                ExpressionAttributeValues=to_attrs(values),
+                ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            found = exc.response.get("Item") or {}
+            return BudgetAnswer(False, int(found["tat"]["N"]) if "tat" in found else None)
+        return BudgetAnswer(True, int(answer["Attributes"]["tat"]["N"]))
+
+    def slow_webhook(
+        self, tenant_id: str, webhook_id: str, per_second: float, now_ms: int, taken_ms: int
+    ) -> bool:
+        """Record a 429/503's halving on the webhook's record (`paced_per_second`, `paced_on`),
+        unless it was halved at or after `taken_ms`, when the answering request was paced: the
+        answers to requests sent at the old pace halve it once. False when not written (halved
+        meanwhile, or the webhook is gone)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.webhook(tenant_id, webhook_id)),
+                UpdateExpression="SET paced_per_second = :rate, paced_on = :now",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(paced_on) OR paced_on < :taken)"
+                ),
+                ExpressionAttributeValues=to_attrs(
+                    {":rate": Decimal(f"{per_second:.6f}"), ":now": now_ms, ":taken": taken_ms}
+                ),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def pull_budget(self, key: Mapping[str, str], tat_us: int) -> bool:
+        """Bring a budget's next free slot back to `tat_us` if it lies beyond (after a halving, the
+        slots reserved at the old pace are given up and taken again at the new one)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(dict(key)),
+                UpdateExpression="SET #t = :tat",
+                ConditionExpression="#t > :tat",
+                ExpressionAttributeNames={"#t": "tat"},
+                ExpressionAttributeValues=to_attrs({":tat": tat_us}),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

@@ -165,3 +165,14 @@ def events_pk(tenant_id: str) -> str:
 def event(tenant_id: str, created_on: str, event_id: str) -> dict[str, str]:
     # Sorted by time within the tenant's partition: the newest first is one Query, backwards.
     return {"pk": events_pk(tenant_id), "sk": f"{created_on}#{event_id}"}
+
+
+# -- rate budgets: one item per webhook URL, its next free send slot (delivery/pacing.py) -----------
+RATE_SK_PREFIX = "U#"
+
+
+def rate_budget(tenant_id: str, webhook_id: str, url: str) -> dict[str, str]:
+    # Keyed by the URL itself (hashed: a URL may be 2 KB), so a webhook whose URLs are replaced or
+    # reordered never hands one URL's slots to another.
+    digest = hashlib.blake2b(url.encode(), digest_size=8).hexdigest()
+    return {"pk": f"{tenant_id}#RATE#{webhook_id}", "sk": f"{RATE_SK_PREFIX}{digest}"}

@@ -58,6 +58,7 @@ def put_webhook(
         models=body.models,
         active=body.active,
         description=body.description,
+        rate_limit=body.rate_limit,
         created_on=existing[0].created_on if existing else now,
         changed_on=now,
     )

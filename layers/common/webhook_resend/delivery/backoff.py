@@ -45,3 +45,29 @@ def delay_before_retry(
     jittered = base * (1 + (rng or random).uniform(-JITTER, JITTER))
     delay = max(jittered, retry_after or 0)
     return min(round(delay), MAX_DELAY_SECONDS)
+
+
+# A receiver answering 429 or 503 defers a pair without using up one of its attempts, for up to a
+# day of such waits in all (SPEC §12); past that, such an answer is an ordinary failed attempt.
+MAX_DEFERRED_SECONDS = 24 * 60 * 60
+
+
+def deferral_delay(
+    deferrals_made: int,
+    deferred_seconds: int,
+    schedule: tuple[int, ...],
+    retry_after: int | None = None,
+    rng: random.Random | None = None,
+) -> int | None:
+    """Seconds a 429/503 defers the pair, or None when that would take its deferrals past
+    MAX_DEFERRED_SECONDS. `deferrals_made` counts the deferrals before this one. The wait is the
+    answer's `Retry-After`, else the retry schedule's entry for this deferral (its last entry once
+    they are used up), with the schedule's jitter."""
+    if retry_after is not None:
+        delay = retry_after
+    else:
+        base = schedule[min(deferrals_made, len(schedule) - 1)]
+        delay = min(round(base * (1 + (rng or random).uniform(-JITTER, JITTER))), MAX_DELAY_SECONDS)
+    if deferred_seconds + delay > MAX_DEFERRED_SECONDS:
+        return None
+    return delay

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from webhook_resend import clock
 from webhook_resend.aws import keys
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, StoreBusyError, delivery_from
-from webhook_resend.delivery import backoff, callbacks, parking, signing
+from webhook_resend.delivery import backoff, callbacks, pacing, parking, signing
 from webhook_resend.delivery.events import Notifier
 from webhook_resend.delivery.sender import Attempt, HttpSender, failed_attempt
 from webhook_resend.models import progress
@@ -57,6 +57,8 @@ class BatchResult:
     visibility: dict[str, int] = field(default_factory=dict)
     attempts: int = 0
     parked: int = 0  # pairs whose wait was too long for SQS: parked, their messages done
+    held: int = 0  # URLs a rate limit held without an attempt (SPEC §12)
+    deferrals: int = 0  # 429/503 answers that deferred their pair without using up an attempt
 
 
 @dataclass
@@ -91,6 +93,26 @@ class Work:
     gone_webhook: bool = False
     # The URL and the answer that deactivated the webhook (a 410): its webhook.deactivated event.
     gone_answer: dict[str, Any] | None = None
+    webhook: dict[str, Any] | None = None  # the webhook's record as read (item pairs)
+    rate: float | None = None  # the webhook's effective rate limit (None: unpaced)
+
+
+@dataclass
+class Hold:
+    """A URL the webhook's rate limit holds without an attempt: until a little before the slot
+    reserved for it (`slot_us`), or, with no slot free within the budget's horizon, until `due_us`
+    (parked). `remembered`: its record says so already."""
+
+    work: Work
+    target: Target
+    due_us: int
+    slot_us: int | None = None
+    remembered: bool = False
+    full: bool = False  # no slot: the budget is taken for its whole horizon
+
+
+# Why a message waits: (seconds, the reason it is parked with, whether it must be parked).
+Waiting = tuple[int, parking.Reason, bool]
 
 
 def classify(attempt: Attempt) -> Verdict:
@@ -138,6 +160,7 @@ class Deliverer:
         self._rng = rng or random.Random()
         # Operational events (resend.completed, webhook.deactivated); none without one.
         self._notifier = notifier
+        self._started: dict[int, float] = {}  # id of a target → when its attempt started (epoch s)
 
     def _soon(self) -> int:
         """When a message that was not done comes back: SOON seconds, spread by jitter so that
@@ -196,6 +219,8 @@ class Deliverer:
                 w.problem = "webhook is inactive"
             else:
                 w.targets = self._item_targets(m, item, webhook)
+                w.webhook = webhook
+                w.rate = pacing.rate_of(webhook, self._settings.default_rate_limit, int(time.time() * 1000))
         return found
 
     def _item_targets(
@@ -276,29 +301,46 @@ class Deliverer:
                 )
 
     # -- sending ----------------------------------------------------------------------------------
-    async def _attempt(self, sender: HttpSender, target: Target) -> Attempt | None:
+    async def _attempt(
+        self, sender: HttpSender, target: Target, slot_us: int | None = None
+    ) -> Attempt | None:
         """The attempt, or None if it was not started (the message comes back soon, no attempt
         counted): it starts only while its whole timeout and the commit still fit in the time
-        left, asked when it holds a sender slot, after any wait for one."""
+        left, asked when it holds a sender slot, after any wait for one. A paced attempt first
+        waits for its rate slot, and starts only within LATE_SECONDS of it (see pacing)."""
         needed = self._settings.delivery_timeout_seconds + COMMIT_MARGIN_SECONDS
+        late_us = int(pacing.LATE_SECONDS * 1_000_000)
 
         def may_start() -> bool:
-            return self._time_left() >= needed
+            if self._time_left() < needed:
+                return False
+            if slot_us is not None and pacing.now_us() > slot_us + late_us:
+                return False  # missed: used late, the slot could crowd the next ones
+            self._started[id(target)] = time.time()
+            return True
 
-        if not may_start():
+        if slot_us is not None:
+            # asyncio may wake a timer a clock tick early: sleep until the slot has come.
+            while (wait := slot_us - pacing.now_us()) > 0:
+                await asyncio.sleep(wait / 1_000_000)
+        elif self._time_left() < needed:
             return None
         now = int(time.time())
         return await sender.send(
             target.method, target.url, target.headers(now), target.body, may_start=may_start
         )
 
-    def _apply(self, w: Work, target: Target, attempt: Attempt) -> int | None:
-        """Update the URL's record with the attempt; the retry delay if it must be tried again."""
+    def _apply(self, w: Work, target: Target, attempt: Attempt) -> tuple[int, parking.Reason] | None:
+        """Update the URL's record with the attempt; the retry delay (and why) if it must be tried
+        again. A 429 or 503 defers the pair without using up an attempt, up to a day of such waits
+        (`backoff.deferral_delay`); the retry schedule counts the other attempts only."""
         record = w.records[target.url_index]
         verdict = classify(attempt)
         now = clock.now_text()
         record.attempts += 1
         record.next_attempt_on = None
+        record.held_until = None
+        record.held_on = None
         record.url = target.url
         record.last_attempt_on = now
         record.latency_ms = attempt.latency_ms
@@ -321,18 +363,157 @@ class Deliverer:
         if verdict == "failed":
             record.status = "failed"
             return None
-        delay = backoff.delay_before_retry(
-            record.attempts,
-            self._settings.retry_schedule,
-            backoff.retry_after_seconds(attempt.retry_after),
-            self._rng,
-        )
+        retry_after = backoff.retry_after_seconds(attempt.retry_after)
+        if attempt.status_code in pacing.SLOWING_CODES:
+            schedule = self._settings.retry_schedule
+            wait = backoff.deferral_delay(
+                record.deferrals, record.deferred_seconds, schedule, retry_after, self._rng
+            )
+            if wait is not None:
+                record.deferrals += 1
+                record.deferred_seconds += wait
+                record.status = "retrying"
+                record.last_error = f"{record.last_error}: deferred {wait} s, not counted as an attempt"
+                return wait, "deferred"
+        used = record.attempts - record.deferrals
+        delay = backoff.delay_before_retry(used, self._settings.retry_schedule, retry_after, self._rng)
         if delay is None:
             record.status = "failed"
-            record.last_error = f"{record.last_error} (gave up after {record.attempts} attempts)"
+            deferred = f" and {record.deferrals} deferrals" if record.deferrals else ""
+            record.last_error = f"{record.last_error} (gave up after {used} attempts{deferred})"
             return None
         record.status = "retrying"
-        return delay
+        return delay, "retry"
+
+    # -- pacing (SPEC §12; see pacing.py) ---------------------------------------------------------
+    def _pace(
+        self, todo: list[tuple[Work, Target]], now_us: int
+    ) -> tuple[list[tuple[Work, Target, int | None]], list[Hold]]:
+        """Give each URL of a paced webhook a slot: the one its record holds still (reserved
+        earlier, not missed, not from before a halving), or a new one from the shared budget, one
+        reservation per URL for the whole batch. Attempts whose slot is within INLINE_SECONDS are
+        sent at it; the rest are held without an attempt."""
+        inline_us = int(pacing.INLINE_SECONDS * 1_000_000)
+        late_us = int(pacing.LATE_SECONDS * 1_000_000)
+        lead_us = pacing.LEAD_SECONDS * 1_000_000
+        # A held slot waits in SQS, so no further than a message may stay in flight, plus the lead.
+        horizon_us = max(inline_us, (self._settings.park_after_seconds + pacing.LEAD_SECONDS) * 1_000_000)
+        sending: list[tuple[Work, Target, int | None]] = []
+        holds: list[Hold] = []
+        wanted: dict[tuple[str, str, str], list[tuple[Work, Target]]] = {}
+        for w, t in todo:
+            if w.rate is None or w.webhook is None:
+                sending.append((w, t, None))
+                continue
+            record = w.records[t.url_index]
+            slot = _remembered_slot(record, t, w.webhook)
+            if slot is not None and slot >= now_us - late_us:
+                if slot <= now_us + inline_us:
+                    sending.append((w, t, slot))
+                else:
+                    holds.append(Hold(w, t, slot - lead_us, slot, remembered=True))
+                continue
+            record.held_until = record.held_on = None
+            wanted.setdefault((w.message.tenant_id, w.message.webhook_id, t.url), []).append((w, t))
+        # A budget's item outlives its last slot by a day, then expires (an idle budget is empty).
+        expires_at = clock.expires_at(1, start=clock.now() + timedelta(microseconds=horizon_us))
+        for (tenant_id, webhook_id, url), group in wanted.items():
+            rate = group[0][0].rate or pacing.MIN_RATE
+            key = keys.rate_budget(tenant_id, webhook_id, url)
+            spacing = pacing.spacing_us(rate)
+            try:
+                slots = pacing.take_slots(
+                    self._store,
+                    key,
+                    len(group),
+                    spacing,
+                    now_us + int(pacing.SETUP_SECONDS * 1_000_000),
+                    horizon_us - int(pacing.SETUP_SECONDS * 1_000_000),
+                    expires_at,
+                    pacing.guess(key),
+                )
+            except (ClientError, BotoCoreError) as exc:
+                # Nothing is sent unpaced: the URL's pairs come back soon and take slots then.
+                logger.warning("rate budget not taken", extra={"error": _aws_error(exc)})
+                slots = pacing.Slots(now_us, spacing, 0, None)
+            if slots.next_free_us is not None:
+                pacing.remember(key, slots.next_free_us)
+            for index, (w, t) in enumerate(group):
+                if index < slots.count:
+                    slot = slots.at(index)
+                    if slot <= now_us + inline_us:
+                        sending.append((w, t, slot))
+                    else:
+                        holds.append(Hold(w, t, slot - lead_us, slot))
+                elif slots.next_free_us is None:
+                    holds.append(Hold(w, t, now_us + self._soon() * 1_000_000))
+                else:
+                    # The budget is taken for the whole horizon: parked until half of it is used.
+                    due = max(now_us + 1_000_000, slots.next_free_us - horizon_us // 2)
+                    holds.append(Hold(w, t, due, full=True))
+        return sending, holds
+
+    def _hold(
+        self,
+        holds: list[Hold],
+        now_us: int,
+        delays: dict[str, list[Waiting]],
+        changed: dict[str, set[int]],
+        result: BatchResult,
+    ) -> None:
+        """Hold each URL without an attempt: one with a slot until LEAD_SECONDS before it (a
+        visibility timeout, its record naming the slot, so the pair comes back to it), one without
+        (no slot free within the horizon, or the budget could not be written) parked, or soon."""
+        reserved_on = clock.canonical(datetime.fromtimestamp(now_us / 1_000_000, UTC))
+        for hold in holds:
+            message_id = hold.work.incoming.message_id
+            wait = max(0, (hold.due_us - now_us) // 1_000_000)  # rounded down: back early, not late
+            # A budget taken for its whole horizon is parked for, whatever the wait: waiting for it
+            # again and again in SQS would use up the message's receives.
+            delays.setdefault(message_id, []).append((wait, "rate_limit", hold.full))
+            result.held += 1
+            if hold.slot_us is None or hold.remembered:
+                continue
+            record = hold.work.records[hold.target.url_index]
+            record.url = hold.target.url
+            record.held_until = record.next_attempt_on = pacing.slot_text(hold.slot_us)
+            record.held_on = reserved_on
+            changed.setdefault(message_id, set()).add(hold.target.url_index)
+
+    def _slow_down(
+        self, slowed: list[tuple[Work, int]], paced: list[tuple[Work, Target, int | None]], now_us: int
+    ) -> None:
+        """Halve the pace of each webhook that answered 429/503 (once per reservation: not again
+        for answers to requests whose slots were taken before its last halving), and bring its
+        budgets back so that the slots reserved at the old pace are taken again at the new one.
+        A webhook without a rate limit gets half the rate this batch sent its URLs."""
+        by_webhook: dict[tuple[str, str], list[tuple[Work, int]]] = {}
+        for w, taken_ms in slowed:
+            by_webhook.setdefault((w.message.tenant_id, w.message.webhook_id), []).append((w, taken_ms))
+        for (tenant_id, webhook_id), answers in by_webhook.items():
+            w = answers[0][0]
+            urls = list((w.webhook or {}).get("urls") or [])
+            sent: dict[str, list[float]] = {}
+            for v, t, _ in paced:
+                same = (v.message.tenant_id, v.message.webhook_id) == (tenant_id, webhook_id)
+                if same and id(t) in self._started:
+                    sent.setdefault(t.url, []).append(self._started[id(t)])
+            observed = max((pacing.observed_rate(times) for times in sent.values()), default=pacing.MIN_RATE)
+            rate = pacing.halved(w.rate, observed)
+            try:
+                if not self._store.slow_webhook(
+                    tenant_id, webhook_id, rate, now_us // 1000, max(taken for _, taken in answers)
+                ):
+                    continue
+                for url in urls:
+                    key = keys.rate_budget(tenant_id, webhook_id, url)
+                    self._store.pull_budget(key, pacing.reset_point(now_us))
+                    pacing.forget(key)
+            except (ClientError, BotoCoreError) as exc:
+                # The pairs are deferred either way; the webhook's next 429/503 slows it.
+                logger.warning("webhook not slowed", extra={"error": _aws_error(exc)})
+            else:
+                logger.info("webhook slowed", extra={"webhook_id": webhook_id, "per_second": round(rate, 3)})
 
     # -- the batch --------------------------------------------------------------------------------
     async def run(self, batch: list[Incoming]) -> BatchResult:
@@ -360,27 +541,41 @@ class Deliverer:
             for t in w.targets
             if not w.records[t.url_index].terminal
         ]
+        self._started = {}
+        started_us = pacing.now_us()
+        paced: list[tuple[Work, Target, int | None]] = []
+        holds: list[Hold] = []
         attempts: list[Attempt | BaseException | None] = []
         if todo:
             async with self._sender_factory() as sender:
+                # Slots are taken once the sender is set up (its first use imports aiohttp), so
+                # that the first ones are not missed.
+                started_us = pacing.now_us()
+                paced, holds = self._pace(todo, started_us)
                 # One attempt's exception must not lose the others' results (the sender already
                 # turns every error of an attempt into its Attempt; this is the second guard).
                 attempts = await asyncio.gather(
-                    *(self._attempt(sender, t) for _, t in todo), return_exceptions=True
+                    *(self._attempt(sender, t, slot) for _, t, slot in paced), return_exceptions=True
                 )
 
-        delays: dict[str, list[int]] = {}
+        delays: dict[str, list[Waiting]] = {}
         changed: dict[str, set[int]] = {}
-        for (w, target), sent in zip(todo, attempts, strict=True):
+        slowed: list[tuple[Work, int]] = []  # 429/503 answers: the pair, when its slot was taken (ms)
+        for (w, target, slot), sent in zip(paced, attempts, strict=True):
             attempt = _attempt_of(sent)
             if attempt is None:
                 w.deferred = True
                 continue
             result.attempts += 1
             changed.setdefault(w.incoming.message_id, set()).add(target.url_index)
-            delay = self._apply(w, target, attempt)
-            if delay is not None:
-                delays.setdefault(w.incoming.message_id, []).append(delay)
+            if attempt.status_code in pacing.SLOWING_CODES and w.webhook is not None:
+                slowed.append((w, _taken_ms(w.records[target.url_index], slot, started_us)))
+            waits = self._apply(w, target, attempt)
+            if waits is not None:
+                delays.setdefault(w.incoming.message_id, []).append((waits[0], waits[1], False))
+                result.deferrals += waits[1] == "deferred"
+        self._hold(holds, started_us, delays, changed, result)
+        self._slow_down(slowed, paced, started_us)
 
         # When each retried pair's message comes back: its records show it (`next_attempt_on`).
         now = clock.now()
@@ -388,9 +583,11 @@ class Deliverer:
             message_id = w.incoming.message_id
             if message_id not in delays:
                 continue
-            due = clock.canonical(now + timedelta(seconds=SOON if w.deferred else min(delays[message_id])))
+            wait = SOON if w.deferred else min(delays[message_id])[0]
+            due = clock.canonical(now + timedelta(seconds=wait))
             for index in changed.get(message_id, ()):
-                if w.records[index].status == "retrying":
+                # A held URL's record names its own slot (`held_until`).
+                if w.records[index].status == "retrying" and w.records[index].held_until is None:
                     w.records[index].next_attempt_on = due
 
         outcomes: list[tuple[Work, PairOutcome]] = []
@@ -465,29 +662,31 @@ class Deliverer:
                 result.failed_message_ids.append(message_id)
                 result.visibility[w.incoming.receipt_handle] = self._soon()
             elif message_id in delays:
-                delay = min(delays[message_id])
-                if parking.should_park(delay, self._settings.park_after_seconds):
-                    waiting.append((w, parking.Wait(w.message, now + timedelta(seconds=delay))))
+                delay, reason, must_park = min(delays[message_id])
+                if must_park or parking.should_park(delay, self._settings.park_after_seconds):
+                    waiting.append((w, parking.Wait(w.message, now + timedelta(seconds=delay)), reason))
                 else:
                     result.failed_message_ids.append(message_id)
                     result.visibility[w.incoming.receipt_handle] = delay
         self._park(waiting, result)
         return result
 
-    def _park(self, waiting: list[tuple[Work, parking.Wait]], result: BatchResult) -> None:
+    def _park(self, waiting: list[tuple[Work, parking.Wait, parking.Reason]], result: BatchResult) -> None:
         """Park the pairs whose wait is longer than a message may stay in flight: a parked pair's
         message is done. One whose park could not be written stays on the queue, back after the
         longest wait SQS may hold it, and is tried then (its records are written already)."""
         if not waiting:
             return
-        not_parked = parking.park(
-            self._store,
-            [wait for _, wait in waiting],
-            "retry",
-            keep_days=self._settings.delivery_retention_days,
-        )
-        left = {id(wait) for wait in not_parked}
-        for w, wait in waiting:
+        left: set[int] = set()
+        for reason in dict.fromkeys(reason for _, _, reason in waiting):
+            not_parked = parking.park(
+                self._store,
+                [wait for _, wait, why in waiting if why == reason],
+                reason,
+                keep_days=self._settings.delivery_retention_days,
+            )
+            left |= {id(wait) for wait in not_parked}
+        for w, wait, _ in waiting:
             if id(wait) in left:
                 result.failed_message_ids.append(w.incoming.message_id)
                 result.visibility[w.incoming.receipt_handle] = max(SOON, self._settings.park_after_seconds)
@@ -527,6 +726,23 @@ def _attempt_of(outcome: Attempt | BaseException | None) -> Attempt | None:
     attempt = failed_attempt(outcome)
     logger.error("an attempt raised", extra={"error": attempt.error})
     return attempt
+
+
+def _remembered_slot(record: Delivery, target: Target, webhook: dict[str, Any]) -> int | None:
+    """The slot a held URL's record reserved, if it may still be used: for this very URL, and
+    reserved after the webhook's last halving (slots of the old pace are given up)."""
+    if record.held_until is None or record.held_on is None or record.url != target.url:
+        return None
+    if "paced_on" in webhook and pacing.slot_of(record.held_on) // 1000 < int(webhook["paced_on"]):
+        return None
+    return pacing.slot_of(record.held_until)
+
+
+def _taken_ms(record: Delivery, slot_us: int | None, started_us: int) -> int:
+    """When the slot of an attempt was taken (ms): a remembered slot when its record says, else now."""
+    if slot_us is not None and record.held_on is not None:
+        return pacing.slot_of(record.held_on) // 1000
+    return started_us // 1000
 
 
 def _likely_indexes(message: PairMessage) -> list[int]:

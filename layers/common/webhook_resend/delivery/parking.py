@@ -28,8 +28,9 @@ from webhook_resend.aws.dynamodb import ParkedPair, Store
 from webhook_resend.aws.publisher import SqsPublisher
 from webhook_resend.models.messages import PairMessage
 
-# Why a pair waits (kept on its parked item). Pausing and rate limits park with reasons of their own.
-Reason = Literal["retry"]
+# Why a pair waits (kept on its parked item): a retry's backoff, a 429/503's deferral (SPEC §12),
+# a rate limit's budget taken for its whole horizon. Pausing parks with a reason of its own.
+Reason = Literal["retry", "deferred", "rate_limit"]
 
 # Parked entries read per Query: a page is sent and deleted before the next is read.
 PAGE_SIZE = 500

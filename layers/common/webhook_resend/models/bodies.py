@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_v
 
 from webhook_resend import clock
 from webhook_resend.models.base import EVENTS, SECRET_PREFIX, Event, Model, StrictModel
-from webhook_resend.models.records import ContentItem, Webhook
+from webhook_resend.models.records import ContentItem, RateLimit, Webhook
 from webhook_resend.urlpolicy import UrlRefusedError, check_syntax
 
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -137,6 +137,7 @@ class WebhookIn(StrictModel):
     secret: Annotated[str | None, AfterValidator(_secret)] = Field(default=None, repr=False)
     active: bool = True
     description: Annotated[str, Field(max_length=1000)] = ""
+    rate_limit: RateLimit | None = None
 
     @field_validator("urls", "events")
     @classmethod

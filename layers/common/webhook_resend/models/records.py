@@ -15,11 +15,11 @@ never take them, so their cold starts need not create those classes.
 # Not `from __future__ import annotations` here: pydantic would compile and evaluate every field's
 # annotation string while creating each class, about a third of what creating the models costs
 # at every cold start (every function imports them).
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
-from webhook_resend.models.base import Model, Source, SubjectKind
+from webhook_resend.models.base import Model, Source, StrictModel, SubjectKind
 
 # selecting: pages still being selected (SPEC §11); running: everything selected, pairs pending;
 # completed: nothing pending; rejected: nothing queued (over the cap, or nothing could be). paused
@@ -59,6 +59,13 @@ class Task(Model):
 # ------------------------------------------------------------------------------------------------
 # Webhooks
 # ------------------------------------------------------------------------------------------------
+class RateLimit(StrictModel):
+    """A webhook's pace (SPEC §12): each of its URLs gets at most `per_second` requests in any
+    second, + 10 % (see delivery/pacing.py for what is guaranteed)."""
+
+    per_second: Annotated[int, Field(ge=1, le=1000, strict=True)]
+
+
 class Webhook(Model):
     """A stored webhook as the API answers it; `secret` only in the answer that set it."""
 
@@ -71,6 +78,7 @@ class Webhook(Model):
     created_on: str
     changed_on: str
     secret: str | None = Field(default=None, description="present only when this request set it")
+    rate_limit: RateLimit | None = None
 
     @model_serializer(mode="wrap")
     def _hide_absent_secret(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -217,6 +225,15 @@ class Delivery(Model):
     next_attempt_on: str | None = Field(
         default=None, description="while retrying: when the next attempt is due (it may come earlier)"
     )
+    # Pacing (SPEC §12): answers 429/503 that deferred the pair without using up an attempt (they
+    # are among `attempts`), the seconds they deferred it (at most a day), and while the webhook's
+    # rate limit holds the URL, the send time reserved for it.
+    deferrals: int = Field(default=0, description="429/503 answers that deferred it without using an attempt")
+    deferred_seconds: int = Field(default=0, description="seconds those deferrals waited (at most 86400)")
+    held_until: str | None = Field(
+        default=None, description="held by the webhook's rate limit: the send time reserved for it"
+    )
+    held_on: str | None = Field(default=None, description="when that send time was reserved")
 
     @property
     def terminal(self) -> bool:
