@@ -315,8 +315,9 @@ class StubSqs:
 class CallMeter:
     """Counts a client's calls by operation and times them with botocore's events:
 
-    * `wall_s`, `cpu_s`: `before-call` to `after-call`, the whole call after the parameters were
-      validated and serialised (signing, the HTTP exchange, parsing the answer);
+    * `wall_s`, `cpu_s`, `cpu_by_op`: `provide-client-params` to `after-call`, the whole call:
+      endpoint resolution, validation, serialisation, signing, the HTTP exchange, parsing;
+    * `parse_cpu_s`: of that, botocore parsing the answers (`before-parse` to `after-call`);
     * `moto_wall_s`: `before-send` to `before-parse`, attempt by attempt: the time the endpoint
       took to answer (moto's work, in this process or in its own, and the loopback round trip).
       It is the only time a figure may remove as "moto's answer time": signing, sending and
@@ -332,6 +333,8 @@ class CallMeter:
         self.write_items = 0  # items written (with `keep`), transactions and batches counted per item
         self.wall_s = self.cpu_s = 0.0
         self.moto_wall_s = 0.0
+        self.parse_cpu_s = 0.0  # of cpu_s: botocore parsing the answers (before-parse to after-call)
+        self.cpu_by_op: Counter[str] = Counter()
         self.enabled = True
         self.keep = keep
         self.exchanges: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
@@ -339,6 +342,7 @@ class CallMeter:
         service = client.meta.service_model.service_id.hyphenize()
         events = client.meta.events
         tag = f"bench-meter-{id(self)}"
+        events.register(f"provide-client-params.{service}", self._start, unique_id=f"{tag}-start")
         events.register(f"before-call.{service}", self._before, unique_id=f"{tag}-before")
         # First: moto's own before-send handler answers in-process moto's calls, and its work must
         # fall inside the window.
@@ -350,7 +354,8 @@ class CallMeter:
     def reset(self) -> None:
         self.calls.clear()
         self.write_items = 0
-        self.wall_s = self.cpu_s = self.moto_wall_s = 0.0
+        self.wall_s = self.cpu_s = self.moto_wall_s = self.parse_cpu_s = 0.0
+        self.cpu_by_op.clear()
         self.exchanges = []
 
     @property
@@ -366,17 +371,21 @@ class CallMeter:
             self._local.stack = []
         return self._local.stack
 
+    def _start(self, model: Any = None, **_: Any) -> None:
+        # One call at a time per thread (botocore calls do not nest): a call that failed before
+        # sending (a parameter refused) leaves nothing behind for the next one.
+        if self.enabled:
+            self._local.stack = [[time.perf_counter(), time.process_time(), None, None, None]]
+
     def _before(self, model: Any, params: Any = None, **_: Any) -> None:
-        if not self.enabled:
+        stack = self._stack()
+        if not self.enabled or not stack:
             return
-        now_wall, now_cpu = time.perf_counter(), time.process_time()
-        body = (params or {}).get("body")
-        # Only a kept call's body is parsed: the parsing would be counted in the caller's CPU.
-        request = _json_body(body) if self.keep else None
-        self._stack().append([now_wall, now_cpu, None, request])  # start, send time, request
         self.calls[model.name] += 1
-        if self.keep and model.name in WRITE_OPS:
-            self.write_items += _items_written(model.name, request)
+        if self.keep:  # only a kept call's body is parsed: the parsing is counted in the call
+            stack[-1][3] = request = _json_body((params or {}).get("body"))
+            if model.name in WRITE_OPS:
+                self.write_items += _items_written(model.name, request)
 
     def _send(self, **_: Any) -> None:
         stack = self._stack()
@@ -388,14 +397,20 @@ class CallMeter:
         if stack and stack[-1][2] is not None:
             self.moto_wall_s += time.perf_counter() - stack[-1][2]
             stack[-1][2] = None
+        if stack:  # the last attempt's parsing (botocore may retry)
+            stack[-1][4] = time.process_time()
 
     def _after(self, model: Any = None, parsed: Any = None, **_: Any) -> None:
         stack = self._stack()
         if not self.enabled or not stack:
             return
-        wall0, cpu0, _, request = stack.pop()
+        wall0, cpu0, _, request, parse0 = stack.pop()
+        cpu = time.process_time()
         self.wall_s += time.perf_counter() - wall0
-        self.cpu_s += time.process_time() - cpu0
+        self.cpu_s += cpu - cpu0
+        self.cpu_by_op[model.name if model is not None else "?"] += cpu - cpu0
+        if parse0 is not None:
+            self.parse_cpu_s += cpu - parse0
         if self.keep and model is not None:
             self.exchanges.append((model.name, request or {}, parsed if isinstance(parsed, dict) else {}))
 

@@ -43,7 +43,18 @@ from typing import Any
 from unittest import mock
 
 from capacity import Table, Units, read_units, write_units
-from harness import ROOT, CallMeter, PartResult, Row, Spans, moto_stack, new_tenant_id, settle
+from harness import (
+    READ_OPS,
+    ROOT,
+    WRITE_OPS,
+    CallMeter,
+    PartResult,
+    Row,
+    Spans,
+    moto_stack,
+    new_tenant_id,
+    settle,
+)
 from receiver import start_receiver
 from sqs_endpoint import SqsEndpoint
 
@@ -241,11 +252,14 @@ def baseline_batch(
     requests: list[tuple[str, bytes, str, str]],
     records: list[dict[str, Any]],
     limit: int,
-) -> int:
-    """The whole baseline job: the POSTs, then each POST's record written with batch_write_item."""
+) -> tuple[int, float]:
+    """The whole baseline job: the POSTs, then each POST's record written with batch_write_item.
+    Answers the POSTs that got a 200 and the CPU the POSTs took."""
     from webhook_resend import clock
 
+    cpu0 = time.process_time()
     answers = asyncio.run(aiohttp_batch(requests, limit))
+    posts_cpu = time.process_time() - cpu0
     now = clock.now_text()
     items = []
     for template, (status, latency_ms) in zip(records, answers, strict=True):
@@ -260,7 +274,51 @@ def baseline_batch(
         while pending:
             answer = client.batch_write_item(RequestItems={table: pending})
             pending = answer.get("UnprocessedItems", {}).get(table, [])
-    return sum(status == 200 for status, _ in answers)
+    return sum(status == 200 for status, _ in answers), posts_cpu
+
+
+def raw_aiohttp_sender_class() -> type:
+    """The consumer's sender with httpx taken out: the same interface over one aiohttp session,
+    for the informative `delivery_cpu_raw_sender_over_baseline` (what httpx costs in place)."""
+    import aiohttp
+
+    from webhook_resend.delivery.sender import Attempt, HttpSender
+
+    class RawAiohttpSender(HttpSender):
+        async def __aenter__(self) -> RawAiohttpSender:
+            connector = aiohttp.TCPConnector(limit=200)
+            timeout = aiohttp.ClientTimeout(total=self._timeout)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+            self._slots = asyncio.Semaphore(self._concurrency)
+            return self
+
+        async def __aexit__(self, *exc_info: Any) -> None:
+            await self._session.close()
+
+        async def send(  # type: ignore[override]
+            self,
+            method: str,
+            url: str,
+            headers: dict[str, str],
+            content: bytes | None,
+            *,
+            may_start: Any = None,
+        ) -> Attempt | None:
+            async with self._slots:  # type: ignore[union-attr]
+                if may_start is not None and not may_start():
+                    return None
+                started = time.perf_counter()
+                async with self._session.request(method, url, headers=headers, data=content) as response:
+                    body = await response.content.read(64 * 1024)
+                    return Attempt(
+                        response.status,
+                        None,
+                        int((time.perf_counter() - started) * 1000),
+                        response.headers.get("retry-after"),
+                        body[:1024].decode("utf-8", errors="replace"),
+                    )
+
+    return RawAiohttpSender
 
 
 def phases(spans: Spans) -> contextlib.ExitStack:
@@ -325,7 +383,9 @@ class Variant:
     def new_batch(self) -> tuple[dict[str, Any], str]:
         return new_batch(self.local, self.tenant_id, self.pairs)
 
-    def consumer(self, batch: tuple[dict[str, Any], str], *, keep: bool = False) -> dict[str, Any]:
+    def consumer(
+        self, batch: tuple[dict[str, Any], str], *, keep: bool = False, sender: type | None = None
+    ) -> dict[str, Any]:
         event, job_id = batch
         local, meter, spans = self.local, self.meter, self.spans
         meter.reset()
@@ -335,9 +395,14 @@ class Variant:
         context = self.invoker.new_context()
         moto0 = local.moto_cpu_s()
         settle()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        answer = self.handler(event, context)
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        with (
+            mock.patch.object(sys.modules[self.handler.__module__], "HttpSender", sender)
+            if sender
+            else contextlib.nullcontext()
+        ):
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            answer = self.handler(event, context)
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         moto_used = local.moto_cpu_s() - moto0
         meter.enabled = False  # checking and cleaning up is not the consumer's work
         job = self.store.get_job(self.tenant_id, job_id)
@@ -352,6 +417,9 @@ class Variant:
             "cpu": cpu,
             "moto_cpu": moto_used,
             "ddb_cpu": meter.cpu_s,
+            "ddb_read_cpu": sum(v for op, v in meter.cpu_by_op.items() if op in READ_OPS),
+            "ddb_write_cpu": sum(v for op, v in meter.cpu_by_op.items() if op in WRITE_OPS),
+            "ddb_parse_cpu": meter.parse_cpu_s,
             "writes": meter.writes,
             "reads": meter.reads,
             "calls": dict(meter.calls),
@@ -387,7 +455,7 @@ class Variant:
         moto0 = local.moto_cpu_s()
         settle()
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        ok = baseline_batch(self.raw_client, self.table, self.requests, self.records, CONCURRENCY)
+        ok, posts_cpu = baseline_batch(self.raw_client, self.table, self.requests, self.records, CONCURRENCY)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         moto_used = local.moto_cpu_s() - moto0
         units = units_of(meter, self.table_def, local.dynamodb, self.table) if keep else None
@@ -401,30 +469,38 @@ class Variant:
             "cpu": cpu,
             "moto_cpu": moto_used,
             "ddb_cpu": meter.cpu_s,
+            "posts_cpu": posts_cpu,
             "writes": meter.writes,
             "units": units,
         }
 
-    def measure(self, rounds: int) -> dict[str, Any]:
+    def measure(self, rounds: int, raw_sender_every: int = 0) -> dict[str, Any]:
+        """`rounds` of consumer and baseline, interleaved, the order alternating; every
+        `raw_sender_every` rounds also the consumer with httpx taken out of its sender."""
         self.consumer(self.new_batch())  # warm: imports, clients, connections
         capture = self.capture()
         base_capture = self.baseline(keep=True)
-        batches = [self.new_batch() for _ in range(rounds)]
-        runs, base = [], []
+        raw_sender = raw_aiohttp_sender_class()
+        with_raw = [rep for rep in range(rounds) if raw_sender_every and rep % raw_sender_every == 0]
+        batches = [self.new_batch() for _ in range(rounds + len(with_raw))]
+        runs, base, raw_runs = [], [], []
         with phases(self.spans):
-            for rep in range(rounds):  # interleaved, the order alternating
+            for rep in range(rounds):
                 if rep % 2 == 0:
-                    runs.append(self.consumer(batches[rep]))
+                    runs.append(self.consumer(batches.pop()))
                     base.append(self.baseline())
                 else:
                     base.append(self.baseline())
-                    runs.append(self.consumer(batches[rep]))
+                    runs.append(self.consumer(batches.pop()))
+                if rep in with_raw:
+                    raw_runs.append(self.consumer(batches.pop(), sender=raw_sender))
         return {
             "urls": self.urls,
             "pairs": len(self.pairs),
             "posts": len(self.requests),
             "runs": runs,
             "base": base,
+            "raw_sender": raw_runs,
             "capture": capture,
             "base_capture": base_capture,
             "memory_mb": self.local.stack.function(FUNCTION).memory,
@@ -437,7 +513,7 @@ def load_template_table() -> dict[str, Any]:
     return load_template(ROOT / "template.yaml")["Resources"]["DataTable"]["Properties"]
 
 
-def measure(repeats: int = 21, repeats_10url: int = 9) -> PartResult:
+def measure(repeats: int = 31, repeats_10url: int = 11) -> PartResult:
     from webhook_resend.delivery.sender import CONCURRENCY
 
     out = PartResult()
@@ -453,7 +529,11 @@ def measure(repeats: int = 21, repeats_10url: int = 9) -> PartResult:
         ):
             for prefix, urls in VARIANTS.items():
                 variant = Variant(local, urls, batch_size, url, sqs)
-                results[prefix] = variant.measure(repeats if not prefix else repeats_10url)
+                results[prefix] = (
+                    variant.measure(repeats, raw_sender_every=3)
+                    if not prefix
+                    else variant.measure(repeats_10url)
+                )
     finally:
         served = stop()
 
@@ -495,6 +575,8 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
 
     wall, base_wall = med(runs, "wall"), med(base, "wall")
     cpu, base_cpu = med(runs, "cpu"), med(base, "cpu")
+    posts_cpu = med(base, "posts_cpu")
+    read_cpu, write_cpu = med(runs, "ddb_read_cpu"), med(runs, "ddb_write_cpu")
     if not prefix:
         out.add(
             Row(
@@ -553,7 +635,8 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
             round(base_cpu, 4),
             "raw",
             round(cpu / base_cpu, 3),
-            note=f"{label}: process CPU, DynamoDB client work included; runs "
+            note=f"{label}: process CPU, DynamoDB client work included (raw: POSTs {posts_cpu * 1000:.1f} "
+            f"ms, records {(base_cpu - posts_cpu) * 1000:.1f} ms); runs "
             + " ".join(f"{r['cpu'] * 1000:.1f}" for r in runs)
             + " ms; raw runs "
             + " ".join(f"{r['cpu'] * 1000:.1f}" for r in base)
@@ -579,7 +662,12 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
             round(base_ddb_cpu, 4),
             "raw",
             round(ddb_cpu / base_ddb_cpu, 3),
-            note=f"{label}: inside DynamoDB calls (before-call..after-call): signing, HTTP, parsing",
+            note=(
+                f"{label}: whole DynamoDB client calls (endpoint, serialising, signing, HTTP, parsing): "
+                f"reads {read_cpu * 1000:.1f} ms, writes {write_cpu * 1000:.1f} ms, of which parsing "
+                f"answers {med(runs, 'ddb_parse_cpu') * 1000:.1f} ms; raw: batch_write_item "
+                f"{base_ddb_cpu * 1000:.1f} ms"
+            ),
         )
     )
     phase_cpu = {k: med(runs, f"cpu_{k}") for k in ("run", "read", "commit", "sender_setup")}
@@ -619,6 +707,22 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
             ),
         )
     )
+    if found["raw_sender"]:
+        bare_cpu = med(found["raw_sender"], "cpu")
+        bare_wall = med(found["raw_sender"], "wall")
+        out.add(
+            Row(
+                f"{key}cpu_raw_sender_over_baseline",
+                round(bare_cpu / base_cpu, 3),
+                "x",
+                note=(
+                    f"{label}, informative: the consumer with httpx taken out of its sender (one raw "
+                    f"aiohttp session): CPU {bare_cpu * 1000:.1f} ms, wall {bare_wall / base_wall:.3f}x raw, "
+                    f"medians of {len(found['raw_sender'])}; httpx's layer costs "
+                    f"{(cpu - bare_cpu) * 1e6 / posts:.0f} us a POST"
+                ),
+            )
+        )
     capture, base_capture = found["capture"], found["base_capture"]
     out.add(
         Row(

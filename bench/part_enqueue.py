@@ -88,7 +88,7 @@ def raw_boto3_sender(queue_url: str) -> Any:
     return send_all
 
 
-def measure(repeats: int = 7) -> PartResult:
+def measure(repeats: int = 9) -> PartResult:
     out = PartResult()
     with SqsEndpoint(SQS_LATENCY_MS) as sqs, moto_stack(out_of_process=True, sqs_endpoint=sqs.url) as local:
         from webhook_resend.aws import clients
