@@ -289,7 +289,7 @@ def by_package(importtime_log: str) -> Counter[str]:
     return found
 
 
-def measure(repeats: int = 7) -> PartResult:
+def measure(repeats: int = 9) -> PartResult:
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
         return _measure(repeats, Path(pycache))
 

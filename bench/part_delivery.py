@@ -513,7 +513,7 @@ def load_template_table() -> dict[str, Any]:
     return load_template(ROOT / "template.yaml")["Resources"]["DataTable"]["Properties"]
 
 
-def measure(repeats: int = 31, repeats_10url: int = 11) -> PartResult:
+def measure(repeats: int = 31, repeats_10url: int = 15) -> PartResult:
     from webhook_resend.delivery.sender import CONCURRENCY
 
     out = PartResult()
