@@ -220,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{figures['bench_loadavg_1m_after']:.2f} after (wall figures want an idle machine)."
     )
     if args.json:
+        # Each row's same-run baseline too, as `<figure>.baseline`: a ratio can be checked from the file.
+        for r in rows:
+            if r["key"] in figures and isinstance(r["baseline"], int | float):
+                figures[f"{r['key']}.baseline"] = r["baseline"]
         clean = {
             k: v for k, v in sorted(figures.items()) if isinstance(v, int | float) and not isinstance(v, bool)
         }
