@@ -2,8 +2,9 @@
 (built from template.yaml as tests/conftest.py builds it), botocore call meters, the stubbed SQS
 client, API Gateway v2 events, and the row format run.py prints.
 
-Nothing here reaches beyond 127.0.0.1: moto answers every AWS call in-process, and SQS is never
-timed through moto (a stub stands in for the client and counts the calls).
+Nothing here reaches beyond 127.0.0.1: moto answers DynamoDB (in this process, or in a server
+process of its own), and SQS is never timed through moto: a stub stands in for the client, or a
+real botocore client talks to bench/sqs_endpoint.py.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ class MotoStack:
     invokers: Any  # devstack.lambdas.Invokers
     dynamodb: Any  # the client clients.store() uses
     sqs_stub: StubSqs
+    moto_pid: int | None = None  # moto's server process, when it runs out of process
+
+    def moto_cpu_s(self) -> float:
+        """CPU seconds moto's server process has used so far (nan when moto is in this process)."""
+        return process_cpu_s(self.moto_pid) if self.moto_pid else math.nan
 
     def store(self) -> Any:
         from webhook_resend.aws import clients
@@ -125,7 +131,8 @@ class MotoStack:
 
 
 MOTO_SERVER = """\
-import sys
+import logging, sys
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
 from moto.server import ThreadedMotoServer
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
 server.start()
@@ -135,8 +142,17 @@ server.stop()
 """
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (Linux /proc; nan elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
 @contextlib.contextmanager
-def _moto_server() -> Iterator[None]:
+def _moto_server() -> Iterator[int]:
     """moto in a process of its own on 127.0.0.1, every boto3 client pointed at it: this process
     then holds what a Lambda holds, not moto's tables and the garbage of its deep copies (which
     the collector would walk in the measured code)."""
@@ -153,7 +169,7 @@ def _moto_server() -> Iterator[None]:
         if not port:
             raise RuntimeError("moto server did not start")
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-        yield
+        yield process.pid
     finally:
         os.environ.pop("AWS_ENDPOINT_URL", None)
         if process.stdin:
@@ -167,16 +183,23 @@ def _moto_server() -> Iterator[None]:
 
 @contextlib.contextmanager
 def moto_stack(
-    env: dict[str, str] | None = None, sqs_latency_s: float = 0.0, *, out_of_process: bool = False
+    env: dict[str, str] | None = None,
+    sqs_latency_s: float = 0.0,
+    *,
+    out_of_process: bool = False,
+    sqs_endpoint: str | None = None,
 ) -> Iterator[MotoStack]:
     """Every resource of template.yaml on moto, the functions' environment set (as
     tests/conftest.py's `stack` fixture does), and the SQS client of `webhook_resend.aws.clients`
-    replaced by a stub.
+    replaced by a stub, or with `sqs_endpoint` (bench/sqs_endpoint.py; moto out of process) a
+    real botocore client sent there (AWS_ENDPOINT_URL_SQS, set once the queues exist on moto).
     moto runs in this process (mock_aws), or with `out_of_process` in a server process of its own."""
+    if sqs_endpoint and not out_of_process:
+        raise ValueError("an SQS endpoint needs moto out of process (mock_aws would see its calls)")
     offline_env()
     from moto import mock_aws
 
-    with _moto_server() if out_of_process else mock_aws():
+    with _moto_server() if out_of_process else mock_aws() as moto:
         from devstack.cfn import load_template
         from devstack.lambdas import Invokers
         from devstack.resources import create_resources
@@ -184,22 +207,29 @@ def moto_stack(
 
         built = create_resources(load_template(ROOT / "template.yaml"))
         os.environ.update({**built.environment(), "ADMIN_TOKEN": "bench-admin-token", **(env or {})})
+        if sqs_endpoint:
+            os.environ["AWS_ENDPOINT_URL_SQS"] = sqs_endpoint
         clients.reset()
         stub = StubSqs(sqs_latency_s)
         real_client = clients.boto_client
 
-        # The SQS client every function gets from the client factory is the stub; DynamoDB stays on moto.
+        # The SQS client every function gets from the client factory is the stub (or the real
+        # client sent to `sqs_endpoint`); DynamoDB stays on moto.
         @functools.cache
         def boto_client(service: str, *, validate: bool = True) -> Any:
-            return stub if service == "sqs" else real_client(service, validate=validate)
+            if service == "sqs" and not sqs_endpoint:
+                return stub
+            return real_client(service, validate=validate)
 
         with mock.patch.object(clients, "boto_client", boto_client):
             invokers = Invokers.from_stack(built)
             try:
-                yield MotoStack(built, invokers, boto_client("dynamodb"), stub)
+                pid = moto if isinstance(moto, int) else None
+                yield MotoStack(built, invokers, boto_client("dynamodb"), stub, pid)
             finally:
                 invokers.close()
                 clients.reset()
+                os.environ.pop("AWS_ENDPOINT_URL_SQS", None)
 
 
 # -- the stubbed SQS client -----------------------------------------------------------------------
@@ -283,26 +313,40 @@ class StubSqs:
 
 # -- botocore call meters -------------------------------------------------------------------------
 class CallMeter:
-    """Counts a client's calls by operation and times them (wall and process CPU) between the
-    botocore events `before-call` and `after-call`: sending the request (here: moto's whole work)
-    and parsing the response. `before-parse` splits the two, so the parsing, which a real
-    DynamoDB client does as well, can be told apart from moto. Parameter validation and
-    serialisation come before `before-call` and count as the caller's own CPU.
+    """Counts a client's calls by operation and times them with botocore's events:
 
-    process_time is process-wide: the CPU of other threads running during a call is included.
+    * `wall_s`, `cpu_s`, `cpu_by_op`: `provide-client-params` to `after-call`, the whole call:
+      endpoint resolution, validation, serialisation, signing, the HTTP exchange, parsing;
+    * `parse_cpu_s`: of that, botocore parsing the answers (`before-parse` to `after-call`);
+    * `moto_wall_s`: `before-send` to `before-parse`, attempt by attempt: the time the endpoint
+      took to answer (moto's work, in this process or in its own, and the loopback round trip).
+      It is the only time a figure may remove as "moto's answer time": signing, sending and
+      parsing stay the caller's, as they are a deployed function's.
+
+    With `keep`, every call's request (its JSON body) and parsed answer are kept in `exchanges`,
+    for capacity units (bench/capacity.py). process_time is process-wide: the CPU of other
+    threads running during a call is included in `cpu_s`.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, keep: bool = False) -> None:
         self.calls: Counter[str] = Counter()
-        self.write_items = 0  # items written, transactions and batches counted per item
-        self.wall_s = self.cpu_s = 0.0  # whole calls (before-call to after-call)
-        self.parse_wall_s = self.parse_cpu_s = 0.0  # of which botocore parsing the answers
+        self.write_items = 0  # items written (with `keep`), transactions and batches counted per item
+        self.wall_s = self.cpu_s = 0.0
+        self.moto_wall_s = 0.0
+        self.parse_cpu_s = 0.0  # of cpu_s: botocore parsing the answers (before-parse to after-call)
+        self.cpu_by_op: Counter[str] = Counter()
         self.enabled = True
+        self.keep = keep
+        self.exchanges: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         self._local = threading.local()
         service = client.meta.service_model.service_id.hyphenize()
         events = client.meta.events
         tag = f"bench-meter-{id(self)}"
+        events.register(f"provide-client-params.{service}", self._start, unique_id=f"{tag}-start")
         events.register(f"before-call.{service}", self._before, unique_id=f"{tag}-before")
+        # First: moto's own before-send handler answers in-process moto's calls, and its work must
+        # fall inside the window.
+        events.register_first(f"before-send.{service}", self._send, unique_id=f"{tag}-send")
         events.register(f"before-parse.{service}", self._parse, unique_id=f"{tag}-parse")
         events.register(f"after-call.{service}", self._after, unique_id=f"{tag}-after")
         events.register(f"after-call-error.{service}", self._after, unique_id=f"{tag}-error")
@@ -310,7 +354,9 @@ class CallMeter:
     def reset(self) -> None:
         self.calls.clear()
         self.write_items = 0
-        self.wall_s = self.cpu_s = self.parse_wall_s = self.parse_cpu_s = 0.0
+        self.wall_s = self.cpu_s = self.moto_wall_s = self.parse_cpu_s = 0.0
+        self.cpu_by_op.clear()
+        self.exchanges = []
 
     @property
     def writes(self) -> int:
@@ -320,54 +366,64 @@ class CallMeter:
     def reads(self) -> int:
         return sum(n for op, n in self.calls.items() if op in READ_OPS)
 
-    @property
-    def moto_wall_s(self) -> float:
-        return self.wall_s - self.parse_wall_s
-
-    @property
-    def moto_cpu_s(self) -> float:
-        return self.cpu_s - self.parse_cpu_s
-
-    def _stack(self) -> list[list[float]]:
+    def _stack(self) -> list[list[Any]]:
         if not hasattr(self._local, "stack"):
             self._local.stack = []
         return self._local.stack
 
+    def _start(self, model: Any = None, **_: Any) -> None:
+        # One call at a time per thread (botocore calls do not nest): a call that failed before
+        # sending (a parameter refused) leaves nothing behind for the next one.
+        if self.enabled:
+            self._local.stack = [[time.perf_counter(), time.process_time(), None, None, None]]
+
     def _before(self, model: Any, params: Any = None, **_: Any) -> None:
-        if not self.enabled:
-            return
-        # The clock starts first: counting a write's items parses its request body, which is the
-        # meter's work, not the caller's (it then falls inside the call, which is taken out).
-        now_wall, now_cpu = time.perf_counter(), time.process_time()
-        self._stack().append([now_wall, now_cpu, now_wall, now_cpu])  # start, parse start
-        self.calls[model.name] += 1
-        if model.name in WRITE_OPS:
-            self.write_items += _items_written(model.name, (params or {}).get("body"))
-
-    def _parse(self, **_: Any) -> None:
-        stack = self._stack()
-        if stack:  # the last attempt's parsing (botocore may retry)
-            stack[-1][2], stack[-1][3] = time.perf_counter(), time.process_time()
-
-    def _after(self, **_: Any) -> None:
         stack = self._stack()
         if not self.enabled or not stack:
             return
-        wall0, cpu0, parse_wall0, parse_cpu0 = stack.pop()
-        wall, cpu = time.perf_counter(), time.process_time()
-        self.wall_s += wall - wall0
+        self.calls[model.name] += 1
+        if self.keep:  # only a kept call's body is parsed: the parsing is counted in the call
+            stack[-1][3] = request = _json_body((params or {}).get("body"))
+            if model.name in WRITE_OPS:
+                self.write_items += _items_written(model.name, request)
+
+    def _send(self, **_: Any) -> None:
+        stack = self._stack()
+        if stack:
+            stack[-1][2] = time.perf_counter()
+
+    def _parse(self, **_: Any) -> None:
+        stack = self._stack()
+        if stack and stack[-1][2] is not None:
+            self.moto_wall_s += time.perf_counter() - stack[-1][2]
+            stack[-1][2] = None
+        if stack:  # the last attempt's parsing (botocore may retry)
+            stack[-1][4] = time.process_time()
+
+    def _after(self, model: Any = None, parsed: Any = None, **_: Any) -> None:
+        stack = self._stack()
+        if not self.enabled or not stack:
+            return
+        wall0, cpu0, _, request, parse0 = stack.pop()
+        cpu = time.process_time()
+        self.wall_s += time.perf_counter() - wall0
         self.cpu_s += cpu - cpu0
-        if parse_wall0 > wall0:
-            self.parse_wall_s += wall - parse_wall0
-            self.parse_cpu_s += cpu - parse_cpu0
+        self.cpu_by_op[model.name if model is not None else "?"] += cpu - cpu0
+        if parse0 is not None:
+            self.parse_cpu_s += cpu - parse0
+        if self.keep and model is not None:
+            self.exchanges.append((model.name, request or {}, parsed if isinstance(parsed, dict) else {}))
 
 
-def _items_written(operation: str, body: Any) -> int:
-    if operation not in ("BatchWriteItem", "TransactWriteItems"):
-        return 1
+def _json_body(body: Any) -> dict[str, Any] | None:
     try:
-        request = json.loads(body) if isinstance(body, (bytes, str)) else {}
+        return json.loads(body) if isinstance(body, (bytes, str)) and body else None
     except ValueError:
+        return None
+
+
+def _items_written(operation: str, request: dict[str, Any] | None) -> int:
+    if operation not in ("BatchWriteItem", "TransactWriteItems") or request is None:
         return 1
     if operation == "TransactWriteItems":
         return len(request.get("TransactItems", []))
@@ -432,14 +488,16 @@ def new_tenant_id() -> str:
 
 # -- spans: where the time goes ---------------------------------------------------------------------
 class Spans:
-    """Wall and CPU spent inside wrapped functions, the time inside a meter's calls taken out.
+    """Wall and CPU spent inside wrapped functions; the meters' `moto_wall_s` (moto's answer time)
+    is taken out of the wall, nothing out of the CPU (with moto in a process of its own, the
+    process CPU inside a DynamoDB call is the client's work, which a deployed function pays).
 
     Wrap with `spans.wrap(name, function)` (sync) or `spans.wrap_async(name, function)`. Nested
     spans are not subtracted from their parents: the caller does that arithmetic.
     """
 
-    def __init__(self, meter: CallMeter | None = None) -> None:
-        self.meter = meter
+    def __init__(self, *meters: CallMeter) -> None:
+        self.meters = meters
         self.wall: Counter[str] = Counter()
         self.cpu: Counter[str] = Counter()
 
@@ -447,19 +505,13 @@ class Spans:
         self.wall.clear()
         self.cpu.clear()
 
-    def _mark(self) -> tuple[float, float, float, float]:
-        meter = self.meter
-        return (
-            time.perf_counter(),
-            time.process_time(),
-            meter.moto_wall_s if meter else 0.0,
-            meter.cpu_s if meter else 0.0,
-        )
+    def _mark(self) -> tuple[float, float, float]:
+        return (time.perf_counter(), time.process_time(), sum(m.moto_wall_s for m in self.meters))
 
-    def _add(self, name: str, start: tuple[float, float, float, float]) -> None:
+    def _add(self, name: str, start: tuple[float, float, float]) -> None:
         end = self._mark()
         self.wall[name] += (end[0] - start[0]) - (end[2] - start[2])
-        self.cpu[name] += (end[1] - start[1]) - (end[3] - start[3])
+        self.cpu[name] += end[1] - start[1]
 
     def wrap(self, name: str, function: Any) -> Any:
         @functools.wraps(function)

@@ -1,5 +1,17 @@
-"""Part 5, cold start: how long each function's entry module takes to import in a fresh
-interpreter, next to `import boto3` alone.
+"""Part 5, cold start: how long each function takes, in a fresh interpreter, to import its entry
+module and everything its first invocation imports, next to `import boto3` alone.
+
+What a first invocation imports is found, not guessed: once per function (untimed), a fresh
+interpreter imports the entry module, invokes the handler with each of the function's sample
+events (events/<module>*.json) against moto in a server process of its own, and lists the
+modules that appeared during those invocations (the union over the events: lazy imports such
+as boto3's client machinery, Powertools' idempotency, the scheduler's expressions). The timed
+import then imports the entry module, then those modules, in the order they first appeared. The
+delivery function's first invocation also builds its HTTP stack, which the sample event (whose
+item does not exist) never reaches: the timed run builds what the handler builds on its first
+batch, without sending anything (HttpSender entered, its transport's aiohttp session created,
+then closed), which imports aiohttp and httpx-aiohttp. Creating boto3 clients (loading their
+service models) is not in the figures: `import_boto3_client_ms` shows what one costs.
 
 Each import runs in its own `python -c` with `sys.path` as Lambda sets it (the function's CodeUri
 first, then the layer, then the runtime's packages: here the virtualenv's) and the environment of a
@@ -8,15 +20,17 @@ its Lambda behaviour; the functions create no Tracer, see webhook_resend.observa
 virtualenv holds more than the layer: packages outside what layers/common/requirements.txt
 installs (e.g. click, rich and pygments, which httpx imports for its command line when they are
 there) are made unimportable, as they are in the deployed layer. time.perf_counter() brackets the
-import alone, not the interpreter's own start. Every module runs from compiled bytecode, as
-`make build` ships the code (one discarded pass first writes it, into a directory of the run's:
-PYTHONPYCACHEPREFIX). Repeats run round-robin so drift spreads evenly; medians are reported. One
-more run per module with `-X importtime` attributes the time to packages (self time summed per
-top-level package).
+imports alone, not the interpreter's own start (the figures are that wall; the process CPU of the
+same is reported beside it, as `import_cpu_ms_*`: on a loaded machine it moves less). Every module
+runs from compiled bytecode, as `make build` ships the code (one discarded pass first writes it,
+into a directory of the run's: PYTHONPYCACHEPREFIX). Repeats run round-robin so drift spreads
+evenly; medians are reported. One more run per module with `-X importtime` attributes the time to
+packages (self time summed per top-level package).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
@@ -24,20 +38,83 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from harness import LAYER, ROOT, PartResult, Row, offline_env
+from harness import LAYER, ROOT, PartResult, Row, moto_stack, offline_env
 
 BUDGET_MS = 150.0
 SNIPPET = (
     "import sys, time\n"
     "{layer_only}"
     "sys.path[:0] = {paths!r}\n"
-    "t = time.perf_counter()\n"
+    "t, c = time.perf_counter(), time.process_time()\n"
     "import {module}\n"
+    "entry_ms = (time.perf_counter() - t) * 1000\n"
+    "import importlib\n"
+    "failed = []\n"
+    "for name in {modules!r}:\n"
+    "    if name not in sys.modules:\n"
+    "        try:\n"
+    "            importlib.import_module(name)\n"
+    "        except Exception:\n"
+    "            failed.append(name)\n"
+    "{build}"
+    "print(repr(entry_ms))\n"
     "print(repr((time.perf_counter() - t) * 1000))\n"
+    "print(repr((time.process_time() - c) * 1000))\n"
+    "print('failed:' + ','.join(failed))\n"
     "print('blocked:' + ','.join(sorted(getattr(sys, '_bench_blocked', ()))))\n"
 )
+# Finding what a first invocation imports: the modules that appear while the handler runs each of
+# the function's sample events (errors are fine: a missing tenant still imports what the path needs).
+DISCOVER = (
+    "import sys, json\n"
+    "{layer_only}"
+    "sys.path[:0] = {paths!r}\n"
+    "import {module} as entry\n"
+    "known = set(sys.modules)\n"
+    "class Context:\n"
+    "    function_name = {function!r}\n"
+    "    function_version = '$LATEST'\n"
+    "    memory_limit_in_mb = 512\n"
+    "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:' + {function!r}\n"
+    "    aws_request_id = 'bench-discovery'\n"
+    "    log_group_name = '/aws/lambda/bench'\n"
+    "    log_stream_name = 'bench'\n"
+    "    def get_remaining_time_in_millis(self):\n"
+    "        return 60000\n"
+    "for path in {events!r}:\n"
+    "    with open(path) as f:\n"
+    "        event = json.load(f)\n"
+    "    try:\n"
+    "        entry.handler(event, Context())\n"
+    "    except Exception as exc:\n"
+    "        print('invocation raised ' + type(exc).__name__, file=sys.stderr)\n"
+    "{build}"
+    "print('modules:' + json.dumps([m for m in sys.modules if m not in known]))\n"
+)
+# What functions/deliver/deliver.py's handler builds on its first batch before the first POST:
+# its HttpSender (httpx client over the httpx-aiohttp transport) and, on the first request, the
+# transport's aiohttp session. Built and closed here without sending anything.
+DELIVER_BUILD = """\
+import asyncio
+from webhook_resend.aws import clients
+from webhook_resend.delivery.sender import HttpSender, default_transport
+async def _first_client():
+    settings = clients.settings()
+    transport = default_transport(settings.allow_private_urls)
+    sender = HttpSender(
+        settings.delivery_timeout_seconds,
+        transport_factory=lambda: transport,
+        allow_private=settings.allow_private_urls,
+    )
+    async with sender:
+        transport.client = transport.get_client()
+asyncio.run(_first_client())
+"""
+BUILDS = {"deliver": DELIVER_BUILD}
+BOTO3_CLIENT = "import boto3\nboto3.client('dynamodb')\n"
 # Refuses top-level modules found only in the virtualenv's site-packages and not installed by the
 # layer's requirements (the deployed layer does not have them).
 LAYER_ONLY = """\
@@ -136,28 +213,74 @@ def lambda_env(logical_id: str | None, code_dir: Path, pycache: Path) -> dict[st
     return env
 
 
+@dataclass
+class Timed:
+    entry_ms: float  # the entry module alone
+    total_ms: float  # with the first invocation's imports (and the delivery function's HTTP client)
+    cpu_ms: float  # the process CPU of the same (less sensitive than the wall to a loaded machine)
+    log: str  # -X importtime's, when asked
+    failed: list[str]  # discovered modules that would not import on their own
+    blocked: list[str]  # modules refused as not in the layer
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str], what: str) -> subprocess.CompletedProcess[str]:
+    # Our own interpreter and snippets, nothing from outside.
+    done = subprocess.run(  # noqa: S603
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed: {done.stderr[-1000:]}")
+    return done
+
+
 def import_once(
     module: str,
     paths: list[str],
     cwd: Path,
     env: dict[str, str],
     allowed: frozenset[str],
+    modules: list[str],
+    build: str = "",
     importtime: bool = False,
-) -> tuple[float, str, str]:
-    """(import ms, -X importtime's log, the modules refused as not in the layer)."""
+) -> Timed:
     command = [sys.executable]
     if importtime:
         command += ["-X", "importtime"]
     layer_only = LAYER_ONLY.format(allowed=sorted(allowed)) if allowed else ""
-    command += ["-c", SNIPPET.format(paths=paths, module=module, layer_only=layer_only)]
-    # Our own interpreter and snippet, nothing from outside.
-    done = subprocess.run(  # noqa: S603
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"import {module} failed: {done.stderr[-1000:]}")
+    snippet = SNIPPET.format(paths=paths, module=module, layer_only=layer_only, modules=modules, build=build)
+    done = _run([*command, "-c", snippet], cwd, env, f"import {module}")
     lines = done.stdout.strip().splitlines()
-    return float(lines[-2]), done.stderr, lines[-1].removeprefix("blocked:")
+    return Timed(
+        float(lines[-5]),
+        float(lines[-4]),
+        float(lines[-3]),
+        done.stderr,
+        list(filter(None, lines[-2].removeprefix("failed:").split(","))),
+        list(filter(None, lines[-1].removeprefix("blocked:").split(","))),
+    )
+
+
+def discover(
+    module: str, function: str, paths: list[str], cwd: Path, env: dict[str, str], allowed: frozenset[str]
+) -> tuple[list[str], list[str]]:
+    """(modules the first invocations import, in order of appearance; the sample events used)."""
+    events = sorted(
+        str(p)
+        for p in (ROOT / "events").glob("*.json")
+        if p.stem == module or p.stem.startswith(module + "_")
+    )
+    layer_only = LAYER_ONLY.format(allowed=sorted(allowed)) if allowed else ""
+    snippet = DISCOVER.format(
+        paths=paths,
+        module=module,
+        layer_only=layer_only,
+        function=function,
+        events=events,
+        build=BUILDS.get(module, ""),
+    )
+    done = _run([sys.executable, "-c", snippet], cwd, env, f"first invocation of {module}")
+    line = next(x for x in done.stdout.splitlines()[::-1] if x.startswith("modules:"))
+    return json.loads(line.removeprefix("modules:")), [Path(e).name for e in events]
 
 
 def by_package(importtime_log: str) -> Counter[str]:
@@ -170,7 +293,7 @@ def by_package(importtime_log: str) -> Counter[str]:
     return found
 
 
-def measure(repeats: int = 5) -> PartResult:
+def measure(repeats: int = 9) -> PartResult:
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
         return _measure(repeats, Path(pycache))
 
@@ -180,38 +303,70 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
     out = PartResult()
     allowed = layer_modules()
     found = functions()
-    targets = {"boto3": ("", ROOT, "boto3")} | found
-    runs: dict[str, list[float]] = {name: [] for name in targets}
+    # name -> (logical id, code dir, module, modules imported after it, code run after those)
+    targets: dict[str, tuple[str, Path, str, list[str], str]] = {
+        "boto3": ("", ROOT, "boto3", [], ""),
+        "boto3_client": ("", ROOT, "boto3", [], "boto3.client('dynamodb')\n"),
+    }
+    runs: dict[str, list[Timed]] = {}
     blocked: set[str] = set()
+    failed: dict[str, set[str]] = {}
+    events: dict[str, list[str]] = {}
 
-    def once(name: str, importtime: bool = False) -> tuple[float, str]:
-        logical_id, code_dir, module = targets[name]
-        paths = [] if name == "boto3" else [str(code_dir), str(LAYER)]
+    def paths_of(name: str) -> list[str]:
+        return [] if name.startswith("boto3") else [str(targets[name][1]), str(LAYER)]
+
+    def once(name: str, importtime: bool = False) -> Timed:
+        logical_id, code_dir, module, modules, build = targets[name]
         env = lambda_env(logical_id or None, code_dir, pycache)
-        ms, log, refused = import_once(module, paths, code_dir, env, allowed, importtime)
-        blocked.update(filter(None, refused.split(",")))
-        return ms, log
+        timed = import_once(module, paths_of(name), code_dir, env, allowed, modules, build, importtime)
+        blocked.update(timed.blocked)
+        failed.setdefault(name, set()).update(timed.failed)
+        return timed
 
-    for name in targets:
-        once(name)  # bytecode written, files in the page cache
-    for _ in range(repeats):
+    # The stack's environment (table and queue names, settings) and moto, for the discovery.
+    with moto_stack(out_of_process=True):
+        for name, (logical_id, code_dir, module) in found.items():
+            targets[name] = (logical_id, code_dir, module, [], "")
+            env = lambda_env(logical_id, code_dir, pycache)
+            modules, events[name] = discover(module, logical_id, paths_of(name), code_dir, env, allowed)
+            targets[name] = (logical_id, code_dir, module, modules, BUILDS.get(module, ""))
         for name in targets:
-            runs[name].append(once(name)[0])
+            once(name)  # bytecode written, files in the page cache
+        for _ in range(repeats):  # round-robin: drift spreads over every target alike
+            for name in targets:
+                runs.setdefault(name, []).append(once(name))
+        logs = {name: once(name, importtime=True).log for name in found}
 
-    boto3_ms = statistics.median(runs["boto3"])
+    def median(name: str, field: str = "total_ms") -> float:
+        return statistics.median(getattr(r, field) for r in runs[name])
+
+    boto3_ms = median("boto3")
     out.add(
         Row(
             "import_boto3_ms",
             round(boto3_ms, 1),
             "ms",
-            note=f"median of {repeats}: " + " ".join(f"{v:.0f}" for v in runs["boto3"]),
+            note=f"median of {repeats}: "
+            + " ".join(f"{r.total_ms:.0f}" for r in runs["boto3"])
+            + f"; CPU {median('boto3', 'cpu_ms'):.0f} ms",
+        )
+    )
+    out.figures["import_cpu_ms_boto3"] = round(median("boto3", "cpu_ms"), 1)
+    client_ms = statistics.median(r.total_ms - r.entry_ms for r in runs["boto3_client"])
+    out.add(
+        Row(
+            "import_boto3_client_ms",
+            round(client_ms, 1),
+            "ms",
+            note="informative: boto3.client('dynamodb') after import boto3 (not in the figures below)",
         )
     )
     for name in found:
-        value = statistics.median(runs[name])
-        _, log = once(name, importtime=True)
-        packages = by_package(log)
-        top = packages.most_common(5)
+        value, entry = median(name), median(name, "entry_ms")
+        top = by_package(logs[name]).most_common(5)
+        modules = targets[name][3]
+        unimported = sorted(failed.get(name, ()))
         out.add(
             Row(
                 f"import_ms_{name}",
@@ -222,15 +377,32 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
                 round(value / boto3_ms, 3),
                 f"<= boto3 + {BUDGET_MS:g}",
                 value <= boto3_ms + BUDGET_MS,
-                note="self ms: " + ", ".join(f"{pkg} {ms:.0f}" for pkg, ms in top),
+                note=(
+                    f"CPU {median(name, 'cpu_ms'):.0f} ms; entry module {entry:.0f} ms + {len(modules)} "
+                    "modules its first invocation imports"
+                    + (" + its HTTP client" if targets[name][4] else "")
+                    + f" ({', '.join(events[name]) or 'no sample event'})"
+                    + (
+                        f"; {len(unimported)} would not import alone: {', '.join(unimported[:5])}"
+                        if unimported
+                        else ""
+                    )
+                    + "; self ms: "
+                    + ", ".join(f"{pkg} {ms:.0f}" for pkg, ms in top)
+                ),
             )
         )
         out.figures[f"import_over_boto3_ms_{name}"] = round(value - boto3_ms, 1)
+        out.figures[f"import_entry_ms_{name}"] = round(entry, 1)
+        out.figures[f"import_cpu_ms_{name}"] = round(median(name, "cpu_ms"), 1)
+        out.figures[f"import_first_call_modules_{name}"] = len(modules)
     out.notes.append(
-        f"cold start: fresh interpreter per import, sys.path = [function dir, layers/common] + venv, "
-        f"Lambda environment, warm bytecode caches; medians of {repeats}; "
-        f"'self ms' is -X importtime self time summed per top-level package (one run). Refused as not in "
-        f"the layer: {', '.join(sorted(blocked)) or 'nothing'}."
+        f"cold start: fresh interpreter per run, sys.path = [function dir, layers/common] + venv, Lambda "
+        f"environment, warm bytecode caches; each figure is the entry module plus what the function's first "
+        f"invocation imports (found by invoking it with its sample events on moto), and for the delivery "
+        f"function its HTTP client built; medians of {repeats}; 'self ms' is -X importtime self time "
+        f"summed per top-level package (one run). Refused as not in the layer: "
+        f"{', '.join(sorted(blocked)) or 'nothing'}."
     )
     return out
 

@@ -1,18 +1,30 @@
-"""Parts 2 and 3, delivery: one DeliverFunction invocation (functions/deliver/deliver.py's
-handler, warm, ALLOW_PRIVATE_URLS=true) with an SQS batch of 100 pair messages, each POSTed to
-the local receiver (bench/receiver.py, a child process answering after 50 ms), next to the same
-100 POSTs sent with raw aiohttp in the same run. For information, the consumer also runs with
-its sender's httpx swapped for a raw aiohttp session (`delivery_cpu_raw_sender_over_aiohttp`):
-the difference is what httpx, which the service keeps as its HTTP API, costs in place.
+"""Part 2, delivery at the deployed shape: DeliverFunction's handler (functions/deliver/deliver.py,
+warm, ALLOW_PRIVATE_URLS=true) with SQS batches of exactly the template's `BatchSize` pair
+messages, next to a raw baseline that does the same job with the plain libraries, interleaved in
+the same run.
 
-DynamoDB is moto, in a server process of its own (harness.moto_stack(out_of_process=True)), so
-that this process holds what a Lambda holds: with moto in-process, the garbage collector walked
-moto's tables and the deep copies it makes per transaction item from inside the measured code,
-which made the ratio swing between 1.9x and 2.5x from run to run. Every DynamoDB call (the HTTP
-round trip to moto included) is timed between botocore's `before-call` and `after-call` events
-and the CPU is reported with and without those calls; the ratio to aiohttp uses the figure
-without them.
-The same events count the write calls (part 3). SQS is a stub (counted, never timed on moto).
+Two variants: every webhook with one URL (the headline figures), and every webhook with ten URLs
+(`delivery_10url_*`, ten POSTs per message). Each message is a (content item, webhook) pair, the
+batch the first `BatchSize` pairs of a Prepr-style fan-out (items x 10 webhooks, item by item).
+Every POST goes to the local receiver (bench/receiver.py: a child process answering after 50 ms).
+
+The baseline sends the same requests (same URLs, bodies, Standard Webhooks signatures, at most as
+many in flight as the sender allows) with raw aiohttp, one session per batch, then writes the
+same delivery records (the items the consumer's transaction put, taken from a capture run) with
+raw boto3 `batch_write_item`, 25 a call, to the same moto process. It neither reads DynamoDB
+nor counts the job: what the consumer does beyond it (reading items, webhooks and records,
+conditions, the transaction and the job's counters) is the consumer's overhead.
+
+CPU is each side's process CPU (time.process_time): the DynamoDB client's work (serialising,
+signing, the HTTP exchange, parsing) is counted, as a deployed function pays it; moto and the
+receiver run in processes of their own, and moto's CPU is reported apart. Wall is each side's,
+with moto's answer time (botocore's `before-send` to `before-parse`) taken out of both: moto's
+TransactWriteItems deep-copies its table once per item, which is not DynamoDB's latency.
+SQS is a real botocore client sent to bench/sqs_endpoint.py (a successful batch makes no call).
+
+Cost figures per pair come from a capture run of each side: DynamoDB capacity units computed
+from the items written and read (bench/capacity.py), SQS requests counted by the endpoint, and
+Lambda GB-seconds from the function's MemorySize and the measured wall per batch.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import statistics
 import sys
 import time
@@ -29,24 +42,55 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
-from harness import WRITE_OPS, CallMeter, PartResult, Row, Spans, moto_stack, new_tenant_id, settle
+from capacity import Table, Units, read_units, write_units
+from harness import (
+    READ_OPS,
+    ROOT,
+    WRITE_OPS,
+    CallMeter,
+    PartResult,
+    Row,
+    Spans,
+    moto_stack,
+    new_tenant_id,
+    settle,
+)
 from receiver import start_receiver
+from sqs_endpoint import SqsEndpoint
 
-ITEMS = 10
+FUNCTION = "DeliverFunction"
+QUEUE = "DeliveryQueue"
 WEBHOOKS = 10
-PAIRS = ITEMS * WEBHOOKS
 LATENCY_MS = 50.0
 EVENT = "content_item.published"
 PAYLOAD_TEXT = 900  # a delivery body of about 1 KB, as in bench/transports.py
+BATCH_WRITE_MAX = 25
+VARIANTS = {"": 1, "10url_": 10}  # figure prefix -> URLs per webhook
 
 
-def seed(store: Any, tenant_id: str, url: str) -> list[tuple[str, str]]:
+def template_batch_size() -> int:
+    """The DeliverFunction's SQS event source BatchSize, as template.yaml says it."""
+    from devstack.cfn import load_template
+
+    events = load_template(ROOT / "template.yaml")["Resources"][FUNCTION]["Properties"]["Events"]
+    sizes = [
+        int(e["Properties"]["BatchSize"])
+        for e in events.values()
+        if e.get("Type") == "SQS" and QUEUE in json.dumps(e["Properties"].get("Queue"))
+    ]
+    if len(sizes) != 1:
+        raise RuntimeError(f"{FUNCTION} should have one SQS event on {QUEUE}, found {len(sizes)}")
+    return sizes[0]
+
+
+def seed(store: Any, tenant_id: str, url: str, items: int, urls: int) -> list[tuple[str, str]]:
+    """Items and webhooks (each with `urls` URLs); the pairs, item by item, as a fan-out queues them."""
     from webhook_resend.models.records import ContentItem, Webhook
 
     start = datetime(2024, 1, 1, tzinfo=UTC)
     stamp = start.isoformat().replace("+00:00", ".000Z")
-    items, webhooks = [], []
-    for n in range(ITEMS):
+    item_ids, webhook_ids = [], []
+    for n in range(items):
         created = (start + timedelta(seconds=n)).isoformat().replace("+00:00", ".000Z")
         item_id = str(uuid.UUID(int=n + 1))
         store.put_item(
@@ -59,13 +103,13 @@ def seed(store: Any, tenant_id: str, url: str) -> list[tuple[str, str]]:
                 payload={"n": n, "text": "x" * PAYLOAD_TEXT},
             ),
         )
-        items.append(item_id)
+        item_ids.append(item_id)
     for n in range(WEBHOOKS):
         webhook_id = str(uuid.UUID(int=10**6 + n))
         secret = "whsec_" + base64.b64encode(bytes([n + 1]) * 32).decode()
         webhook = Webhook(
             id=webhook_id,
-            urls=[f"{url}hook/{n}"],
+            urls=[f"{url}hook/{n}/{u}" for u in range(urls)],
             events=[EVENT],
             active=True,
             description="",
@@ -73,8 +117,8 @@ def seed(store: Any, tenant_id: str, url: str) -> list[tuple[str, str]]:
             changed_on=stamp,
         )
         store.put_webhook(tenant_id, webhook, secret)
-        webhooks.append(webhook_id)
-    return [(i, w) for i in items for w in webhooks]
+        webhook_ids.append(webhook_id)
+    return [(i, w) for i in item_ids for w in webhook_ids]
 
 
 def new_batch(local: Any, tenant_id: str, pairs: list[tuple[str, str]]) -> tuple[dict[str, Any], str]:
@@ -83,19 +127,18 @@ def new_batch(local: Any, tenant_id: str, pairs: list[tuple[str, str]]) -> tuple
     from webhook_resend.aws.publisher import SqsPublisher
     from webhook_resend.resends import jobs
 
-    stub = local.sqs_stub
+    stub = local.sqs_stub  # setup only: it keeps the message bodies
     stub.reset()
     stub.keep_bodies = True
-    queue_url = local.stack.ref("DeliveryQueue")
     result = jobs.fan_out(
         local.store(),
-        SqsPublisher(stub, queue_url),
+        SqsPublisher(stub, local.stack.ref(QUEUE)),
         tenant_id,
         source="api",
         event=EVENT,
         kind="item",
         pairs=[jobs.Pair(i, w) for i, w in pairs],
-        total_items=ITEMS,
+        total_items=len({i for i, _ in pairs}),
         retention_days=30,
     )
     stub.keep_bodies = False
@@ -115,23 +158,26 @@ def new_batch(local: Any, tenant_id: str, pairs: list[tuple[str, str]]) -> tuple
         for body in stub.bodies
     ]
     stub.reset()
-    return sqs_event(messages, local.stack.get_att("DeliveryQueue", "Arn")), result.job.id
+    return sqs_event(messages, local.stack.get_att(QUEUE, "Arn")), result.job.id
 
 
-def forget_job(client: Any, table: str, tenant_id: str, job_id: str, pairs: list[tuple[str, str]]) -> None:
-    """Delete a measured job's delivery records: moto's TransactWriteItems deep-copies
-    the whole table once per item, so a table that keeps growing slows every later run."""
+def delete_keys(client: Any, table: str, doomed: list[dict[str, Any]]) -> None:
+    """Delete items by key (AttributeValue form): moto's TransactWriteItems deep-copies the whole
+    table once per item, so a table that keeps growing would slow every later run."""
+    for start in range(0, len(doomed), BATCH_WRITE_MAX):
+        pending = [{"DeleteRequest": {"Key": key}} for key in doomed[start : start + BATCH_WRITE_MAX]]
+        while pending:
+            answer = client.batch_write_item(RequestItems={table: pending})
+            pending = answer.get("UnprocessedItems", {}).get(table, [])
+
+
+def job_keys(tenant_id: str, job_id: str, pairs: list[tuple[str, str]], urls: int) -> list[dict[str, Any]]:
     from webhook_resend.aws import keys
 
     doomed = [keys.job(tenant_id, job_id)]
     for item_id, webhook_id in pairs:
-        doomed.append(keys.delivery(tenant_id, job_id, item_id, webhook_id, 0))
-    for start in range(0, len(doomed), 25):
-        requests = [
-            {"DeleteRequest": {"Key": {k: {"S": v} for k, v in key.items()}}}
-            for key in doomed[start : start + 25]
-        ]
-        client.batch_write_item(RequestItems={table: requests})
+        doomed += [keys.delivery(tenant_id, job_id, item_id, webhook_id, u) for u in range(urls)]
+    return [{k: {"S": v} for k, v in key.items()} for key in doomed]
 
 
 def consumer_client() -> Any:
@@ -142,10 +188,11 @@ def consumer_client() -> Any:
     return clients.boto_client("dynamodb", validate=False)
 
 
+# -- the raw baseline -----------------------------------------------------------------------------
 def baseline_requests(
     store: Any, tenant_id: str, pairs: list[tuple[str, str]]
 ) -> list[tuple[str, bytes, str, str]]:
-    """(url, body, secret, message id) of the 100 POSTs, bodies shaped as the deliverer's."""
+    """(url, body, secret, message id) of every POST, bodies shaped as the deliverer's."""
     from webhook_resend.delivery import signing
 
     found = []
@@ -158,41 +205,81 @@ def baseline_requests(
             {"id": event_id, "created_on": item.created_on, "event": EVENT, "payload": item.payload},
             separators=(",", ":"),
         ).encode()
-        found.append((webhook.urls[0], body, secret, event_id))
+        found += [(url, body, secret, event_id) for url in webhook.urls]
     return found
 
 
-async def aiohttp_batch(requests: list[tuple[str, bytes, str, str]]) -> int:
-    """The same POSTs with raw aiohttp: one session for the batch (as HttpSender has one client per
-    batch), all in flight at once, each signed at sending time as the deliverer does."""
+async def aiohttp_batch(requests: list[tuple[str, bytes, str, str]], limit: int) -> list[tuple[int, int]]:
+    """The POSTs with raw aiohttp: one session for the batch (as HttpSender has one client per
+    batch), at most `limit` in flight (the sender's own bound), each signed at sending time as
+    the deliverer does. Answers (status, latency ms) per request."""
     import aiohttp
 
     from webhook_resend.delivery import signing
     from webhook_resend.delivery.sender import USER_AGENT
 
-    ok = 0
-    connector = aiohttp.TCPConnector(limit=200)
+    connector = aiohttp.TCPConnector(limit=limit)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
 
-        async def post(url: str, body: bytes, secret: str, message_id: str) -> int:
+        async def post(url: str, body: bytes, secret: str, message_id: str) -> tuple[int, int]:
             headers = {
                 "content-type": "application/json",
                 "x-webhook-resend-id": "job",
                 "user-agent": USER_AGENT,
                 **signing.headers(secret, message_id, int(time.time()), body),
             }
+            started = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as response:
                 await response.read()
-                return response.status
+                return response.status, int((time.perf_counter() - started) * 1000)
 
-        for status in await asyncio.gather(*(post(*r) for r in requests)):
-            ok += status == 200
-    return ok
+        return await asyncio.gather(*(post(*r) for r in requests))
+
+
+def baseline_records(captured: list[dict[str, Any]], job_id: str) -> list[dict[str, Any]]:
+    """The consumer's delivery records (Put items of its transactions), moved to another job id
+    so the baseline's writes touch none of the consumer's items."""
+    records = []
+    for item in captured:
+        text = json.dumps(item)
+        records.append(json.loads(text.replace(item["pk"]["S"].split("#JOB#")[1].split("#")[0], job_id)))
+    return records
+
+
+def baseline_batch(
+    client: Any,
+    table: str,
+    requests: list[tuple[str, bytes, str, str]],
+    records: list[dict[str, Any]],
+    limit: int,
+) -> tuple[int, float]:
+    """The whole baseline job: the POSTs, then each POST's record written with batch_write_item.
+    Answers the POSTs that got a 200 and the CPU the POSTs took."""
+    from webhook_resend import clock
+
+    cpu0 = time.process_time()
+    answers = asyncio.run(aiohttp_batch(requests, limit))
+    posts_cpu = time.process_time() - cpu0
+    now = clock.now_text()
+    items = []
+    for template, (status, latency_ms) in zip(records, answers, strict=True):
+        item = dict(template)
+        item["last_status_code"] = {"N": str(status)}
+        item["latency_ms"] = {"N": str(latency_ms)}
+        item["last_attempt_on"] = {"S": now}
+        item["delivered_on"] = {"S": now}
+        items.append(item)
+    for start in range(0, len(items), BATCH_WRITE_MAX):
+        pending = [{"PutRequest": {"Item": i}} for i in items[start : start + BATCH_WRITE_MAX]]
+        while pending:
+            answer = client.batch_write_item(RequestItems={table: pending})
+            pending = answer.get("UnprocessedItems", {}).get(table, [])
+    return sum(status == 200 for status, _ in answers), posts_cpu
 
 
 def raw_aiohttp_sender_class() -> type:
     """The consumer's sender with httpx taken out: the same interface over one aiohttp session,
-    for the informative `delivery_cpu_raw_sender_over_aiohttp` (what httpx costs in place)."""
+    for the informative `delivery_cpu_raw_sender_over_baseline` (what httpx costs in place)."""
     import aiohttp
 
     from webhook_resend.delivery.sender import Attempt, HttpSender
@@ -202,6 +289,7 @@ def raw_aiohttp_sender_class() -> type:
             connector = aiohttp.TCPConnector(limit=200)
             timeout = aiohttp.ClientTimeout(total=self._timeout)
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+            self._slots = asyncio.Semaphore(self._concurrency)
             return self
 
         async def __aexit__(self, *exc_info: Any) -> None:
@@ -216,24 +304,25 @@ def raw_aiohttp_sender_class() -> type:
             *,
             may_start: Any = None,
         ) -> Attempt | None:
-            if may_start is not None and not may_start():
-                return None
-            started = time.perf_counter()
-            async with self._session.request(method, url, headers=headers, data=content) as response:
-                body = await response.content.read(64 * 1024)
-                return Attempt(
-                    response.status,
-                    None,
-                    int((time.perf_counter() - started) * 1000),
-                    response.headers.get("retry-after"),
-                    body[:1024].decode("utf-8", errors="replace"),
-                )
+            async with self._slots:  # type: ignore[union-attr]
+                if may_start is not None and not may_start():
+                    return None
+                started = time.perf_counter()
+                async with self._session.request(method, url, headers=headers, data=content) as response:
+                    body = await response.content.read(64 * 1024)
+                    return Attempt(
+                        response.status,
+                        None,
+                        int((time.perf_counter() - started) * 1000),
+                        response.headers.get("retry-after"),
+                        body[:1024].decode("utf-8", errors="replace"),
+                    )
 
     return RawAiohttpSender
 
 
 def phases(spans: Spans) -> contextlib.ExitStack:
-    """Wrap the consumer's phases so their CPU (DynamoDB calls taken out) can be told apart."""
+    """Wrap the consumer's phases so their CPU and wall can be told apart."""
     from webhook_resend.aws.dynamodb import Store
     from webhook_resend.delivery.deliverer import Deliverer
     from webhook_resend.delivery.sender import HttpSender
@@ -254,327 +343,470 @@ def phases(spans: Spans) -> contextlib.ExitStack:
     return stack
 
 
-def measure(repeats: int = 21, raw_every: int = 3) -> PartResult:
+def units_of(meter: CallMeter, table: Table, client: Any, table_name: str) -> Units:
+    """Capacity units of the calls a meter kept; updated items are read back (untimed)."""
+
+    def image(key: dict[str, Any]) -> dict[str, Any] | None:
+        return client.get_item(TableName=table_name, Key=key, ConsistentRead=True).get("Item")
+
+    total = Units()
+    for operation, request, answer in meter.exchanges:
+        total.add(write_units(table, operation, request, image))
+        total.add(read_units(operation, request, answer))
+    return total
+
+
+# -- the part -------------------------------------------------------------------------------------
+class Variant:
+    """One variant (URLs a webhook) on the running stack: the consumer and the raw baseline,
+    each run by `consumer()` / `baseline()` and measured, its writes cleaned up after it."""
+
+    def __init__(self, local: Any, urls: int, batch_size: int, receiver_url: str, sqs: SqsEndpoint) -> None:
+        import boto3
+
+        self.local, self.urls, self.sqs = local, urls, sqs
+        self.handler, _ = local.handler(FUNCTION)
+        self.invoker = local.invokers[FUNCTION]
+        self.table = local.stack.ref("DataTable")
+        self.table_def = Table.from_template(load_template_table())
+        self.tenant_id = new_tenant_id()
+        self.store = local.store()
+        items = math.ceil(batch_size / WEBHOOKS)
+        self.pairs = seed(self.store, self.tenant_id, receiver_url, items, urls)[:batch_size]
+        self.requests = baseline_requests(self.store, self.tenant_id, self.pairs)
+        self.meter = CallMeter(consumer_client())
+        self.spans = Spans(self.meter)
+        self.raw_client = boto3.client("dynamodb")  # the baseline's: plain boto3, its defaults
+        self.raw_meter = CallMeter(self.raw_client)
+        self.records: list[dict[str, Any]] = []
+
+    def new_batch(self) -> tuple[dict[str, Any], str]:
+        return new_batch(self.local, self.tenant_id, self.pairs)
+
+    def consumer(
+        self, batch: tuple[dict[str, Any], str], *, keep: bool = False, sender: type | None = None
+    ) -> dict[str, Any]:
+        event, job_id = batch
+        local, meter, spans = self.local, self.meter, self.spans
+        meter.reset()
+        meter.keep = keep
+        spans.reset()
+        self.sqs.reset()
+        context = self.invoker.new_context()
+        moto0 = local.moto_cpu_s()
+        settle()
+        with (
+            mock.patch.object(sys.modules[self.handler.__module__], "HttpSender", sender)
+            if sender
+            else contextlib.nullcontext()
+        ):
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            answer = self.handler(event, context)
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        moto_used = local.moto_cpu_s() - moto0
+        meter.enabled = False  # checking and cleaning up is not the consumer's work
+        job = self.store.get_job(self.tenant_id, job_id)
+        units = units_of(meter, self.table_def, local.dynamodb, self.table) if keep else None
+        delete_keys(local.dynamodb, self.table, job_keys(self.tenant_id, job_id, self.pairs, self.urls))
+        meter.enabled, meter.keep = True, False
+        if answer.get("batchItemFailures") or job is None or job.delivered != len(self.pairs):
+            raise RuntimeError(f"consumer: {answer}, job {job}")
+        return {
+            "wall": wall - meter.moto_wall_s,
+            "raw_wall": wall,
+            "cpu": cpu,
+            "moto_cpu": moto_used,
+            "ddb_cpu": meter.cpu_s,
+            "ddb_read_cpu": sum(v for op, v in meter.cpu_by_op.items() if op in READ_OPS),
+            "ddb_write_cpu": sum(v for op, v in meter.cpu_by_op.items() if op in WRITE_OPS),
+            "ddb_parse_cpu": meter.parse_cpu_s,
+            "writes": meter.writes,
+            "reads": meter.reads,
+            "calls": dict(meter.calls),
+            "write_items": meter.write_items,
+            "sqs": sum(self.sqs.stats()["calls"].values()),
+            "messages": len(event["Records"]),
+            "units": units,
+            **{f"cpu_{k}": v for k, v in spans.cpu.items()},
+            **{f"wall_{k}": v for k, v in spans.wall.items()},
+        }
+
+    def capture(self) -> dict[str, Any]:
+        """A consumer run whose calls are kept: its units, and its records for the baseline."""
+        found = self.consumer(self.new_batch(), keep=True)
+        captured = [
+            action["Put"]["Item"]
+            for operation, request, _ in self.meter.exchanges
+            if operation == "TransactWriteItems"
+            for action in request["TransactItems"]
+            if "Put" in action
+        ]
+        if len(captured) != len(self.requests):
+            raise RuntimeError(f"captured {len(captured)} records for {len(self.requests)} POSTs")
+        self.records = baseline_records(captured, str(uuid.uuid4()))
+        return found
+
+    def baseline(self, *, keep: bool = False) -> dict[str, Any]:
+        from webhook_resend.delivery.sender import CONCURRENCY
+
+        local, meter = self.local, self.raw_meter
+        meter.reset()
+        meter.keep = keep
+        moto0 = local.moto_cpu_s()
+        settle()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        ok, posts_cpu = baseline_batch(self.raw_client, self.table, self.requests, self.records, CONCURRENCY)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        moto_used = local.moto_cpu_s() - moto0
+        units = units_of(meter, self.table_def, local.dynamodb, self.table) if keep else None
+        meter.keep = False
+        delete_keys(local.dynamodb, self.table, [{"pk": r["pk"], "sk": r["sk"]} for r in self.records])
+        if ok != len(self.requests):
+            raise RuntimeError(f"baseline: {ok} of {len(self.requests)} POSTs answered 200")
+        return {
+            "wall": wall - meter.moto_wall_s,
+            "raw_wall": wall,
+            "cpu": cpu,
+            "moto_cpu": moto_used,
+            "ddb_cpu": meter.cpu_s,
+            "posts_cpu": posts_cpu,
+            "writes": meter.writes,
+            "units": units,
+        }
+
+    def measure(self, rounds: int, raw_sender_every: int = 0) -> dict[str, Any]:
+        """`rounds` of consumer and baseline, interleaved, the order alternating; every
+        `raw_sender_every` rounds also the consumer with httpx taken out of its sender."""
+        self.consumer(self.new_batch())  # warm: imports, clients, connections
+        capture = self.capture()
+        base_capture = self.baseline(keep=True)
+        raw_sender = raw_aiohttp_sender_class()
+        with_raw = [rep for rep in range(rounds) if raw_sender_every and rep % raw_sender_every == 0]
+        batches = [self.new_batch() for _ in range(rounds + len(with_raw))]
+        runs, base, raw_runs = [], [], []
+        with phases(self.spans):
+            for rep in range(rounds):
+                if rep % 2 == 0:
+                    runs.append(self.consumer(batches.pop()))
+                    base.append(self.baseline())
+                else:
+                    base.append(self.baseline())
+                    runs.append(self.consumer(batches.pop()))
+                if rep in with_raw:
+                    raw_runs.append(self.consumer(batches.pop(), sender=raw_sender))
+        return {
+            "urls": self.urls,
+            "pairs": len(self.pairs),
+            "posts": len(self.requests),
+            "runs": runs,
+            "base": base,
+            "raw_sender": raw_runs,
+            "capture": capture,
+            "base_capture": base_capture,
+            "memory_mb": self.local.stack.function(FUNCTION).memory,
+        }
+
+
+def load_template_table() -> dict[str, Any]:
+    from devstack.cfn import load_template
+
+    return load_template(ROOT / "template.yaml")["Resources"]["DataTable"]["Properties"]
+
+
+def measure(repeats: int = 31, repeats_10url: int = 15) -> PartResult:
+    from webhook_resend.delivery.sender import CONCURRENCY
+
     out = PartResult()
+    batch_size = template_batch_size()
     url, stop = start_receiver(LATENCY_MS)
     served = None
+    results: dict[str, dict[str, Any]] = {}
+    env = {"ALLOW_PRIVATE_URLS": "true"}
     try:
-        with moto_stack(env={"ALLOW_PRIVATE_URLS": "true"}, out_of_process=True) as local:
-            tenant_id = new_tenant_id()
-            store = local.store()
-            pairs = seed(store, tenant_id, url)
-            handler, _ = local.handler("DeliverFunction")
-            invoker = local.invokers["DeliverFunction"]
-            ddb = CallMeter(consumer_client())
-            spans = Spans(ddb)
-            requests = baseline_requests(store, tenant_id, pairs)
-
-            # Warm both: the handler's imports, clients and moto's tables; aiohttp's imports.
-            event, _ = new_batch(local, tenant_id, pairs)
-            handler(event, invoker.new_context())
-            asyncio.run(aiohttp_batch(requests))
-            batches = [new_batch(local, tenant_id, pairs) for _ in range(repeats)]
-            raw_batches = [new_batch(local, tenant_id, pairs) for _ in range(0, repeats, raw_every)]
-            entry_module = sys.modules[handler.__module__]
-            raw_sender = raw_aiohttp_sender_class()
-
-            def consumer(event: dict[str, Any], job_id: str) -> dict[str, Any]:
-                ddb.reset()
-                spans.reset()
-                local.sqs_stub.reset()
-                context = invoker.new_context()
-                cpu0, wall0 = time.process_time(), time.perf_counter()
-                answer = handler(event, context)
-                wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-                ddb.enabled = False  # checking and cleaning up is not the consumer's work
-                job = store.get_job(tenant_id, job_id)
-                forget_job(local.dynamodb, local.stack.ref("DataTable"), tenant_id, job_id, pairs)
-                ddb.enabled = True
-                if answer.get("batchItemFailures") or job is None or job.delivered != PAIRS:
-                    raise RuntimeError(f"consumer: {answer}, job {job}")
-                return {
-                    "wall": wall,
-                    "cpu": cpu,
-                    "ddb_wall": ddb.wall_s,
-                    "ddb_cpu": ddb.cpu_s,
-                    "moto_wall": ddb.moto_wall_s,
-                    "parse_cpu": ddb.parse_cpu_s,
-                    "writes": ddb.writes,
-                    "write_items": ddb.write_items,
-                    "reads": ddb.reads,
-                    "calls": dict(ddb.calls),
-                    "sqs": sum(local.sqs_stub.calls.values()),
-                    "delivered": job.delivered,
-                    **{f"cpu_{k}": v for k, v in spans.cpu.items()},
-                    **{f"wall_{k}": v for k, v in spans.wall.items()},
-                }
-
-            runs, base, raw_runs = [], [], []
-            with_phases = phases(spans)
-            with_phases.__enter__()
-            for rep in range(repeats):
-                # The informative raw-sender variant runs every `raw_every` rounds; the order rotates.
-                kinds = ["consumer", "aiohttp"] + (["raw_sender"] if rep % raw_every == 0 else [])
-                shift = rep % len(kinds)
-                for which in kinds[shift:] + kinds[:shift]:
-                    settle()
-                    if which == "aiohttp":
-                        cpu0, wall0 = time.process_time(), time.perf_counter()
-                        ok = asyncio.run(aiohttp_batch(requests))
-                        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-                        if ok != PAIRS:
-                            raise RuntimeError(f"aiohttp: {ok} of {PAIRS} POSTs answered 200")
-                        base.append({"wall": wall, "cpu": cpu})
-                    elif which == "consumer":
-                        runs.append(consumer(*batches[rep]))
-                    else:
-                        with mock.patch.object(entry_module, "HttpSender", raw_sender):
-                            raw_runs.append(consumer(*raw_batches[rep // raw_every]))
-            with_phases.close()
+        with (
+            SqsEndpoint(15.0) as sqs,
+            moto_stack(env=env, out_of_process=True, sqs_endpoint=sqs.url) as local,
+        ):
+            for prefix, urls in VARIANTS.items():
+                variant = Variant(local, urls, batch_size, url, sqs)
+                results[prefix] = (
+                    variant.measure(repeats, raw_sender_every=3)
+                    if not prefix
+                    else variant.measure(repeats_10url)
+                )
     finally:
         served = stop()
 
-    def med(rows: list[dict[str, Any]], key: str) -> float:
-        return statistics.median(r[key] for r in rows)
-
-    raw_wall, base_wall = med(runs, "wall"), med(base, "wall")
-    cpu_incl, base_cpu = med(runs, "cpu"), med(base, "cpu")
-    cpu = statistics.median(r["cpu"] - r["ddb_cpu"] for r in runs)
-    wall = statistics.median(r["wall"] - r["moto_wall"] for r in runs)
-    ddb_cpu, parse_cpu = med(runs, "ddb_cpu"), med(runs, "parse_cpu")
-    run = runs[0]
-    delivered = run["delivered"]
-    ideal = LATENCY_MS / 1000
-    per_run = " ".join(f"{r['wall'] - r['moto_wall']:.3f}" for r in runs)
-
+    for prefix, found in results.items():
+        report(out, prefix, found, batch_size)
     out.add(
         Row(
-            "delivery_wall_s",
-            round(wall, 4),
-            "s",
-            round(base_wall, 4),
-            "aiohttp",
-            round(wall / base_wall, 3),
-            note=f"handler wall, moto's DynamoDB answers removed; runs {per_run}",
+            "template_batch_size",
+            batch_size,
+            "msg",
+            note=f"template.yaml: {FUNCTION}'s SQS event on {QUEUE}, BatchSize",
         )
     )
-    out.add(
-        Row(
-            "delivery_aiohttp_wall_s",
-            round(base_wall, 4),
-            "s",
-            ideal,
-            "latency",
-            round(base_wall / ideal, 3),
-            note="the same 100 POSTs, raw aiohttp",
-        )
-    )
-    out.add(
-        Row(
-            "delivery_wall_over_aiohttp",
-            round(wall / base_wall, 3),
-            "x",
-            target="<= 1.5",
-            met=wall / base_wall <= 1.5,
-            note="moto's DynamoDB answers removed from the wall",
-        )
-    )
-    out.add(
-        Row(
-            "delivery_wall_moto_s",
-            round(raw_wall, 4),
-            "s",
-            round(base_wall, 4),
-            "aiohttp",
-            round(raw_wall / base_wall, 3),
-            note="as measured: moto's answers included",
-        )
-    )
-    out.add(
-        Row(
-            "delivery_cpu_s",
-            round(cpu, 4),
-            "s",
-            round(base_cpu, 4),
-            "aiohttp",
-            round(cpu / base_cpu, 3),
-            note=(
-                "consumer process CPU EXCLUDING DynamoDB calls (before-call..after-call); runs "
-                + " ".join(f"{(r['cpu'] - r['ddb_cpu']) * 1000:.1f}" for r in runs)
-                + " ms; aiohttp runs "
-                + " ".join(f"{r['cpu'] * 1000:.1f}" for r in base)
-                + " ms"
-            ),
-        )
-    )
-    out.add(
-        Row(
-            "delivery_cpu_incl_ddb_s",
-            round(cpu_incl, 4),
-            "s",
-            round(base_cpu, 4),
-            "aiohttp",
-            round(cpu_incl / base_cpu, 3),
-            note="consumer process CPU INCLUDING DynamoDB calls (client side; moto is another process)",
-        )
-    )
-    out.add(
-        Row(
-            "delivery_ddb_cpu_s",
-            round(ddb_cpu, 4),
-            "s",
-            round(cpu_incl, 4),
-            "cpu incl",
-            round(ddb_cpu / cpu_incl, 3),
-            note=f"in DynamoDB calls; of which botocore parsing {parse_cpu:.4f} s",
-        )
-    )
-    out.add(Row("delivery_aiohttp_cpu_s", round(base_cpu, 4), "s", note="the same 100 POSTs, raw aiohttp"))
-    phase_cpu = {k: med(runs, f"cpu_{k}") for k in ("run", "read", "commit", "sender_setup")}
-    send = phase_cpu["run"] - phase_cpu["read"] - phase_cpu["commit"] - phase_cpu["sender_setup"]
-    for key, value, note in (
-        (
-            "delivery_cpu_phase_handler_s",
-            cpu - phase_cpu["run"],
-            "around Deliverer.run: asyncio.run, BatchProcessor, metrics, logging",
-        ),
-        (
-            "delivery_cpu_phase_read_s",
-            phase_cpu["read"],
-            "_load_subjects + _load_records, DynamoDB calls out",
-        ),
-        (
-            "delivery_cpu_phase_sender_setup_s",
-            phase_cpu["sender_setup"],
-            "HttpSender enter + exit (transport, session)",
-        ),
-        (
-            "delivery_cpu_phase_send_s",
-            send,
-            "the 100 attempts: sign, httpx -> httpx-aiohttp -> aiohttp, _apply",
-        ),
-        (
-            "delivery_cpu_phase_commit_s",
-            phase_cpu["commit"],
-            "Store.commit building the transactions, calls out",
-        ),
-    ):
-        out.add(
-            Row(
-                key,
-                round(value, 4),
-                "s",
-                round(base_cpu, 4),
-                "aiohttp",
-                round(value / base_cpu, 3),
-                note=note,
-            )
-        )
-    phase_wall = {k: med(runs, f"wall_{k}") for k in ("run", "read", "commit", "sender_setup")}
-    send_wall = phase_wall["run"] - phase_wall["read"] - phase_wall["commit"] - phase_wall["sender_setup"]
-    out.add(
-        Row(
-            "delivery_wall_phase_send_s",
-            round(send_wall, 4),
-            "s",
-            round(base_wall, 4),
-            "aiohttp",
-            round(send_wall / base_wall, 3),
-            note="wall of the attempts alone (gather of the 100 sends)",
-        )
-    )
-    out.add(
-        Row(
-            "delivery_wall_phase_other_s",
-            round(wall - send_wall, 4),
-            "s",
-            round(wall, 4),
-            "wall",
-            round((wall - send_wall) / wall, 3),
-            note=(
-                f"sequential (moto out): read {phase_wall['read']:.3f}, sender setup "
-                f"{phase_wall['sender_setup']:.3f}, commit {phase_wall['commit']:.3f}, "
-                f"handler {wall - phase_wall['run']:.3f} s"
-            ),
-        )
-    )
-    out.add(
-        Row(
-            "delivery_cpu_over_aiohttp",
-            round(cpu / base_cpu, 3),
-            "x",
-            target="<= 2.0",
-            met=cpu / base_cpu <= 2.0,
-            note="delivery_cpu_s (EXCLUDING DynamoDB calls) / aiohttp CPU",
-        )
-    )
-    bare_cpu = statistics.median(r["cpu"] - r["ddb_cpu"] for r in raw_runs)
-    bare_wall = statistics.median(r["wall"] - r["moto_wall"] for r in raw_runs)
-    out.add(
-        Row(
-            "delivery_cpu_raw_sender_over_aiohttp",
-            round(bare_cpu / base_cpu, 3),
-            "x",
-            note=(
-                f"informative: the same consumer with httpx taken out of its sender (raw aiohttp "
-                f"session): CPU {bare_cpu:.4f} s, wall {bare_wall / base_wall:.3f}x aiohttp; the rest of "
-                f"delivery_cpu_s is httpx's layer, {(cpu - bare_cpu) * 1e6 / PAIRS:.0f} us per POST"
-            ),
-        )
-    )
-    out.add(
-        Row(
-            "delivery_cpu_incl_ddb_over_aiohttp",
-            round(cpu_incl / base_cpu, 3),
-            "x",
-            note="informative only: moto's CPU is not DynamoDB's",
-        )
-    )
-    writes = statistics.median(r["writes"] for r in runs)
-    write_calls = {op: n for op, n in run["calls"].items() if op in WRITE_OPS}
-    out.add(
-        Row(
-            "ddb_writes_per_delivery",
-            round(writes / delivered, 4),
-            "calls",
-            1.0,
-            "1 per pair",
-            round(writes / delivered, 4),
-            "<= 1.2",
-            writes / delivered <= 1.2,
-            note=f"{writes:g} write calls for {delivered} pairs: "
-            + ", ".join(f"{op} {n}" for op, n in sorted(write_calls.items())),
-        )
-    )
-    out.add(
-        Row(
-            "ddb_write_items_per_delivery",
-            round(med(runs, "write_items") / delivered, 4),
-            "items",
-            note="items inside those calls (a transaction counts its items)",
-        )
-    )
-    out.add(
-        Row(
-            "ddb_reads_per_batch",
-            med(runs, "reads"),
-            "calls",
-            note=", ".join(f"{op} {n}" for op, n in sorted(run["calls"].items()) if op not in WRITE_OPS),
-        )
-    )
-    out.add(Row("delivery_sqs_calls", med(runs, "sqs"), "calls", note="visibility changes (stubbed)"))
+    moto_cpu = {
+        side: sum(r["moto_cpu"] for found in results.values() for r in found[key])
+        for side, key in (("consumer", "runs"), ("baseline", "base"))
+    }
     out.notes.append(
-        f"delivery: DeliverFunction handler, one SQS batch of {PAIRS} messages ({ITEMS} items x {WEBHOOKS} "
-        f"webhooks, 1 URL each) to the local receiver ({LATENCY_MS:g} ms); raw aiohttp sends the same "
-        f"{PAIRS} POSTs in the same run, and the consumer runs a third time with a raw aiohttp sender "
-        f"(httpx out; informative), the order rotating; medians of {len(runs)}. delivery_wall_s and "
-        f"delivery_cpu_s (and their ratios) EXCLUDE the DynamoDB calls on moto (wall: moto's answer; CPU: "
-        f"before-call..after-call); as measured: wall {raw_wall:.2f} s, CPU {cpu_incl:.2f} s. "
-        f"Receiver answered {served} requests."
+        f"delivery: {FUNCTION} handler, SQS batches of the template's BatchSize ({batch_size}) pair messages "
+        f"(items x {WEBHOOKS} webhooks, item by item, the first {batch_size}), to the local receiver "
+        f"({LATENCY_MS:g} ms), with 1 URL a webhook and with 10; the raw baseline (aiohttp POSTs, at most "
+        f"{CONCURRENCY} in flight like the sender, then boto3 batch_write_item of the same records) "
+        f"alternates with it; medians of {repeats} (10 URLs: {repeats_10url}). CPU is process CPU, DynamoDB "
+        f"client work included; moto's answer time is removed from both walls; moto's own CPU, in its own "
+        f"process: consumer runs {moto_cpu['consumer']:.1f} s, baseline runs {moto_cpu['baseline']:.1f} s "
+        f"in all. Receiver answered {served} requests."
     )
     return out
 
 
+def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int) -> None:
+    runs, base = found["runs"], found["base"]
+    pairs, posts, memory_mb = found["pairs"], found["posts"], found["memory_mb"]
+    label = "1 URL" if not prefix else f"{found['urls']} URLs"
+    key = f"delivery_{prefix}"
+
+    def med(rows: list[dict[str, Any]], name: str) -> float:
+        return statistics.median(r[name] for r in rows)
+
+    wall, base_wall = med(runs, "wall"), med(base, "wall")
+    cpu, base_cpu = med(runs, "cpu"), med(base, "cpu")
+    posts_cpu = med(base, "posts_cpu")
+    read_cpu, write_cpu = med(runs, "ddb_read_cpu"), med(runs, "ddb_write_cpu")
+    if not prefix:
+        out.add(
+            Row(
+                "delivery_batch_size",
+                runs[0]["messages"],
+                "msg",
+                batch_size,
+                "template",
+                round(runs[0]["messages"] / batch_size, 3),
+                "== template",
+                runs[0]["messages"] == batch_size,
+                note=f"messages per measured batch ({label} a webhook: {posts} POSTs)",
+            )
+        )
+    else:
+        out.figures[f"{key}posts"] = posts
+    out.add(
+        Row(
+            f"{key}wall_s",
+            round(wall, 4),
+            "s",
+            round(base_wall, 4),
+            "raw",
+            round(wall / base_wall, 3),
+            note=f"{label}: handler wall, moto's answer time removed; runs "
+            + " ".join(f"{r['wall']:.3f}" for r in runs),
+        )
+    )
+    out.add(
+        Row(
+            f"{key}baseline_wall_s",
+            round(base_wall, 4),
+            "s",
+            LATENCY_MS / 1000,
+            "latency",
+            round(base_wall / (LATENCY_MS / 1000), 3),
+            note=f"raw aiohttp {posts} POSTs + boto3 batch_write_item, moto's answer time removed; runs "
+            + " ".join(f"{r['wall']:.3f}" for r in base),
+        )
+    )
+    out.add(
+        Row(
+            f"{key}wall_over_baseline",
+            round(wall / base_wall, 3),
+            "x",
+            target="<= 1.25",
+            met=wall / base_wall <= 1.25,
+            note=label,
+        )
+    )
+    out.add(
+        Row(
+            f"{key}cpu_s",
+            round(cpu, 4),
+            "s",
+            round(base_cpu, 4),
+            "raw",
+            round(cpu / base_cpu, 3),
+            note=f"{label}: process CPU, DynamoDB client work included (raw: POSTs {posts_cpu * 1000:.1f} "
+            f"ms, records {(base_cpu - posts_cpu) * 1000:.1f} ms); runs "
+            + " ".join(f"{r['cpu'] * 1000:.1f}" for r in runs)
+            + " ms; raw runs "
+            + " ".join(f"{r['cpu'] * 1000:.1f}" for r in base)
+            + " ms",
+        )
+    )
+    out.add(
+        Row(
+            f"{key}cpu_over_baseline",
+            round(cpu / base_cpu, 3),
+            "x",
+            target="<= 1.5",
+            met=cpu / base_cpu <= 1.5,
+            note=label,
+        )
+    )
+    ddb_cpu, base_ddb_cpu = med(runs, "ddb_cpu"), med(base, "ddb_cpu")
+    out.add(
+        Row(
+            f"{key}ddb_client_cpu_s",
+            round(ddb_cpu, 4),
+            "s",
+            round(base_ddb_cpu, 4),
+            "raw",
+            round(ddb_cpu / base_ddb_cpu, 3),
+            note=(
+                f"{label}: whole DynamoDB client calls (endpoint, serialising, signing, HTTP, parsing): "
+                f"reads {read_cpu * 1000:.1f} ms, writes {write_cpu * 1000:.1f} ms, of which parsing "
+                f"answers {med(runs, 'ddb_parse_cpu') * 1000:.1f} ms; raw: batch_write_item "
+                f"{base_ddb_cpu * 1000:.1f} ms"
+            ),
+        )
+    )
+    phase_cpu = {k: med(runs, f"cpu_{k}") for k in ("run", "read", "commit", "sender_setup")}
+    phase_wall = {k: med(runs, f"wall_{k}") for k in ("run", "read", "commit", "sender_setup")}
+    send_cpu = phase_cpu["run"] - phase_cpu["read"] - phase_cpu["commit"] - phase_cpu["sender_setup"]
+    send_wall = phase_wall["run"] - phase_wall["read"] - phase_wall["commit"] - phase_wall["sender_setup"]
+    for phase, value, note in (
+        ("handler", cpu - phase_cpu["run"], "around Deliverer.run: asyncio.run, BatchProcessor, logs"),
+        ("read", phase_cpu["read"], "_load_subjects + _load_records, BatchGetItem calls included"),
+        ("sender_setup", phase_cpu["sender_setup"], "HttpSender enter + exit (client, session)"),
+        ("send", send_cpu, f"the {posts} attempts: sign, httpx -> httpx-aiohttp -> aiohttp, _apply"),
+        ("commit", phase_cpu["commit"], "Store.commit: building and sending the transactions"),
+    ):
+        out.add(
+            Row(
+                f"{key}cpu_phase_{phase}_s",
+                round(value, 4),
+                "s",
+                round(base_cpu, 4),
+                "raw",
+                round(value / base_cpu, 3),
+                note=f"{label}: {note}",
+            )
+        )
+    out.add(
+        Row(
+            f"{key}wall_phase_send_s",
+            round(send_wall, 4),
+            "s",
+            round(base_wall, 4),
+            "raw",
+            round(send_wall / base_wall, 3),
+            note=(
+                f"{label}: the attempts alone; sequential around them: read {phase_wall['read']:.3f}, "
+                f"sender setup {phase_wall['sender_setup']:.3f}, commit {phase_wall['commit']:.3f}, "
+                f"handler {wall - phase_wall['run']:.3f} s (moto's answers out)"
+            ),
+        )
+    )
+    if found["raw_sender"]:
+        bare_cpu = med(found["raw_sender"], "cpu")
+        bare_wall = med(found["raw_sender"], "wall")
+        out.add(
+            Row(
+                f"{key}cpu_raw_sender_over_baseline",
+                round(bare_cpu / base_cpu, 3),
+                "x",
+                note=(
+                    f"{label}, informative: the consumer with httpx taken out of its sender (one raw "
+                    f"aiohttp session): CPU {bare_cpu * 1000:.1f} ms, wall {bare_wall / base_wall:.3f}x raw, "
+                    f"medians of {len(found['raw_sender'])}; httpx's layer costs "
+                    f"{(cpu - bare_cpu) * 1e6 / posts:.0f} us a POST"
+                ),
+            )
+        )
+    capture, base_capture = found["capture"], found["base_capture"]
+    out.add(
+        Row(
+            f"{key}ddb_calls_per_batch",
+            sum(capture["calls"].values()),
+            "calls",
+            base_capture["writes"],
+            "raw",
+            note=f"{label}: " + ", ".join(f"{op} {n}" for op, n in sorted(capture["calls"].items())),
+        )
+    )
+    out.figures[f"{key}ddb_write_items_per_pair"] = round(capture["write_items"] / pairs, 4)
+    units, base_units = capture["units"], base_capture["units"]
+    out.add(
+        Row(
+            f"{key}wcu_per_pair",
+            round(units.write / pairs, 4),
+            "WCU",
+            round(base_units.write / pairs, 4),
+            "raw",
+            round(units.write / base_units.write, 3),
+            note=(
+                f"{label}: from item sizes (bench/capacity.py): table {units.table_write / pairs:.2f} "
+                f"(transactional x2) + indexes {units.index_write / pairs:.2f} "
+                + "("
+                + ", ".join(f"{k} {v / pairs:.2f}" for k, v in sorted(units.by_index.items()))
+                + f"); raw: table {base_units.table_write / pairs:.2f}"
+                + f" + indexes {base_units.index_write / pairs:.2f}"
+            ),
+        )
+    )
+    out.add(
+        Row(
+            f"{key}rcu_per_pair",
+            round(units.read / pairs, 4),
+            "RCU",
+            round(base_units.read / pairs, 4),
+            "raw",
+            note=f"{label}: BatchGetItem of items, webhooks and records (eventually consistent; a key "
+            "that finds nothing counts a minimum read); the raw baseline reads nothing",
+        )
+    )
+    sqs_calls = med(runs, "sqs")
+    out.add(
+        Row(
+            f"{key}sqs_requests_per_pair",
+            round(sqs_calls / pairs, 4),
+            "req",
+            0.0,
+            "raw",
+            note=f"{label}: the consumer's own SQS calls (visibility changes; none when every POST succeeds)",
+        )
+    )
+    gb_s = memory_mb / 1024 * wall * 1000 / pairs
+    base_gb_s = memory_mb / 1024 * base_wall * 1000 / pairs
+    out.add(
+        Row(
+            f"{key}lambda_gb_s_per_1k_pairs",
+            round(gb_s, 5),
+            "GB-s",
+            round(base_gb_s, 5),
+            "raw",
+            round(gb_s / base_gb_s, 3),
+            note=f"{label}: MemorySize {memory_mb} MB x wall per batch x {1000 / pairs:g} batches "
+            "(DynamoDB's own latency not in the wall: moto's answer time is removed)",
+        )
+    )
+    if not prefix:
+        out.figures["delivery_memory_mb"] = memory_mb
+        # What Lambda's SQS poller itself asks of SQS per pair: a ReceiveMessage and a
+        # DeleteMessageBatch per 10 messages at best (a formula: the poller is not in this run).
+        out.figures["delivery_sqs_poller_requests_per_pair"] = round(
+            2 * math.ceil(batch_size / 10) / batch_size, 4
+        )
+        out.figures["delivery_invocations_per_pair"] = round(1 / batch_size, 4)
+    out.figures[f"{key}raw_wall_moto_s"] = round(med(runs, "raw_wall"), 4)
+    out.figures[f"{key}moto_cpu_per_batch_s"] = round(med(runs, "moto_cpu"), 4)
+    out.figures[f"{key}baseline_moto_cpu_per_batch_s"] = round(med(base, "moto_cpu"), 4)
+
+
 if __name__ == "__main__":
-    for row in measure(int(sys.argv[1]) if len(sys.argv) > 1 else 3).rows:
+    from harness import offline_env
+
+    offline_env()
+    reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    for row in measure(reps, reps).rows:
         print(row)
