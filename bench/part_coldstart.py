@@ -333,9 +333,17 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
             targets[name] = (logical_id, code_dir, module, modules, BUILDS.get(module, ""))
         for name in targets:
             once(name)  # bytecode written, files in the page cache
-        for _ in range(repeats):  # round-robin: drift spreads over every target alike
-            for name in targets:
+        # Round-robin, each function right after an `import boto3` of its own: the machine's load
+        # (other developers' test suites) changes from second to second, and a pair run back to
+        # back sees the same load, so the difference of a pair moves far less than either figure.
+        paired: dict[str, list[float]] = {name: [] for name in found}
+        for _ in range(repeats):
+            runs.setdefault("boto3_client", []).append(once("boto3_client"))
+            for name in found:
+                boto3 = once("boto3")
+                runs.setdefault("boto3", []).append(boto3)
                 runs.setdefault(name, []).append(once(name))
+                paired[name].append(runs[name][-1].total_ms - boto3.total_ms)
         logs = {name: once(name, importtime=True).log for name in found}
 
     def median(name: str, field: str = "total_ms") -> float:
@@ -347,9 +355,9 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
             "import_boto3_ms",
             round(boto3_ms, 1),
             "ms",
-            note=f"median of {repeats}: "
-            + " ".join(f"{r.total_ms:.0f}" for r in runs["boto3"])
-            + f"; CPU {median('boto3', 'cpu_ms'):.0f} ms",
+            note=f"median of {len(runs['boto3'])} (one before each function's run): "
+            + " ".join(f"{r.total_ms:.0f}" for r in runs["boto3"][:12])
+            + f" ...; CPU {median('boto3', 'cpu_ms'):.0f} ms",
         )
     )
     out.figures["import_cpu_ms_boto3"] = round(median("boto3", "cpu_ms"), 1)
@@ -364,6 +372,7 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
     )
     for name in found:
         value, entry = median(name), median(name, "entry_ms")
+        over = statistics.median(paired[name])
         top = by_package(logs[name]).most_common(5)
         modules = targets[name][3]
         unimported = sorted(failed.get(name, ()))
@@ -376,8 +385,9 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
                 "boto3",
                 round(value / boto3_ms, 3),
                 f"<= boto3 + {BUDGET_MS:g}",
-                value <= boto3_ms + BUDGET_MS,
+                over <= BUDGET_MS,
                 note=(
+                    f"+{over:.0f} ms over the import boto3 run just before it (median of the pairs); "
                     f"CPU {median(name, 'cpu_ms'):.0f} ms; entry module {entry:.0f} ms + {len(modules)} "
                     "modules its first invocation imports"
                     + (" + its HTTP client" if targets[name][4] else "")
@@ -392,7 +402,7 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
                 ),
             )
         )
-        out.figures[f"import_over_boto3_ms_{name}"] = round(value - boto3_ms, 1)
+        out.figures[f"import_over_boto3_ms_{name}"] = round(over, 1)
         out.figures[f"import_entry_ms_{name}"] = round(entry, 1)
         out.figures[f"import_cpu_ms_{name}"] = round(median(name, "cpu_ms"), 1)
         out.figures[f"import_first_call_modules_{name}"] = len(modules)
@@ -400,7 +410,9 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
         f"cold start: fresh interpreter per run, sys.path = [function dir, layers/common] + venv, Lambda "
         f"environment, warm bytecode caches; each figure is the entry module plus what the function's first "
         f"invocation imports (found by invoking it with its sample events on moto), and for the delivery "
-        f"function its HTTP client built; medians of {repeats}; 'self ms' is -X importtime self time "
+        f"function its HTTP client built; medians of {repeats}, each run right after an import boto3 whose "
+        f"time it is compared with (the target is met when the median of those differences is within "
+        f"{BUDGET_MS:g} ms); 'self ms' is -X importtime self time "
         f"summed per top-level package (one run). Refused as not in the layer: "
         f"{', '.join(sorted(blocked)) or 'nothing'}."
     )

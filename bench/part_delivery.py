@@ -393,6 +393,7 @@ class Variant:
         spans.reset()
         self.sqs.reset()
         context = self.invoker.new_context()
+        local.wait_moto_idle()
         moto0 = local.moto_cpu_s()
         settle()
         with (
@@ -452,6 +453,7 @@ class Variant:
         local, meter = self.local, self.raw_meter
         meter.reset()
         meter.keep = keep
+        local.wait_moto_idle()
         moto0 = local.moto_cpu_s()
         settle()
         cpu0, wall0 = time.process_time(), time.perf_counter()

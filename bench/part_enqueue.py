@@ -149,6 +149,7 @@ def measure(repeats: int = 9) -> PartResult:
                 ddb.reset()
                 spans.clear()
                 sqs.reset()
+                local.wait_moto_idle()
                 settle()
                 moto0 = local.moto_cpu_s()
                 cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -174,6 +175,7 @@ def measure(repeats: int = 9) -> PartResult:
 
             def run_baseline() -> None:
                 sqs.reset()
+                local.wait_moto_idle()
                 settle()
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 sent = send_all(batches)
