@@ -16,11 +16,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.exceptions import BotoCoreError, ClientError
 
 from webhook_resend import coldstart
 from webhook_resend.aws import clients
-from webhook_resend.delivery.deliverer import BatchResult, Deliverer, Incoming
+from webhook_resend.aws.publisher import change_visibility
+from webhook_resend.delivery.deliverer import Deliverer, Incoming
 from webhook_resend.delivery.events import Notifier
 from webhook_resend.delivery.sender import HttpSender, default_transport
 from webhook_resend.observability import logger, metrics
@@ -50,28 +50,6 @@ class MessageNotDone(Exception):
     """Raised for a message the batch did not finish: the processor reports it as failed."""
 
 
-def _set_visibility(result: BatchResult) -> None:
-    queue_url = clients.settings().delivery_queue_url
-    entries = [
-        {"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": seconds}
-        for i, (receipt, seconds) in enumerate(result.visibility.items())
-    ]
-    client = clients.boto_client("sqs")
-    for start in range(0, len(entries), 10):
-        # Best effort: a message whose visibility could not be changed comes back after the
-        # queue's own visibility timeout instead, and is retried then; the batch's results are
-        # written already, so an error here must not fail the invocation.
-        try:
-            answer = client.change_message_visibility_batch(
-                QueueUrl=queue_url, Entries=entries[start : start + 10]
-            )
-        except (ClientError, BotoCoreError) as exc:
-            logger.warning("visibility not changed", extra={"error": type(exc).__name__})
-            continue
-        if answer.get("Failed"):
-            logger.warning("visibility not changed", extra={"failed": len(answer["Failed"])})
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -97,7 +75,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with collector_paused():
         result = asyncio.run(deliverer.run(batch))
     if result.visibility:
-        _set_visibility(result)
+        change_visibility(clients.boto_client("sqs"), settings.delivery_queue_url, result.visibility)
     metrics.add_metric(name="DeliveryAttempts", unit="Count", value=result.attempts)
     metrics.add_metric(name="PairsParked", unit="Count", value=result.parked)
     metrics.add_metric(name="UrlsHeldByRateLimits", unit="Count", value=result.held)

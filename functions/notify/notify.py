@@ -12,10 +12,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.exceptions import BotoCoreError, ClientError
 
 from webhook_resend import coldstart
 from webhook_resend.aws import clients
+from webhook_resend.aws.publisher import change_visibility
 from webhook_resend.delivery.deliverer import Incoming
 from webhook_resend.delivery.event_sender import EventSender
 from webhook_resend.delivery.sender import HttpSender, default_transport
@@ -26,21 +26,6 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 class EventNotDone(Exception):
     """Raised for a message the batch did not finish: the processor reports it as failed."""
-
-
-def _set_visibility(visibility: dict[str, int]) -> None:
-    queue_url = clients.settings().events_queue_url
-    entries = [
-        {"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": seconds}
-        for i, (receipt, seconds) in enumerate(visibility.items())
-    ]
-    client = clients.boto_client("sqs")
-    for start in range(0, len(entries), 10):
-        # Best effort: the message comes back after the queue's own visibility timeout instead.
-        try:
-            client.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries[start : start + 10])
-        except (ClientError, BotoCoreError) as exc:
-            logger.warning("visibility not changed", extra={"error": type(exc).__name__})
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -64,7 +49,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ]
     result = asyncio.run(sender.run(batch))
     if result.visibility:
-        _set_visibility(result.visibility)
+        change_visibility(clients.boto_client("sqs"), settings.events_queue_url, result.visibility)
     metrics.add_metric(name="EventAttempts", unit="Count", value=result.attempts)
     not_done = set(result.failed_message_ids)
 

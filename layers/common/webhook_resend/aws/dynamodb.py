@@ -879,27 +879,22 @@ class Store:
         records = [delivery_from(from_attrs(a)) for a in answer.get("Items", [])]
         return records, answer.get("LastEvaluatedKey")
 
-    def failed_since(
-        self,
-        tenant_id: str,
-        since: str,
-        *,
-        webhook_ids: Sequence[str] = (),
-        event: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """The tenant's delivery records that ended failed at or after `since` (an index Query),
-        narrowed by DynamoDB to `webhook_ids` and `event` when given."""
+    def _failed_request(
+        self, key_condition: str, values: dict[str, Any], webhook_ids: Sequence[str], event: str | None
+    ) -> dict[str, Any]:
+        """A Query of the failed-deliveries index, narrowed by DynamoDB to `webhook_ids` and `event`.
+
+        Records do not repeat the ids their key holds; the index's sort key holds the webhook id
+        between separators (keys.failed_index_sk), where no other id of the same record can
+        equal it (distinct random UUIDs, or "callback")."""
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": keys.FAILED_INDEX,
-            "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk >= :since",
+            "KeyConditionExpression": key_condition,
         }
-        values: dict[str, Any] = {":pk": keys.failed_index_pk(tenant_id), ":since": since}
+        values = dict(values)
         conditions = []
         if webhook_ids:
-            # Records do not repeat the ids their key holds; the index's sort key holds the
-            # webhook id between separators (keys.failed_index_sk), where no other id of the same
-            # record can equal it (distinct random UUIDs, or "callback").
             names = [f":w{i}" for i in range(len(webhook_ids))]
             values.update(
                 {name: f"#{webhook_id}#" for name, webhook_id in zip(names, webhook_ids, strict=True)}
@@ -913,6 +908,24 @@ class Store:
         if conditions:
             request["FilterExpression"] = " AND ".join(conditions)
         request["ExpressionAttributeValues"] = to_attrs(values)
+        return request
+
+    def failed_since(
+        self,
+        tenant_id: str,
+        since: str,
+        *,
+        webhook_ids: Sequence[str] = (),
+        event: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The tenant's delivery records that ended failed at or after `since` (an index Query),
+        narrowed by DynamoDB to `webhook_ids` and `event` when given."""
+        request = self._failed_request(
+            "gsi3pk = :pk AND gsi3sk >= :since",
+            {":pk": keys.failed_index_pk(tenant_id), ":since": since},
+            webhook_ids,
+            event,
+        )
         while True:
             answer = self._client.query(**request)
             for attrs in answer.get("Items", []):
@@ -1453,35 +1466,18 @@ class Store:
         """One page of the tenant's failed delivery records from `until` back to `since`, newest
         first, narrowed by DynamoDB to `webhook_ids` and `event` (as `failed_since` does): the
         records (or with `count`, their number: Select=COUNT) and where the next page starts."""
-        values: dict[str, Any] = {
-            ":pk": keys.failed_index_pk(tenant_id),
-            ":since": since,
-            # '$' sorts right after the '#' that ends a record's time: every failure at `until`.
-            ":until": f"{until}$",
-        }
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.FAILED_INDEX,
-            "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk BETWEEN :since AND :until",
-            "ScanIndexForward": False,
-        }
-        conditions = []
-        if webhook_ids:
-            # As in failed_since: records do not repeat the ids their key holds, and the index's
-            # sort key holds the webhook id between separators (keys.failed_index_sk).
-            names = [f":w{i}" for i in range(len(webhook_ids))]
-            values.update(
-                {name: f"#{webhook_id}#" for name, webhook_id in zip(names, webhook_ids, strict=True)}
-            )
-            found = [f"contains(gsi3sk, {name})" for name in names]
-            conditions.append(found[0] if len(found) == 1 else "(" + " OR ".join(found) + ")")
-        if event:
-            conditions.append("#event = :event")
-            values[":event"] = event
-            request["ExpressionAttributeNames"] = {"#event": "event"}
-        if conditions:
-            request["FilterExpression"] = " AND ".join(conditions)
-        request["ExpressionAttributeValues"] = to_attrs(values)
+        request = self._failed_request(
+            "gsi3pk = :pk AND gsi3sk BETWEEN :since AND :until",
+            {
+                ":pk": keys.failed_index_pk(tenant_id),
+                ":since": since,
+                # '$' sorts right after the '#' that ends a record's time: every failure at `until`.
+                ":until": f"{until}$",
+            },
+            webhook_ids,
+            event,
+        )
+        request["ScanIndexForward"] = False
         if start:
             request["ExclusiveStartKey"] = start
         if limit:

@@ -138,3 +138,24 @@ class SqsPublisher:
                 result.unknown.extend(unknown)
                 result.calls += calls
         return result
+
+
+def change_visibility(client: Any, queue_url: str, visibility: dict[str, int]) -> None:
+    """Make received messages visible again after their seconds (receipt handle → seconds), ten
+    a ChangeMessageVisibilityBatch. Best effort: a message whose visibility could not be changed
+    comes back after the queue's own visibility timeout instead, and is retried then; what the
+    batch did is written already, so an error here must not fail the invocation."""
+    entries = [
+        {"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": seconds}
+        for i, (receipt, seconds) in enumerate(visibility.items())
+    ]
+    for start in range(0, len(entries), 10):
+        try:
+            answer = client.change_message_visibility_batch(
+                QueueUrl=queue_url, Entries=entries[start : start + 10]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("visibility not changed", extra={"error": type(exc).__name__})
+            continue
+        if answer.get("Failed"):
+            logger.warning("visibility not changed", extra={"failed": len(answer["Failed"])})

@@ -22,7 +22,7 @@ from webhook_resend.models.records import Job, Selection
 from webhook_resend.resends import selections
 from webhook_resend.resends.filters import parse_item_filter
 from webhook_resend.resends.jobs import start_job, take_back
-from webhook_resend.resends.selection import count_items, select_item_ids, select_webhooks
+from webhook_resend.resends.selection import count_items, select_webhooks
 
 PAGE_SUBJECTS = 1000  # subjects per fan-out page: ≤ 37 KB of ids in one SQS message
 PAGE_PAIRS = 1000  # explicit pairs per page (resend by outcome)
@@ -101,12 +101,9 @@ def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
         result.pairs = [(kind, subject, webhook, event) for (kind, subject, webhook), event in latest.items()]
         return result
     if body.filter is not None:
-        item_filter = parse_item_filter(body.filter)
-        if body.dry_run:
-            # A dry run answers counts: DynamoDB counts the matches, no entry is transferred.
-            result.counted_items = count_items(store, tenant_id, item_filter)
-        else:
-            result.item_ids = select_item_ids(store, tenant_id, item_filter)
+        # Only a dry run comes here (a resend by filter selects asynchronously, start_selection):
+        # DynamoDB counts the matches, no entry is transferred.
+        result.counted_items = count_items(store, tenant_id, parse_item_filter(body.filter))
     elif body.item_ids:
         wanted = list(dict.fromkeys(body.item_ids))
         found = set(store.get_items(tenant_id, wanted))
