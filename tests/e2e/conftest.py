@@ -176,6 +176,18 @@ def http(stack: RunningStack) -> Iterator[httpx.Client]:
         yield client
 
 
+def tenant_client(stack: RunningStack, name: str) -> httpx.Client:
+    """A new tenant's client (its bearer token) on `stack`, the tenant created as an operator
+    would; the caller closes it."""
+    with httpx.Client(base_url=stack.url, timeout=30) as admin:
+        answer = admin.post(
+            "/admin/tenants", json={"name": name}, headers={"Authorization": f"Bearer {stack.admin_token}"}
+        )
+        assert answer.status_code == 201, answer.text
+        token = answer.json()["token"]
+    return httpx.Client(base_url=stack.url, timeout=30, headers={"Authorization": f"Bearer {token}"})
+
+
 @dataclass
 class Tenant:
     """A tenant's one-time credentials and a client that sends its bearer token."""

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningStack, running_stack
+from tests.e2e.conftest import RunningStack, running_stack, tenant_client
 from tests.receiver import Receiver
 
 MAX_RECEIVES = 2
@@ -32,17 +32,7 @@ def dead_letter_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runn
 @pytest.fixture
 def client(dead_letter_stack: RunningStack) -> Iterator[httpx.Client]:
     """A new tenant's client on the dead-letter stack."""
-    with httpx.Client(base_url=dead_letter_stack.url, timeout=30) as admin:
-        answer = admin.post(
-            "/admin/tenants",
-            json={"name": "dead letters"},
-            headers={"Authorization": f"Bearer {dead_letter_stack.admin_token}"},
-        )
-        assert answer.status_code == 201, answer.text
-        token = answer.json()["token"]
-    with httpx.Client(
-        base_url=dead_letter_stack.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
-    ) as tenant:
+    with tenant_client(dead_letter_stack, "dead letters") as tenant:
         yield tenant
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningStack, Tenant, running_stack
+from tests.e2e.conftest import RunningStack, Tenant, running_stack, tenant_client
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -96,18 +96,8 @@ def four_attempts_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
 
 @pytest.fixture
 def four_attempts_client(four_attempts_stack: RunningStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=four_attempts_stack.url, timeout=30) as admin:
-        answer = admin.post(
-            "/admin/tenants",
-            json={"name": "pacing"},
-            headers={"Authorization": f"Bearer {four_attempts_stack.admin_token}"},
-        )
-        assert answer.status_code == 201, answer.text
-        token = answer.json()["token"]
-    with httpx.Client(
-        base_url=four_attempts_stack.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
-        yield client
+    with tenant_client(four_attempts_stack, "pacing") as tenant:
+        yield tenant
 
 
 def test_receiver_answering_429_eight_times_then_200_ends_delivered_with_four_attempts(

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.counters import assert_counters_add_up
-from tests.e2e.conftest import POLL_INTERVAL_SECONDS, RunningStack, running_stack
+from tests.e2e.conftest import POLL_INTERVAL_SECONDS, RunningStack, running_stack, tenant_client
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -45,16 +45,6 @@ def capped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSt
         tmp_path_factory.mktemp("devstack-capped"), {"MAX_PAIRS_PER_REQUEST": str(CAP)}
     ) as running:
         yield running
-
-
-def _tenant_client(stack: RunningStack, name: str) -> httpx.Client:
-    with httpx.Client(base_url=stack.url, timeout=30) as admin:
-        answer = admin.post(
-            "/admin/tenants", json={"name": name}, headers={"Authorization": f"Bearer {stack.admin_token}"}
-        )
-        assert answer.status_code == 201, answer.text
-        token = answer.json()["token"]
-    return httpx.Client(base_url=stack.url, timeout=30, headers={"Authorization": f"Bearer {token}"})
 
 
 def _put_items(client: httpx.Client, count: int, every: int = 1) -> list[str]:
@@ -107,7 +97,7 @@ def _statuses(seen: list[dict[str, Any]]) -> list[str]:
 def test_make_run_selects_a_resend_of_thousands_of_items_asynchronously(
     stack: RunningStack, receiver: Receiver
 ) -> None:
-    with _tenant_client(stack, "selections") as client:
+    with tenant_client(stack, "selections") as client:
         item_ids = _put_items(client, ITEMS, every=EVERY)
         path, hook = _webhook(client, receiver, "a")
         body = {"event": EVENT, "filter": {"tags": {"eq": TAG}}, "webhook_ids": [hook["id"]]}
@@ -145,7 +135,7 @@ def test_make_run_selects_a_resend_of_thousands_of_items_asynchronously(
 def test_make_run_rejects_a_selection_over_the_cap_and_delivers_nothing(
     capped_stack: RunningStack, receiver: Receiver
 ) -> None:
-    with _tenant_client(capped_stack, "capped") as client:
+    with tenant_client(capped_stack, "capped") as client:
         _put_items(client, 4, every=2)  # 2 of them match
         hooks = dict(_webhook(client, receiver, name) for name in ("a", "b", "c"))  # 2 items x 3 = 6 pairs
         body = {"event": EVENT, "filter": {"tags": {"eq": TAG}}}
