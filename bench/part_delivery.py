@@ -397,7 +397,8 @@ class Variant:
         moto0 = local.moto_cpu_s()
         settle()
         with (
-            mock.patch.object(sys.modules[self.handler.__module__], "HttpSender", sender)
+            # the handler builds its senders through delivery.sender.sender_factory
+            mock.patch.object(sys.modules["webhook_resend.delivery.sender"], "HttpSender", sender)
             if sender
             else contextlib.nullcontext()
         ):

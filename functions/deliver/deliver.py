@@ -22,7 +22,7 @@ from webhook_resend.aws import clients
 from webhook_resend.aws.publisher import change_visibility
 from webhook_resend.delivery.deliverer import Deliverer, Incoming
 from webhook_resend.delivery.events import Notifier
-from webhook_resend.delivery.sender import HttpSender, default_transport
+from webhook_resend.delivery.sender import sender_factory
 from webhook_resend.observability import logger, metrics
 
 # Every failure is reported per message, even when all fail: raising instead would turn the
@@ -57,11 +57,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deliverer = Deliverer(
         clients.delivery_store(),
         settings,
-        lambda: HttpSender(
-            settings.delivery_timeout_seconds,
-            transport_factory=lambda: default_transport(settings.allow_private_urls),
-            allow_private=settings.allow_private_urls,
-        ),
+        sender_factory(settings),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
         notifier=Notifier(
             clients.delivery_store(), clients.event_publisher(), settings.delivery_retention_days

@@ -18,7 +18,7 @@ from webhook_resend.aws import clients
 from webhook_resend.aws.publisher import change_visibility
 from webhook_resend.delivery.deliverer import Incoming
 from webhook_resend.delivery.event_sender import EventSender
-from webhook_resend.delivery.sender import HttpSender, default_transport
+from webhook_resend.delivery.sender import sender_factory
 from webhook_resend.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -35,11 +35,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     sender = EventSender(
         clients.store(),
         settings,
-        lambda: HttpSender(
-            settings.delivery_timeout_seconds,
-            transport_factory=lambda: default_transport(settings.allow_private_urls),
-            allow_private=settings.allow_private_urls,
-        ),
+        sender_factory(settings),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     batch = [

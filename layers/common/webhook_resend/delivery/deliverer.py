@@ -142,6 +142,12 @@ def describe(attempt: Attempt) -> str | None:
     return f"HTTP {code}"
 
 
+def soon(rng: random.Random) -> int:
+    """When a message that was not done comes back: SOON seconds, spread by jitter so that the
+    messages of a throttled batch do not all return at once."""
+    return SOON + rng.randint(0, SOON)
+
+
 class Deliverer:
     def __init__(
         self,
@@ -163,9 +169,7 @@ class Deliverer:
         self._started: dict[int, float] = {}  # id of a target → when its attempt started (epoch s)
 
     def _soon(self) -> int:
-        """When a message that was not done comes back: SOON seconds, spread by jitter so that
-        the messages of a throttled batch do not all return at once."""
-        return SOON + self._rng.randint(0, SOON)
+        return soon(self._rng)
 
     # -- reading ----------------------------------------------------------------------------------
     def _parse(self, batch: list[Incoming], result: BatchResult) -> list[Work]:

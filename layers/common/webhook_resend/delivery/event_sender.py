@@ -25,11 +25,11 @@ from webhook_resend.aws.dynamodb import Store
 from webhook_resend.delivery import backoff, signing
 from webhook_resend.delivery.deliverer import (
     COMMIT_MARGIN_SECONDS,
-    SOON,
     BatchResult,
     Incoming,
     classify,
     describe,
+    soon,
 )
 from webhook_resend.delivery.sender import Attempt, HttpSender
 from webhook_resend.models.messages import EventMessage
@@ -56,7 +56,7 @@ class EventSender:
 
     def _back_soon(self, incoming: Incoming, result: BatchResult) -> None:
         result.failed_message_ids.append(incoming.message_id)
-        result.visibility[incoming.receipt_handle] = SOON + self._rng.randint(0, SOON)
+        result.visibility[incoming.receipt_handle] = soon(self._rng)
 
     async def run(self, batch: list[Incoming]) -> BatchResult:
         result = BatchResult()

@@ -22,6 +22,7 @@ from typing import Any, overload
 
 import httpx
 
+from webhook_resend.settings import Settings
 from webhook_resend.urlpolicy import UrlRefusedError, check_syntax, is_forbidden_address
 
 READ_LIMIT = 64 * 1024
@@ -410,3 +411,13 @@ def _describe(exc: BaseException, text: object = None) -> str:
     lines = (str(exc) if text is None else str(text)).splitlines()
     joined = " ".join(line.strip() for line in lines if line.strip() and line.strip() != "^")
     return (_URL_IN_TEXT.sub("<url>", joined) or type(exc).__name__)[:300]
+
+
+def sender_factory(settings: Settings) -> Callable[[], HttpSender]:
+    """A new sender for each batch, as the delivery and notify functions configure it: the
+    attempt timeout, the production transport, private addresses only where allowed."""
+    return lambda: HttpSender(
+        settings.delivery_timeout_seconds,
+        transport_factory=lambda: default_transport(settings.allow_private_urls),
+        allow_private=settings.allow_private_urls,
+    )
