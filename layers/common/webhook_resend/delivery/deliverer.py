@@ -182,6 +182,8 @@ class Deliverer:
         # (tenant id, job id) → (when its state was read, monotonic s; the state): see _job_state
         self._job_states: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._job_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # id of a Work → the state (paused, cancelled) that kept one of its attempts from starting
+        self._stopped_late: dict[int, str] = {}
 
     def _soon(self) -> int:
         return soon(self._rng)
@@ -366,7 +368,11 @@ class Deliverer:
                 await asyncio.sleep(wait / 1_000_000)
             # Its job may have been paused or cancelled while it waited: then it is not started
             # (its message comes back soon, and is held or ended then).
-            if work is not None and await self._job_state(*work.message.job_key) in (PAUSED, CANCELLED):
+            if work is not None and (state := await self._job_state(*work.message.job_key)) in (
+                PAUSED,
+                CANCELLED,
+            ):
+                self._stopped_late[id(work)] = str(state)
                 return None
         elif self._time_left() < needed:
             return None
@@ -587,6 +593,7 @@ class Deliverer:
             if not w.records[t.url_index].terminal
         ]
         self._started = {}
+        self._stopped_late = {}
         started_us = pacing.now_us()
         paced: list[tuple[Work, Target, int | None]] = []
         holds: list[Hold] = []
@@ -606,11 +613,13 @@ class Deliverer:
         delays: dict[str, list[Waiting]] = {}
         changed: dict[str, set[int]] = {}
         slowed: list[tuple[Work, int]] = []  # 429/503 answers: the pair, when its slot was taken (ms)
+        attempted: set[int] = set()
         for (w, target, slot), sent in zip(paced, attempts, strict=True):
             attempt = _attempt_of(sent)
             if attempt is None:
                 w.deferred = True
                 continue
+            attempted.add(id(w))
             result.attempts += 1
             changed.setdefault(w.incoming.message_id, set()).add(target.url_index)
             if attempt.status_code in pacing.SLOWING_CODES and w.webhook is not None:
@@ -619,6 +628,12 @@ class Deliverer:
             if waits is not None:
                 delays.setdefault(w.incoming.message_id, []).append((waits[0], waits[1], False))
                 result.deferrals += waits[1] == "deferred"
+        # A pair none of whose attempts started because its job was paused or cancelled meanwhile
+        # is held or ended in this batch, as if the batch had read the job so (one that sent a
+        # URL already comes back soon instead, and is held or ended then).
+        for w in work:
+            if id(w) in self._stopped_late and id(w) not in attempted:
+                w.stopped, w.deferred = self._stopped_late[id(w)], False
         self._hold(holds, started_us, delays, changed, result)
         self._slow_down(slowed, paced, started_us)
 
