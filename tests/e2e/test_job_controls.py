@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import standardwebhooks
 
 from tests.counters import assert_counters_add_up
 from tests.e2e.conftest import Tenant
@@ -103,8 +104,12 @@ def test_pause_holds_for_seconds_and_resume_delivers_every_pair_once(
     assert _each_item_once(receiver, path, ids) == [1] * PAIRS
 
 
-def test_cancel_stops_sending_and_counts_the_rest_cancelled(tenant: Tenant, receiver: Receiver) -> None:
-    path = receiver.new_path("cancel")
+def test_cancel_stops_sending_and_counts_the_rest_cancelled_with_one_signed_event(
+    tenant: Tenant, receiver: Receiver
+) -> None:
+    path, ops = receiver.new_path("cancel"), receiver.new_path("ops")
+    settings = tenant.client.put("/settings", json={"notify_url": receiver.url + ops})
+    assert settings.status_code == 200, settings.text
     resend_id, ids = _paced_resend(tenant.client, receiver.url + path)
     _first_arrival(receiver, path)
 
@@ -129,3 +134,15 @@ def test_cancel_stops_sending_and_counts_the_rest_cancelled(tenant: Tenant, rece
     records = tenant.client.get(f"/resends/{resend_id}/deliveries", params={"status": "cancelled"})
     assert records.status_code == 200, records.text
     assert len(records.json()["data"]) == job["cancelled"]
+    # and exactly one resend.cancelled reaches the notify_url, signed, with the final counts
+    deadline = time.monotonic() + 15
+    while not receiver.to(ops):
+        assert time.monotonic() < deadline, "no resend.cancelled arrived"
+        time.sleep(0.1)
+    time.sleep(1.0)  # a second copy would come right behind
+    [request] = receiver.to(ops)
+    event = standardwebhooks.Webhook(tenant.credentials["callback_secret"]).verify(
+        request.body, request.headers
+    )
+    assert event["type"] == "resend.cancelled"
+    assert event["data"]["job"] == _job(tenant.client, resend_id)
