@@ -168,7 +168,10 @@ def test_resend_by_item_ids_answers_202_with_the_job_counted_at_once(
         "total_queued",
         "delivered",
         "failed",
+        "cancelled",
         "pending",
+        "paused_on",
+        "cancelled_on",
         "reason",
         "rate",
         "eta",
@@ -178,6 +181,7 @@ def test_resend_by_item_ids_answers_202_with_the_job_counted_at_once(
     assert job["status"] == "running"
     assert job["reason"] is None
     assert job["completed_on"] is None
+    assert (job["cancelled"], job["paused_on"], job["cancelled_on"]) == (0, None, None)
     assert (job["total_items"], job["total_queued"]) == (3, 3)
     assert (job["delivered"], job["failed"], job["pending"]) == (0, 0, 3)
     assert _job(api, token, job["id"]) == job

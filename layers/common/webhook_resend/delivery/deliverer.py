@@ -1,9 +1,13 @@
 """The consumer's domain: deliver a batch of pair messages, record every attempt, count each
 pair's end exactly once, and say which messages must come back and when.
 
-Reads are batched (one BatchGetItem round for items, webhooks and tenants, one for the
-delivery records), attempts run concurrently, and writes go out as one transaction per job
-chunk (see `Store.commit`), so a duplicate message or a crash mid-batch changes nothing twice.
+Reads are batched (one BatchGetItem round for items, webhooks, tenants and the pairs' jobs, one
+for the delivery records), attempts run concurrently, and writes go out as one transaction per
+job chunk (see `Store.commit`), so a duplicate message or a crash mid-batch changes nothing twice.
+
+A pair's job is read with its subject (SPEC §11, resends/control.py): a pair of a paused job is
+parked under its job without an attempt (held until the job is resumed or cancelled); a pair of a
+cancelled job ends `cancelled` without an attempt, in the same commit as every other outcome.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ from pydantic import ValidationError
 
 from webhook_resend import clock
 from webhook_resend.aws import keys
-from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, StoreBusyError, delivery_from
+from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, ParkedPair, Store, StoreBusyError, delivery_from
 from webhook_resend.delivery import backoff, callbacks, pacing, parking, signing
 from webhook_resend.delivery.events import Notifier
 from webhook_resend.delivery.sender import Attempt, HttpSender, failed_attempt
 from webhook_resend.models import progress
 from webhook_resend.models.messages import PairMessage
-from webhook_resend.models.records import Delivery
+from webhook_resend.models.records import CANCELLED, PAUSED, Delivery
 from webhook_resend.observability import logger
 from webhook_resend.settings import Settings
 
@@ -37,6 +41,11 @@ from webhook_resend.settings import Settings
 SOON = 5
 # Room left in the invocation after the last attempt, to write the results.
 COMMIT_MARGIN_SECONDS = 3.0
+# The last error of a pair's records that its job's cancel ended before it was delivered.
+CANCELLED_ERROR = "the resend was cancelled before this was delivered"
+# An attempt that waited for its rate slot (up to pacing.INLINE_SECONDS) is sent only if its job,
+# read at most this long ago, is not paused or cancelled: a pause stops what a batch had not sent.
+JOB_RECHECK_SECONDS = 1.0
 
 Verdict = Literal["delivered", "retry", "failed", "gone"]
 
@@ -57,6 +66,8 @@ class BatchResult:
     visibility: dict[str, int] = field(default_factory=dict)
     attempts: int = 0
     parked: int = 0  # pairs whose wait was too long for SQS: parked, their messages done
+    paused: int = 0  # of those, pairs held by their paused job (parked under the job)
+    cancelled: int = 0  # pairs ended `cancelled` by their job's cancel, without an attempt
     held: int = 0  # URLs a rate limit held without an attempt (SPEC §12)
     deferrals: int = 0  # 429/503 answers that deferred their pair without using up an attempt
 
@@ -95,6 +106,7 @@ class Work:
     gone_answer: dict[str, Any] | None = None
     webhook: dict[str, Any] | None = None  # the webhook's record as read (item pairs)
     rate: float | None = None  # the webhook's effective rate limit (None: unpaced)
+    stopped: str | None = None  # its job is paused or cancelled: no attempt (SPEC §11)
 
 
 @dataclass
@@ -167,6 +179,11 @@ class Deliverer:
         # Operational events (resend.completed, webhook.deactivated); none without one.
         self._notifier = notifier
         self._started: dict[int, float] = {}  # id of a target → when its attempt started (epoch s)
+        # (tenant id, job id) → (when its state was read, monotonic s; the state): see _job_state
+        self._job_states: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._job_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # id of a Work → the state (paused, cancelled) that kept one of its attempts from starting
+        self._stopped_late: dict[int, str] = {}
 
     def _soon(self) -> int:
         return soon(self._rng)
@@ -200,9 +217,15 @@ class Deliverer:
             else:
                 wanted += [keys.item(m.tenant_id, m.subject_id), keys.webhook(m.tenant_id, m.webhook_id)]
             wanted += _record_keys(m, _likely_indexes(m))
+            # Its job, in the same round: is it paused or cancelled (SPEC §11)?
+            wanted.append(keys.job(m.tenant_id, m.job_id))
         found = self._store.get_records(_unique(wanted))
         for w in work:
             m = w.message
+            job = found.get(_key(keys.job(m.tenant_id, m.job_id))) or {}
+            self._job_states[(m.tenant_id, m.job_id)] = (time.monotonic(), job.get("state"))
+            if job.get("state") in (PAUSED, CANCELLED):
+                w.stopped = job["state"]
             if m.kind == "task":
                 task = found.get(_key(keys.task(m.tenant_id, m.subject_id)))
                 tenant = found.get(_key(keys.tenant(m.tenant_id)))
@@ -305,8 +328,24 @@ class Deliverer:
                 )
 
     # -- sending ----------------------------------------------------------------------------------
+    async def _job_state(self, tenant_id: str, job_id: str) -> str | None:
+        """The job's state, read again when the batch's read of it is older than
+        JOB_RECHECK_SECONDS (one read at a time per job: the attempts waiting share it). A read
+        that fails keeps the last state known."""
+        key = (tenant_id, job_id)
+        async with self._job_locks.setdefault(key, asyncio.Lock()):
+            read_at, state = self._job_states.get(key, (0.0, None))
+            if time.monotonic() - read_at >= JOB_RECHECK_SECONDS:
+                try:
+                    record = await asyncio.to_thread(self._store.job_record, tenant_id, job_id)
+                    state = (record or {}).get("state")
+                except (ClientError, BotoCoreError) as exc:
+                    logger.warning("job not read again", extra={"error": _aws_error(exc)})
+                self._job_states[key] = (time.monotonic(), state)
+            return state
+
     async def _attempt(
-        self, sender: HttpSender, target: Target, slot_us: int | None = None
+        self, sender: HttpSender, target: Target, slot_us: int | None = None, work: Work | None = None
     ) -> Attempt | None:
         """The attempt, or None if it was not started (the message comes back soon, no attempt
         counted): it starts only while its whole timeout and the commit still fit in the time
@@ -327,6 +366,14 @@ class Deliverer:
             # asyncio may wake a timer a clock tick early: sleep until the slot has come.
             while (wait := slot_us - pacing.now_us()) > 0:
                 await asyncio.sleep(wait / 1_000_000)
+            # Its job may have been paused or cancelled while it waited: then it is not started
+            # (its message comes back soon, and is held or ended then).
+            if work is not None and (state := await self._job_state(*work.message.job_key)) in (
+                PAUSED,
+                CANCELLED,
+            ):
+                self._stopped_late[id(work)] = str(state)
+                return None
         elif self._time_left() < needed:
             return None
         now = int(time.time())
@@ -541,11 +588,12 @@ class Deliverer:
         todo = [
             (w, t)
             for w in work
-            if not w.already_done and not w.problem
+            if not w.already_done and not w.problem and not w.stopped
             for t in w.targets
             if not w.records[t.url_index].terminal
         ]
         self._started = {}
+        self._stopped_late = {}
         started_us = pacing.now_us()
         paced: list[tuple[Work, Target, int | None]] = []
         holds: list[Hold] = []
@@ -559,17 +607,19 @@ class Deliverer:
                 # One attempt's exception must not lose the others' results (the sender already
                 # turns every error of an attempt into its Attempt; this is the second guard).
                 attempts = await asyncio.gather(
-                    *(self._attempt(sender, t, slot) for _, t, slot in paced), return_exceptions=True
+                    *(self._attempt(sender, t, slot, w) for w, t, slot in paced), return_exceptions=True
                 )
 
         delays: dict[str, list[Waiting]] = {}
         changed: dict[str, set[int]] = {}
         slowed: list[tuple[Work, int]] = []  # 429/503 answers: the pair, when its slot was taken (ms)
+        attempted: set[int] = set()
         for (w, target, slot), sent in zip(paced, attempts, strict=True):
             attempt = _attempt_of(sent)
             if attempt is None:
                 w.deferred = True
                 continue
+            attempted.add(id(w))
             result.attempts += 1
             changed.setdefault(w.incoming.message_id, set()).add(target.url_index)
             if attempt.status_code in pacing.SLOWING_CODES and w.webhook is not None:
@@ -578,6 +628,12 @@ class Deliverer:
             if waits is not None:
                 delays.setdefault(w.incoming.message_id, []).append((waits[0], waits[1], False))
                 result.deferrals += waits[1] == "deferred"
+        # A pair none of whose attempts started because its job was paused or cancelled meanwhile
+        # is held or ended in this batch, as if the batch had read the job so (one that sent a
+        # URL already comes back soon instead, and is held or ended then).
+        for w in work:
+            if id(w) in self._stopped_late and id(w) not in attempted:
+                w.stopped, w.deferred = self._stopped_late[id(w)], False
         self._hold(holds, started_us, delays, changed, result)
         self._slow_down(slowed, paced, started_us)
 
@@ -596,7 +652,11 @@ class Deliverer:
 
         outcomes: list[tuple[Work, PairOutcome]] = []
         for w in work:
-            if w.already_done:
+            if w.already_done or w.stopped == PAUSED:
+                continue
+            if w.stopped == CANCELLED:
+                outcomes.append((w, self._cancelled(w)))
+                result.cancelled += 1
                 continue
             if w.problem:
                 record = w.records[0]
@@ -662,7 +722,11 @@ class Deliverer:
             message_id = w.incoming.message_id
             if message_id in result.failed_message_ids or w.already_done:
                 continue
-            if w.deferred:
+            if w.stopped == PAUSED:
+                # Held without an attempt until its job is resumed or cancelled: due now, so that
+                # its parked item sorts by when it was held.
+                waiting.append((w, parking.Wait(w.message, now), "paused"))
+            elif w.deferred:
                 result.failed_message_ids.append(message_id)
                 result.visibility[w.incoming.receipt_handle] = self._soon()
             elif message_id in delays:
@@ -672,15 +736,73 @@ class Deliverer:
                 else:
                     result.failed_message_ids.append(message_id)
                     result.visibility[w.incoming.receipt_handle] = delay
-        self._park(waiting, result)
+        held = self._park(waiting, result)
+        if held:
+            self._release_if_resumed(held, result)
         return result
 
-    def _park(self, waiting: list[tuple[Work, parking.Wait, parking.Reason]], result: BatchResult) -> None:
+    def _cancelled(self, w: Work) -> PairOutcome:
+        """A pair of a cancelled job ends `cancelled` without an attempt: each of its records not
+        ended yet says so. Its first record carries the count as any pair's end (Store.commit)."""
+        now = clock.now_text()
+        touched = []
+        for record in w.records.values():
+            if record.terminal:
+                continue
+            record.status = "cancelled"
+            record.last_error = CANCELLED_ERROR
+            record.next_attempt_on = record.held_until = record.held_on = None
+            if record.last_attempt_on is None:
+                record.last_attempt_on = now
+            touched.append(record)
+        m = w.message
+        return PairOutcome(
+            tenant_id=m.tenant_id,
+            job_id=m.job_id,
+            subject_id=m.subject_id,
+            webhook_id=m.webhook_id,
+            records=touched,
+            terminal="cancelled",
+        )
+
+    def _release_if_resumed(self, held: list[tuple[Work, parking.Wait]], result: BatchResult) -> None:
+        """A job resumed (or cancelled) between this batch's read of it and its parking of the
+        job's pairs: that resume's walk may have read the job's held pairs before these were
+        parked. So the job is read again (once per job, only when the batch held pairs of it);
+        if it is not paused any more, its pairs are taken out of the parked items and their
+        messages come back at once, to be sent (or ended) like any other."""
+        jobs = {(w.message.tenant_id, w.message.job_id) for w, _ in held}
+        moved = set()
+        for tenant_id, job_id in jobs:
+            try:
+                record = self._store.job_record(tenant_id, job_id) or {}
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("held job not read again", extra={"error": _aws_error(exc)})
+                continue
+            if record.get("state") != PAUSED:
+                moved.add((tenant_id, job_id))
+        back = [(w, wait) for w, wait in held if (w.message.tenant_id, w.message.job_id) in moved]
+        if not back:
+            return
+        pairs = [ParkedPair(wait.message, clock.canonical(wait.due), "paused") for _, wait in back]
+        self._store.unpark(pairs)
+        for w, _ in back:
+            # Whether its item was deleted or not, the message is the pair's: a duplicate of it
+            # (a walk that woke the item) is absorbed by the commit.
+            result.failed_message_ids.append(w.incoming.message_id)
+            result.visibility[w.incoming.receipt_handle] = 0
+            result.parked -= 1
+            result.paused -= 1
+
+    def _park(
+        self, waiting: list[tuple[Work, parking.Wait, parking.Reason]], result: BatchResult
+    ) -> list[tuple[Work, parking.Wait]]:
         """Park the pairs whose wait is longer than a message may stay in flight: a parked pair's
         message is done. One whose park could not be written stays on the queue, back after the
-        longest wait SQS may hold it, and is tried then (its records are written already)."""
+        longest wait SQS may hold it, and is tried then (its records are written already).
+        Answers the pairs parked because their job is paused."""
         if not waiting:
-            return
+            return []
         left: set[int] = set()
         for reason in dict.fromkeys(reason for _, _, reason in waiting):
             not_parked = parking.park(
@@ -690,12 +812,17 @@ class Deliverer:
                 keep_days=self._settings.delivery_retention_days,
             )
             left |= {id(wait) for wait in not_parked}
-        for w, wait, _ in waiting:
+        held = []
+        for w, wait, reason in waiting:
             if id(wait) in left:
                 result.failed_message_ids.append(w.incoming.message_id)
                 result.visibility[w.incoming.receipt_handle] = max(SOON, self._settings.park_after_seconds)
             else:
                 result.parked += 1
+                if reason == "paused":
+                    result.paused += 1
+                    held.append((w, wait))
+        return held
 
 
 def with_item_fields(payload: str, item_id: str, model: str | None) -> str:
