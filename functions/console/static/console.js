@@ -88,8 +88,9 @@ async function api(method, path, { body, query, idempotencyKey } = {}) {
     answer = null;
   }
   if (response.status === 401) {
-    signOut("The token was refused; sign in again.");
-    throw new ApiError(401, errorMessages(401, answer));
+    const messages = errorMessages(401, answer);
+    signOut(`The token was refused; sign in again.\n${messages.join("\n")}`);
+    throw new ApiError(401, messages);
   }
   if (!response.ok) throw new ApiError(response.status, errorMessages(response.status, answer));
   return answer;
@@ -164,6 +165,8 @@ function progressBar(job, large = false) {
 
 // -- sign in and out ---------------------------------------------------------------------------------
 const timers = { jobs: null, job: null };
+// The number of the latest load of each view: an answer to an earlier one is dropped.
+const loads = { jobs: 0, job: 0, deliveries: 0 };
 
 function stopTimers() {
   for (const key of Object.keys(timers)) {
@@ -251,10 +254,12 @@ function renderJobs() {
 
 async function loadJobs({ more = false } = {}) {
   clearTimeout(timers.jobs);
+  const load = ++loads.jobs;
   try {
     const page = await api("GET", "/resends", {
       query: { status: $("jobs-status").value, limit: 25, cursor: more ? state.jobsCursor : null },
     });
+    if (load !== loads.jobs) return; // a later load (another status, a refresh) is on its way
     if (more) {
       state.jobs = state.jobs.concat(page.data);
       state.jobsCursor = page.next_cursor;
@@ -273,6 +278,7 @@ async function loadJobs({ more = false } = {}) {
     setText("jobs-error", "");
     renderJobs();
   } catch (error) {
+    if (load !== loads.jobs) return;
     setText("jobs-error", error.message);
   }
   if (token.get() && state.jobs.some((job) => !FINAL_JOB.has(job.status))) {
@@ -323,16 +329,18 @@ async function refreshJob() {
   clearTimeout(timers.job);
   const id = state.job && state.job.id;
   if (!id) return;
+  const load = ++loads.job;
   try {
     const job = await api("GET", `/resends/${encodeURIComponent(id)}`);
-    if (!state.job || state.job.id !== id) return;
+    if (load !== loads.job || !state.job || state.job.id !== id) return;
     state.job = job;
     renderJob(job);
     setText("job-error", "");
   } catch (error) {
+    if (load !== loads.job) return;
     setText("job-error", error.message);
   }
-  if (token.get() && state.job && state.job.id === id && !FINAL_JOB.has(state.job.status)) {
+  if (load === loads.job && token.get() && state.job && state.job.id === id && !FINAL_JOB.has(state.job.status)) {
     timers.job = setTimeout(refreshJob, REFRESH_MS);
   }
 }
@@ -381,11 +389,14 @@ async function loadDeliveries() {
   const id = state.job && state.job.id;
   if (!id) return;
   const page = state.deliveryCursors.length;
+  // Only the latest load is shown: an earlier one (another filter, another page) answering later
+  // must not overwrite it.
+  const load = ++loads.deliveries;
   try {
     const answer = await api("GET", `/resends/${encodeURIComponent(id)}/deliveries`, {
       query: { status: $("deliveries-status").value, limit: 50, cursor: state.deliveryCursors[page - 1] },
     });
-    if (!state.job || state.job.id !== id) return;
+    if (load !== loads.deliveries || !state.job || state.job.id !== id) return;
     $("deliveries-body").replaceChildren(...answer.data.map(deliveryRow));
     $("deliveries-empty").hidden = answer.data.length > 0;
     state.deliveryNext = answer.next_cursor;
@@ -394,7 +405,7 @@ async function loadDeliveries() {
     setText("deliveries-page", `page ${page}`);
     setText("deliveries-error", "");
   } catch (error) {
-    setText("deliveries-error", error.message);
+    if (load === loads.deliveries) setText("deliveries-error", error.message);
   }
 }
 
