@@ -38,7 +38,7 @@ from webhook_resend_cli.render import (
 PROG = "webhook-resend"
 DEFAULT_URL = "http://127.0.0.1:3000"
 DEFAULT_INTERVAL_SECONDS = 2.0
-DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed")
+DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed", "cancelled")
 JOB_STATUSES = ("selecting", "running", "completed", "rejected", "paused", "cancelled")
 SETTINGS = ("notify_url",)
 EVENTS = (

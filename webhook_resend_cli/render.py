@@ -48,7 +48,8 @@ def _count(job: Mapping[str, Any], key: str) -> int:
 def render_progress(job: Mapping[str, Any], width: int = BAR_WIDTH) -> str:
     """`[#########-----------]  45%  delivered 40  failed 5  pending 55 / 100` for a job.
 
-    `width` is the number of cells of the bar. Done means delivered or failed; both round down,
+    `width` is the number of cells of the bar. Done means delivered, failed or cancelled (a
+    count shown only when the job has some); both round down,
     so 100% is shown only when nothing is pending. A job with nothing to deliver is done. While
     the job still selects, its totals grow, so no bar: `selecting: 3000 items, 6000 pairs so far`
     and the counts; a rejected job shows `rejected: <reason>`.
@@ -56,20 +57,23 @@ def render_progress(job: Mapping[str, Any], width: int = BAR_WIDTH) -> str:
     width = max(int(width), 1)
     total = _count(job, "total_queued")
     delivered, failed, pending = _count(job, "delivered"), _count(job, "failed"), _count(job, "pending")
+    cancelled = _count(job, "cancelled")
+    ended = f"delivered {delivered}  failed {failed}" + (f"  cancelled {cancelled}" if cancelled else "")
     if job.get("status") == "selecting":
         return (
-            f"selecting: {_count(job, 'total_items')} items, {total} pairs so far  "
-            f"delivered {delivered}  failed {failed}  pending {pending}"
+            f"selecting: {_count(job, 'total_items')} items, {total} pairs so far  {ended}  pending {pending}"
         )
     if job.get("status") == "rejected":
         return f"rejected: {clean(job.get('reason') or 'nothing was queued')}"
-    done = min(delivered + failed, total)
+    done = min(delivered + failed + cancelled, total)
     if total == 0:
         filled, percent = width, 100
     else:
         filled, percent = done * width // total, done * 100 // total
     bar = "#" * filled + "-" * (width - filled)
-    line = f"[{bar}] {percent:>3}%  delivered {delivered}  failed {failed}  pending {pending} / {total}"
+    line = f"[{bar}] {percent:>3}%  {ended}  pending {pending} / {total}"
+    if job.get("status") in ("paused", "cancelled"):
+        line += f"  ({job['status']})"
     return line + format_pace(job)
 
 

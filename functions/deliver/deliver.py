@@ -76,6 +76,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="PairsParked", unit="Count", value=result.parked)
     metrics.add_metric(name="UrlsHeldByRateLimits", unit="Count", value=result.held)
     metrics.add_metric(name="Deferrals", unit="Count", value=result.deferrals)
+    metrics.add_metric(name="PairsHeldByPause", unit="Count", value=result.paused)
+    metrics.add_metric(name="PairsCancelled", unit="Count", value=result.cancelled)
     not_done = set(result.failed_message_ids)
 
     def record_handler(record: SQSRecord) -> None:

@@ -6,7 +6,9 @@
   not be sent whole is simply reported and sent again;
 * a step of a job's asynchronous selection (a resend by filter or by outcome): it counts, or
   selects, counts and queues, one page of the index and sends the next step
-  (`webhook_resend.resends.selections`, which says why a redelivered step counts nothing twice).
+  (`webhook_resend.resends.selections`, which says why a redelivered step counts nothing twice);
+* a step of a resumed or cancelled job's walk of its held pairs (`webhook_resend.resends.control`):
+  one page of them back on the delivery queue, then the next page.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from pydantic import ValidationError
 
 from webhook_resend import coldstart
 from webhook_resend.aws import clients
-from webhook_resend.models.messages import PageMessage, SelectionMessage
+from webhook_resend.models.messages import HeldMessage, PageMessage, SelectionMessage
 from webhook_resend.observability import logger, metrics
-from webhook_resend.resends import selections
+from webhook_resend.resends import control, selections
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -62,12 +64,29 @@ def run_step(step: SelectionMessage, message_id: str, seconds_left: Any) -> None
     )
 
 
+def wake_held(message: HeldMessage) -> None:
+    woken = control.wake_held(clients.store(), clients.page_publisher(), clients.publisher(), message)
+    metrics.add_metric(name="HeldPairsWoken", unit="Count", value=woken)
+    logger.info(
+        "held pairs woken", extra={"job_id": message.job_id, "shard": message.held_shard, "woken": woken}
+    )
+
+
+def parse(body: str) -> PageMessage | SelectionMessage | HeldMessage:
+    """The message a body holds: each kind has required fields no other has."""
+    for kind in (SelectionMessage, HeldMessage):
+        try:
+            return kind.model_validate_json(body)
+        except ValidationError:
+            pass
+    return PageMessage.model_validate_json(body)
+
+
 def handle(record: SQSRecord, context: Any) -> None:
-    try:
-        message: PageMessage | SelectionMessage = SelectionMessage.model_validate_json(record.body)
-    except ValidationError:
-        message = PageMessage.model_validate_json(record.body)
-    if isinstance(message, SelectionMessage):
+    message = parse(record.body)
+    if isinstance(message, HeldMessage):
+        wake_held(message)
+    elif isinstance(message, SelectionMessage):
         seconds_left = (
             (lambda: context.get_remaining_time_in_millis() / 1000) if context else (lambda: float("inf"))
         )

@@ -77,6 +77,7 @@ _QUEUEING = {
 }
 # GET /resends?status=: every status a job document may show.
 _JOB_STATUSES = ["selecting", "running", "completed", "rejected", "paused", "cancelled"]
+_CONTROL_PATHS = ("/resends/{id}/pause", "/resends/{id}/resume", "/resends/{id}/cancel")
 _RESEND_PATHS = ("/content_items/bulk/webhooks", "/resends", "/v3/appendix/webhook_resend")
 # Success statuses that differ from Powertools' default 200 (PUT creates or replaces).
 _SUCCESS = {
@@ -147,6 +148,9 @@ def _complete(document: dict[str, Any]) -> dict[str, Any]:
                 wanted.update(_QUEUEING)
             if (method, path) == ("post", "/schedules"):
                 wanted["409"] = "A schedule of this name exists"
+            if path in _CONTROL_PATHS:
+                wanted["409"] = "The job's status does not allow this move (the message names it)"
+                wanted["503"] = "The job moved but its message was not queued: send the request again"
             for code, description in wanted.items():
                 responses.setdefault(code, {"description": description, "content": error_ref})
             if path == "/content_items" and method == "get":
@@ -156,7 +160,9 @@ def _complete(document: dict[str, Any]) -> dict[str, Any]:
                 operation["parameters"] = [*operation.get("parameters", []), event, *_filter_parameters()]
             if path == "/resends/{id}/deliveries" or (method, path) == ("get", "/resends"):
                 statuses = (
-                    _JOB_STATUSES if path == "/resends" else ["pending", "retrying", "delivered", "failed"]
+                    _JOB_STATUSES
+                    if path == "/resends"
+                    else ["pending", "retrying", "delivered", "failed", "cancelled"]
                 )
                 operation["parameters"] = [
                     *operation.get("parameters", []),

@@ -3,13 +3,14 @@
 Takes its client in the constructor. Payloads and free-form JSON are stored as JSON strings, so
 nothing a tenant sends is subject to DynamoDB's number and empty-value rules.
 
-The exactly-once commit protocol (`Store.commit`), which keeps `delivered + failed + pending ==
-total_queued` however often SQS delivers a message and wherever a Lambda dies:
+The exactly-once commit protocol (`Store.commit`), which keeps `delivered + failed + cancelled +
+pending == total_queued` however often SQS delivers a message and wherever a Lambda dies:
 1. One TransactWriteItems per job chunk: the pairs' delivery records and one aggregated `ADD` of
    the job's counters for the pairs that just ended.
 2. A pair counts on its first delivery record (URL index 0): its `counted` attribute is set under
    `attribute_not_exists`, in that record's Put, or else in an Update of that record alone.
-3. A record that reached `delivered`/`failed` is never rewritten (a late duplicate is refused).
+3. A record that reached `delivered`/`failed`/`cancelled` is never rewritten (a late duplicate is
+   refused).
 4. A cancelled transaction is retried without the items whose condition failed (already done);
    a refused first-record Put becomes the counting Update, so an ended pair counts once, not never.
 """
@@ -37,7 +38,10 @@ from webhook_resend.aws import keys
 from webhook_resend.models import progress
 from webhook_resend.models.messages import PageMessage, PairMessage
 from webhook_resend.models.records import (
+    CANCELLED,
+    PAUSED,
     RUNNING_STATUSES,
+    SELECTED,
     SELECTING,
     ContentItem,
     Delivery,
@@ -64,8 +68,12 @@ _UNPARK_CONCURRENCY = 16
 # A pair's count is carried by its first delivery record (URL index 0): the attribute is set,
 # once, in the transaction that moves the job's counters (see Store.commit).
 COUNTED = "counted"
-_NOT_TERMINAL = "(attribute_not_exists(pk) OR NOT (#s IN (:delivered, :failed)))"
-_TERMINAL_VALUES = {":delivered": {"S": "delivered"}, ":failed": {"S": "failed"}}
+_NOT_TERMINAL = "(attribute_not_exists(pk) OR NOT (#s IN (:delivered, :failed, :cancelled)))"
+_TERMINAL_VALUES = {
+    ":delivered": {"S": "delivered"},
+    ":failed": {"S": "failed"},
+    ":cancelled": {"S": "cancelled"},
+}
 _RECORD_CONDITION = {
     "ConditionExpression": _NOT_TERMINAL,
     "ExpressionAttributeNames": {"#s": "status"},
@@ -85,6 +93,8 @@ CAUSE_PREFIX = "cause:"
 # Set once, under a condition, by whoever sends the event that ends a job (resend.completed, ...):
 # the job's end is announced exactly once.
 END_NOTIFIED = "end_notified"
+# The parking reason of a pair its paused job holds (delivery/parking.py): parked under its job.
+HELD_REASON = "paused"
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,7 @@ class PairOutcome:
     subject_id: str
     webhook_id: str
     records: list[Delivery]
-    terminal: str | None  # "delivered" | "failed" | None (still retrying)
+    terminal: str | None  # "delivered" | "failed" | "cancelled" | None (still retrying)
     cause: str | None = None  # why a failed pair failed (models/progress.py); else read from records
 
     def failure_cause(self) -> str:
@@ -253,16 +263,21 @@ def _progress(record: dict[str, Any], status: str, pending: int) -> dict[str, An
 
 
 def _job_from(record: dict[str, Any]) -> Job:
-    counts = {k: int(record.get(k, 0)) for k in ("total_queued", "delivered", "failed", "pending")}
+    counts = {
+        k: int(record.get(k, 0)) for k in ("total_queued", "delivered", "failed", "cancelled", "pending")
+    }
     status = job_status(
         counts["pending"], record.get("state"), counts["total_queued"], int(record.get("taken_back", 0))
     )
     # Derived, not written by a separate update: no window where a job is completed without its
-    # completion time, which is its last count or the end of its selection, whichever came last.
+    # completion time, which is its last count or the end of its selection, whichever came last
+    # (for a cancelled job, once nothing is pending: its last count or the cancel).
     completed_on = record.get("completed_on")
-    if completed_on is None and status in ("completed", "rejected"):
+    ended = status in ("completed", "rejected") or (status == CANCELLED and counts["pending"] <= 0)
+    if completed_on is None and ended:
         completed_on = max(
-            (record[k] for k in ("last_counted_on", "selected_on") if record.get(k)), default=None
+            (record[k] for k in ("last_counted_on", "selected_on", "cancelled_on") if record.get(k)),
+            default=None,
         )
     return Job(
         id=record["id"],
@@ -273,6 +288,8 @@ def _job_from(record: dict[str, Any]) -> Job:
         completed_on=completed_on,
         total_items=int(record.get("total_items", 0)),
         reason=record.get("reason"),
+        paused_on=record.get("paused_on"),
+        cancelled_on=record.get("cancelled_on"),
         **counts,
         **_progress(record, status, counts["pending"]),
     )
@@ -713,9 +730,14 @@ class Store:
         failed: int,
         when: str,
         causes: Mapping[str, int] | None = None,
+        cancelled: int = 0,
     ) -> dict[str, Any]:
+        ended = delivered + failed + cancelled
         adds = ["delivered :d", "failed :f", "pending :p"]
-        values: dict[str, Any] = {":d": delivered, ":f": failed, ":p": -(delivered + failed), ":when": when}
+        values: dict[str, Any] = {":d": delivered, ":f": failed, ":p": -ended, ":when": when}
+        if cancelled:
+            adds.append("cancelled :c")
+            values[":c"] = cancelled
         # -- progress (issue 15): the pairs ended in this window, failed pairs by cause; the windows
         # of the minute before the one `rate` reads are removed (models/progress.py), so the item
         # keeps at most a minute of windows while pairs keep ending. Same update: no extra write.
@@ -723,7 +745,7 @@ class Store:
         window = progress.window_of(clock.parse(when).timestamp())
         names["#ew"] = f"{ENDED_PREFIX}{window}"
         adds.append("#ew :ended")
-        values[":ended"] = delivered + failed
+        values[":ended"] = ended
         for i, (cause, count) in enumerate(sorted((causes or {}).items())):
             names[f"#fc{i}"] = f"{CAUSE_PREFIX}{cause}"
             adds.append(f"#fc{i} :fc{i}")
@@ -822,12 +844,15 @@ class Store:
         for round_number in range(_COMMIT_ROUNDS):
             delivered = sum(1 for _, o, counts in operations if counts and o.terminal == "delivered")
             failed = sum(1 for _, o, counts in operations if counts and o.terminal == "failed")
+            cancelled = sum(1 for _, o, counts in operations if counts and o.terminal == "cancelled")
             causes = Counter(
                 o.failure_cause() for _, o, counts in operations if counts and o.terminal == "failed"
             )
             items = [op for op, _, _ in operations]
-            if delivered or failed:
-                items.append(self._counter_update(tenant_id, job_id, delivered, failed, when, causes))
+            if delivered or failed or cancelled:
+                items.append(
+                    self._counter_update(tenant_id, job_id, delivered, failed, when, causes, cancelled)
+                )
             if not items:
                 return []
             try:
@@ -977,6 +1002,61 @@ class Store:
             return None
         return from_attrs(answer["Attributes"])
 
+    # -- a job's controls (resends/control.py): one conditional write each, whatever its size -------
+    def control_job(
+        self, tenant_id: str, job_id: str, move: str, when: str
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Apply `move` (pause, resume or cancel) to the job in one conditional UpdateItem:
+        * pause, from selecting or running: `state` paused, the state it left kept in `paused_from`;
+        * resume, from paused: `state` back to what it left (selecting, or selected: running);
+        * cancel, from selecting, running or paused: `state` cancelled, for good.
+        Answers (the item after the write, True) when the job moved, (the item as found, False)
+        when the condition refused it ((None, False): no such job)."""
+        running = "((attribute_not_exists(#state) OR #state = :selected) AND pending > :zero)"
+        values: dict[str, Any] = {":now": when}
+        if move == "pause":
+            # paused_from first: moto applies SET actions in order (DynamoDB reads the old item).
+            expression = (
+                "SET paused_from = if_not_exists(#state, :selected), #state = :paused, paused_on = :now"
+            )
+            condition = f"#state = :selecting OR {running}"
+            values.update({":selecting": SELECTING, ":selected": SELECTED, ":paused": PAUSED, ":zero": 0})
+        elif move == "resume":
+            expression = "SET #state = paused_from, resumed_on = :now REMOVE paused_from"
+            condition = "#state = :paused AND attribute_exists(paused_from)"
+            values[":paused"] = PAUSED
+        elif move == "cancel":
+            expression = "SET #state = :cancelled, cancelled_on = :now REMOVE paused_from"
+            condition = f"#state IN (:selecting, :paused) OR {running}"
+            values.update(
+                {
+                    ":selecting": SELECTING,
+                    ":selected": SELECTED,
+                    ":paused": PAUSED,
+                    ":cancelled": CANCELLED,
+                    ":zero": 0,
+                }
+            )
+        else:
+            raise ValueError(f"unknown move {move!r}")
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(keys.job(tenant_id, job_id)),
+                UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists(created_on) AND ({condition})",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_attrs(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            found = exc.response.get("Item")
+            if not found or "created_on" not in found:
+                return None, False
+            return from_attrs(found), False
+        return from_attrs(answer["Attributes"]), True
+
     # -- tenant settings (issue 15) ----------------------------------------------------------------
     def set_notify_url(self, tenant_id: str, url: str | None) -> bool:
         """Set (or, with None, clear) the tenant's notify_url; False when the tenant is gone."""
@@ -1075,10 +1155,17 @@ class Store:
     def _parked_item(self, pair: ParkedPair, parked_on: str) -> dict[str, Any]:
         m = pair.message
         ids = (m.tenant_id, m.job_id, m.subject_id, m.webhook_id)
+        shard = keys.parked_shard(*ids)
+        # A pair its paused job holds is found under the job (resume, cancel), never by the waker.
+        index_pk = (
+            keys.held_index_pk(m.tenant_id, m.job_id, shard)
+            if pair.reason == HELD_REASON
+            else keys.parked_index_pk(shard)
+        )
         return to_attrs(
             {
                 **pair.key,
-                "gsi4pk": keys.parked_index_pk(keys.parked_shard(*ids)),
+                "gsi4pk": index_pk,
                 "gsi4sk": keys.parked_index_sk(pair.due_on, *ids),
                 "message": m.model_dump_json(),
                 "due_on": pair.due_on,
@@ -1102,6 +1189,25 @@ class Store:
             ),
             "Limit": limit,
         }
+        return self._parked_page(request, start)
+
+    def held_parked(
+        self, tenant_id: str, job_id: str, shard: int, limit: int, start: dict[str, Any] | None = None
+    ) -> tuple[list[ParkedPair], dict[str, Any] | None]:
+        """One page of the pairs a paused job holds in one shard (a Query of the job's own index
+        partition), and where the next page starts."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.PARKED_INDEX,
+            "KeyConditionExpression": "gsi4pk = :pk",
+            "ExpressionAttributeValues": to_attrs({":pk": keys.held_index_pk(tenant_id, job_id, shard)}),
+            "Limit": limit,
+        }
+        return self._parked_page(request, start)
+
+    def _parked_page(
+        self, request: dict[str, Any], start: dict[str, Any] | None
+    ) -> tuple[list[ParkedPair], dict[str, Any] | None]:
         if start:
             request["ExclusiveStartKey"] = start
         answer = self._client.query(**request)

@@ -122,6 +122,13 @@ def parked_index_sk(due_on: str, tenant_id: str, job_id: str, subject_id: str, w
     return f"{due_on}#{tenant_id}#{job_id}#{subject_id}#{webhook_id}"
 
 
+def held_index_pk(tenant_id: str, job_id: str, shard: int) -> str:
+    # A pair held by its paused job parks in the same index, under its job rather than its due
+    # time: the waker, which reads `PARKED#<shard>` only, never wakes it, and the job's resume or
+    # cancel finds its held pairs with Queries of these PARK_SHARDS partitions (not a Scan).
+    return f"{tenant_id}#HELD#{job_id}#{shard:02d}"
+
+
 def parked_due_bound(now: str) -> str:
     """The sort key every entry due at or before `now` (a canonical time) sorts below: `$` comes
     right after the `#` that ends an entry's due time."""

@@ -1,9 +1,13 @@
 """The consumer's domain: deliver a batch of pair messages, record every attempt, count each
 pair's end exactly once, and say which messages must come back and when.
 
-Reads are batched (one BatchGetItem round for items, webhooks and tenants, one for the
-delivery records), attempts run concurrently, and writes go out as one transaction per job
-chunk (see `Store.commit`), so a duplicate message or a crash mid-batch changes nothing twice.
+Reads are batched (one BatchGetItem round for items, webhooks, tenants and the pairs' jobs, one
+for the delivery records), attempts run concurrently, and writes go out as one transaction per
+job chunk (see `Store.commit`), so a duplicate message or a crash mid-batch changes nothing twice.
+
+A pair's job is read with its subject (SPEC §11, resends/control.py): a pair of a paused job is
+parked under its job without an attempt (held until the job is resumed or cancelled); a pair of a
+cancelled job ends `cancelled` without an attempt, in the same commit as every other outcome.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ from pydantic import ValidationError
 
 from webhook_resend import clock
 from webhook_resend.aws import keys
-from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store, StoreBusyError, delivery_from
+from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, ParkedPair, Store, StoreBusyError, delivery_from
 from webhook_resend.delivery import backoff, callbacks, pacing, parking, signing
 from webhook_resend.delivery.events import Notifier
 from webhook_resend.delivery.sender import Attempt, HttpSender, failed_attempt
 from webhook_resend.models import progress
 from webhook_resend.models.messages import PairMessage
-from webhook_resend.models.records import Delivery
+from webhook_resend.models.records import CANCELLED, PAUSED, Delivery
 from webhook_resend.observability import logger
 from webhook_resend.settings import Settings
 
@@ -37,6 +41,8 @@ from webhook_resend.settings import Settings
 SOON = 5
 # Room left in the invocation after the last attempt, to write the results.
 COMMIT_MARGIN_SECONDS = 3.0
+# The last error of a pair's records that its job's cancel ended before it was delivered.
+CANCELLED_ERROR = "the resend was cancelled before this was delivered"
 
 Verdict = Literal["delivered", "retry", "failed", "gone"]
 
@@ -57,6 +63,8 @@ class BatchResult:
     visibility: dict[str, int] = field(default_factory=dict)
     attempts: int = 0
     parked: int = 0  # pairs whose wait was too long for SQS: parked, their messages done
+    paused: int = 0  # of those, pairs held by their paused job (parked under the job)
+    cancelled: int = 0  # pairs ended `cancelled` by their job's cancel, without an attempt
     held: int = 0  # URLs a rate limit held without an attempt (SPEC §12)
     deferrals: int = 0  # 429/503 answers that deferred their pair without using up an attempt
 
@@ -95,6 +103,7 @@ class Work:
     gone_answer: dict[str, Any] | None = None
     webhook: dict[str, Any] | None = None  # the webhook's record as read (item pairs)
     rate: float | None = None  # the webhook's effective rate limit (None: unpaced)
+    stopped: str | None = None  # its job is paused or cancelled: no attempt (SPEC §11)
 
 
 @dataclass
@@ -200,9 +209,14 @@ class Deliverer:
             else:
                 wanted += [keys.item(m.tenant_id, m.subject_id), keys.webhook(m.tenant_id, m.webhook_id)]
             wanted += _record_keys(m, _likely_indexes(m))
+            # Its job, in the same round: is it paused or cancelled (SPEC §11)?
+            wanted.append(keys.job(m.tenant_id, m.job_id))
         found = self._store.get_records(_unique(wanted))
         for w in work:
             m = w.message
+            job = found.get(_key(keys.job(m.tenant_id, m.job_id))) or {}
+            if job.get("state") in (PAUSED, CANCELLED):
+                w.stopped = job["state"]
             if m.kind == "task":
                 task = found.get(_key(keys.task(m.tenant_id, m.subject_id)))
                 tenant = found.get(_key(keys.tenant(m.tenant_id)))
@@ -541,7 +555,7 @@ class Deliverer:
         todo = [
             (w, t)
             for w in work
-            if not w.already_done and not w.problem
+            if not w.already_done and not w.problem and not w.stopped
             for t in w.targets
             if not w.records[t.url_index].terminal
         ]
@@ -596,7 +610,11 @@ class Deliverer:
 
         outcomes: list[tuple[Work, PairOutcome]] = []
         for w in work:
-            if w.already_done:
+            if w.already_done or w.stopped == PAUSED:
+                continue
+            if w.stopped == CANCELLED:
+                outcomes.append((w, self._cancelled(w)))
+                result.cancelled += 1
                 continue
             if w.problem:
                 record = w.records[0]
@@ -662,7 +680,11 @@ class Deliverer:
             message_id = w.incoming.message_id
             if message_id in result.failed_message_ids or w.already_done:
                 continue
-            if w.deferred:
+            if w.stopped == PAUSED:
+                # Held without an attempt until its job is resumed or cancelled: due now, so that
+                # its parked item sorts by when it was held.
+                waiting.append((w, parking.Wait(w.message, now), "paused"))
+            elif w.deferred:
                 result.failed_message_ids.append(message_id)
                 result.visibility[w.incoming.receipt_handle] = self._soon()
             elif message_id in delays:
@@ -672,15 +694,73 @@ class Deliverer:
                 else:
                     result.failed_message_ids.append(message_id)
                     result.visibility[w.incoming.receipt_handle] = delay
-        self._park(waiting, result)
+        held = self._park(waiting, result)
+        if held:
+            self._release_if_resumed(held, result)
         return result
 
-    def _park(self, waiting: list[tuple[Work, parking.Wait, parking.Reason]], result: BatchResult) -> None:
+    def _cancelled(self, w: Work) -> PairOutcome:
+        """A pair of a cancelled job ends `cancelled` without an attempt: each of its records not
+        ended yet says so. Its first record carries the count as any pair's end (Store.commit)."""
+        now = clock.now_text()
+        touched = []
+        for record in w.records.values():
+            if record.terminal:
+                continue
+            record.status = "cancelled"
+            record.last_error = CANCELLED_ERROR
+            record.next_attempt_on = record.held_until = record.held_on = None
+            if record.last_attempt_on is None:
+                record.last_attempt_on = now
+            touched.append(record)
+        m = w.message
+        return PairOutcome(
+            tenant_id=m.tenant_id,
+            job_id=m.job_id,
+            subject_id=m.subject_id,
+            webhook_id=m.webhook_id,
+            records=touched,
+            terminal="cancelled",
+        )
+
+    def _release_if_resumed(self, held: list[tuple[Work, parking.Wait]], result: BatchResult) -> None:
+        """A job resumed (or cancelled) between this batch's read of it and its parking of the
+        job's pairs: that resume's walk may have read the job's held pairs before these were
+        parked. So the job is read again (once per job, only when the batch held pairs of it);
+        if it is not paused any more, its pairs are taken out of the parked items and their
+        messages come back at once, to be sent (or ended) like any other."""
+        jobs = {(w.message.tenant_id, w.message.job_id) for w, _ in held}
+        moved = set()
+        for tenant_id, job_id in jobs:
+            try:
+                record = self._store.job_record(tenant_id, job_id) or {}
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("held job not read again", extra={"error": _aws_error(exc)})
+                continue
+            if record.get("state") != PAUSED:
+                moved.add((tenant_id, job_id))
+        back = [(w, wait) for w, wait in held if (w.message.tenant_id, w.message.job_id) in moved]
+        if not back:
+            return
+        pairs = [ParkedPair(wait.message, clock.canonical(wait.due), "paused") for _, wait in back]
+        self._store.unpark(pairs)
+        for w, _ in back:
+            # Whether its item was deleted or not, the message is the pair's: a duplicate of it
+            # (a walk that woke the item) is absorbed by the commit.
+            result.failed_message_ids.append(w.incoming.message_id)
+            result.visibility[w.incoming.receipt_handle] = 0
+            result.parked -= 1
+            result.paused -= 1
+
+    def _park(
+        self, waiting: list[tuple[Work, parking.Wait, parking.Reason]], result: BatchResult
+    ) -> list[tuple[Work, parking.Wait]]:
         """Park the pairs whose wait is longer than a message may stay in flight: a parked pair's
         message is done. One whose park could not be written stays on the queue, back after the
-        longest wait SQS may hold it, and is tried then (its records are written already)."""
+        longest wait SQS may hold it, and is tried then (its records are written already).
+        Answers the pairs parked because their job is paused."""
         if not waiting:
-            return
+            return []
         left: set[int] = set()
         for reason in dict.fromkeys(reason for _, _, reason in waiting):
             not_parked = parking.park(
@@ -690,12 +770,17 @@ class Deliverer:
                 keep_days=self._settings.delivery_retention_days,
             )
             left |= {id(wait) for wait in not_parked}
-        for w, wait, _ in waiting:
+        held = []
+        for w, wait, reason in waiting:
             if id(wait) in left:
                 result.failed_message_ids.append(w.incoming.message_id)
                 result.visibility[w.incoming.receipt_handle] = max(SOON, self._settings.park_after_seconds)
             else:
                 result.parked += 1
+                if reason == "paused":
+                    result.paused += 1
+                    held.append((w, wait))
+        return held
 
 
 def with_item_fields(payload: str, item_id: str, model: str | None) -> str:

@@ -11,8 +11,11 @@ item (`Store.claim_job_end`): of two batches that finish a job at once, exactly 
 sends. A webhook's deactivation is announced by the one call that turned it inactive
 (`Store.deactivate_webhook`).
 
-Adding an event is one call: `resend.cancelled` is `announce_job_end(..., "resend.cancelled",
-drained=False)` where a job is cancelled, `resend.rejected` the same where one is rejected.
+A job's end is one call, `announce_job_end`: `resend.completed` by the consumer batch that counts
+its last pending pair (`resend.cancelled` instead when the job was cancelled: its last pending pair
+ended, or the cancel found nothing pending, resends/control.py), `resend.rejected` where a
+selection is rejected (resends/selections.py). A job still selecting or paused has not ended,
+whatever is pending.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from webhook_resend.aws.dynamodb import END_NOTIFIED, Store, failure_causes, job
 from webhook_resend.aws.publisher import PublishResult
 from webhook_resend.models import progress
 from webhook_resend.models.messages import EventMessage
-from webhook_resend.models.records import EventDelivery, OperationalEventType
+from webhook_resend.models.records import CANCELLED, PAUSED, SELECTING, EventDelivery, OperationalEventType
 from webhook_resend.observability import logger
 
 DEFAULT_KEEP_DAYS = 30
@@ -116,8 +119,11 @@ def announce_job_end(
     # A counter update of a job that is gone (its retention ended) leaves a bare item, no job.
     if record is None or END_NOTIFIED in record or "created_on" not in record:
         return None
-    if drained and int(record.get("pending", 0)) > 0:
+    if drained and (int(record.get("pending", 0)) > 0 or record.get("state") in (SELECTING, PAUSED)):
+        # Pending pairs, or more to select (a selecting job between pages, a paused one).
         return None
+    if record.get("state") == CANCELLED:
+        event_type = "resend.cancelled"
     claimed = store.claim_job_end(
         tenant_id, job_id, event_type, clock.now_text(), drained=drained, record=record
     )

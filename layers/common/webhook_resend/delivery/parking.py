@@ -29,8 +29,9 @@ from webhook_resend.aws.publisher import SqsPublisher
 from webhook_resend.models.messages import PairMessage
 
 # Why a pair waits (kept on its parked item): a retry's backoff, a 429/503's deferral (SPEC §12),
-# a rate limit's budget taken for its whole horizon. Pausing parks with a reason of its own.
-Reason = Literal["retry", "deferred", "rate_limit"]
+# a rate limit's budget taken for its whole horizon, its job paused (SPEC §11: held under its
+# job, where the job's resume or cancel finds it, never woken by the waker; resends/control.py).
+Reason = Literal["retry", "deferred", "rate_limit", "paused"]
 
 # Parked entries read per Query: a page is sent and deleted before the next is read.
 PAGE_SIZE = 500
@@ -114,7 +115,7 @@ def wake(
                 return report
             page, next_start = store.due_parked(shard, until, page_size, reading[shard])
             report.pages += 1
-            _wake_page(store, publisher, page, report)
+            wake_page(store, publisher, page, report)
             if next_start is None:
                 del reading[shard]
                 report.shards_done += 1
@@ -123,7 +124,8 @@ def wake(
     return report
 
 
-def _wake_page(store: Store, publisher: SqsPublisher, page: list[ParkedPair], report: WakeReport) -> None:
+def wake_page(store: Store, publisher: SqsPublisher, page: list[ParkedPair], report: WakeReport) -> None:
+    """Put a page of parked pairs back on the queue, then delete the items of those SQS took."""
     if not page:
         return
     result = publisher.publish([p.message for p in page])

@@ -96,3 +96,19 @@ class EventMessage(Model):
     tenant_id: str = Field(min_length=1)
     event_id: str = Field(min_length=1)
     created_on: str = Field(min_length=1)
+
+
+class HeldMessage(Model):
+    """Wake the pairs a paused job held (resends/control.py), on the fan-out queue, after a resume
+    or a cancel: `held_shard` None starts the walk (it continues the job's selection if that was
+    where the pause stopped it, and sends one message per shard); a shard's message puts one page
+    of its held pairs back on the delivery queue, whose consumer sends them (resumed) or ends
+    them `cancelled`, and sends the shard's next page, from `start`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = 1
+    tenant_id: str = Field(min_length=1)
+    job_id: str = Field(min_length=1)
+    held_shard: int | None = Field(ge=0)
+    start: dict[str, dict[str, str]] | None = None

@@ -2,10 +2,10 @@
 webhooks, resend jobs and delivery records.
 
 A job counts (item or task, webhook) pairs: `total_queued` pairs were queued, and each pair ends
-`delivered` (every URL of the webhook answered 2xx) or `failed` (some URL failed for good). The
-per-URL detail is in the delivery records. `delivered + failed + pending == total_queued` holds
-at every moment because a pair's terminal state moves `pending` and one of the other two in the
-same write.
+`delivered` (every URL of the webhook answered 2xx), `failed` (some URL failed for good) or
+`cancelled` (its job was cancelled before it ended). The per-URL detail is in the delivery
+records. `delivered + failed + cancelled + pending == total_queued` holds at every moment because
+a pair's terminal state moves `pending` and one of the other three in the same write.
 
 The bodies the API takes are in `webhook_resend.models.bodies` (a tenant's in
 `webhook_resend.catalog.tenants`): the status, delivery, fan-out, authorizer and admin functions
@@ -22,10 +22,12 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, mod
 from webhook_resend.models.base import Model, Source, StrictModel, SubjectKind
 
 # selecting: pages still being selected (SPEC §11); running: everything selected, pairs pending;
-# completed: nothing pending; rejected: nothing queued (over the cap, or nothing could be). paused
-# and cancelled are kept for the job controls of SPEC §11.
+# completed: nothing pending; rejected: nothing queued (over the cap, or nothing could be); paused
+# and cancelled: the job controls of SPEC §11 (resends/control.py).
 JobStatus = Literal["selecting", "running", "completed", "rejected", "paused", "cancelled"]
-DeliveryStatus = Literal["pending", "retrying", "delivered", "failed"]
+DeliveryStatus = Literal["pending", "retrying", "delivered", "failed", "cancelled"]
+# A delivery record in one of these is never rewritten (aws/dynamodb.py's commit protocol).
+TERMINAL_DELIVERY_STATUSES = ("delivered", "failed", "cancelled")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -104,7 +106,10 @@ class Job(Model):
     total_queued: int
     delivered: int
     failed: int
+    cancelled: int = Field(default=0, description="pairs ended without delivery by a cancel")
     pending: int
+    paused_on: str | None = Field(default=None, description="when the job was last paused")
+    cancelled_on: str | None = Field(default=None, description="when the job was cancelled")
     reason: str | None = Field(
         default=None, description="why the job was rejected, or why its selection ended early"
     )
@@ -129,12 +134,14 @@ class Job(Model):
 RUNNING_STATUSES = ("running",)
 
 
-# What a job's stored `state` may say (SPEC §11); absent on jobs selected at once. Only
-# `selecting`, `rejected` (and later `paused`, `cancelled`) are statuses of their own; a job whose
-# selection ended is running or completed as its counters say.
+# What a job's stored `state` may say (SPEC §11); absent on jobs selected at once. `selecting`,
+# `rejected`, `paused` and `cancelled` are statuses of their own; a job whose selection ended is
+# running or completed as its counters say.
 SELECTING = "selecting"
 SELECTED = "selected"
 REJECTED = "rejected"
+PAUSED = "paused"
+CANCELLED = "cancelled"
 
 
 def job_status(pending: int, state: str | None = None, total_queued: int = 0, taken_back: int = 0) -> str:
@@ -237,7 +244,7 @@ class Delivery(Model):
 
     @property
     def terminal(self) -> bool:
-        return self.status in ("delivered", "failed")
+        return self.status in TERMINAL_DELIVERY_STATUSES
 
 
 class DeliveryPage(Model):

@@ -1,18 +1,23 @@
 """`/resends` (GET), `/resends/{id}` and `/resends/{id}/deliveries`: the tenant's jobs, newest
-first; a job's counters; its delivery records."""
+first; a job's counters; its delivery records. `/resends/{id}/pause`, `/resume` and `/cancel`
+(POST): a job's controls (resends/control.py), each answering the job document as
+`GET /resends/{id}` does."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any, get_args
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from webhook_resend.api.params import parse_paging
-from webhook_resend.api.resolver import require_tenant
+from webhook_resend.api.resolver import json_response, require_tenant
 from webhook_resend.aws import clients, dynamodb, keys
 from webhook_resend.errors import FieldProblem, InvalidInputError, collect, not_found
 from webhook_resend.models.base import canonical_id
 from webhook_resend.models.records import DeliveryPage, DeliveryStatus, Job, JobPage, JobStatus
+from webhook_resend.resends import control
 
 router = APIGatewayHttpRouter()
 STATUSES = get_args(DeliveryStatus)
@@ -102,3 +107,52 @@ def list_deliveries(id: str) -> DeliveryPage:
     )
     records, last_key = clients.store().list_deliveries(tenant_id, job.id, status, limit, cursor)
     return DeliveryPage(data=records, next_cursor=dynamodb.encode_cursor(last_key) if last_key else None)
+
+
+_DONE = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+
+
+def _control(id: str, move: control.Move) -> Job | Response[Any]:
+    tenant_id = require_tenant(router)
+    job_id = canonical_id(id, "resend", for_write=False)
+    try:
+        return control.control(
+            clients.store(),
+            clients.page_publisher(),
+            clients.event_publisher(),
+            tenant_id,
+            job_id,
+            move,
+            keep_days=clients.settings().delivery_retention_days,
+        )
+    except control.ControlNotSentError:
+        problem = {
+            "field": None,
+            "message": f"the resend was {_DONE[move]} but SQS did not take the message that carries it "
+            "out; send the same request again (it is idempotent)",
+        }
+        return json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"errors": [problem]}, {"Retry-After": "5"})
+
+
+@router.post(
+    "/resends/<id>/pause",
+    summary="Pause a resend job: stop its selection, hold its pending pairs",
+)
+def pause_resend(id: str) -> Job:
+    return _control(id, "pause")  # type: ignore[return-value]
+
+
+@router.post(
+    "/resends/<id>/resume",
+    summary="Resume a paused resend job",
+)
+def resume_resend(id: str) -> Job:
+    return _control(id, "resume")  # type: ignore[return-value]
+
+
+@router.post(
+    "/resends/<id>/cancel",
+    summary="Cancel a resend job: every pair not yet delivered ends cancelled",
+)
+def cancel_resend(id: str) -> Job:
+    return _control(id, "cancel")  # type: ignore[return-value]
