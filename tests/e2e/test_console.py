@@ -284,3 +284,59 @@ def test_console_resends_a_jobs_failed_pairs(console: Console, shop: dict[str, A
     resent = client.get(f"/resends/{job_id}").json()
     assert_counters_add_up(resent)
     assert resent["total_queued"] == ITEMS
+
+
+def test_console_pauses_resumes_and_cancels_a_job(
+    console: Console, shop: dict[str, Any], receiver: Receiver
+) -> None:
+    page, client = console.page, shop["tenant"].client
+    # Given a job that runs for a while: 20 items to a webhook paced at 1 request a second
+    answer = client.post(
+        "/webhooks",
+        json={
+            "urls": [receiver.url + receiver.new_path("slow")],
+            "events": [EVENT],
+            "rate_limit": {"per_second": 1},
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    slow = answer.json()["id"]
+    items = [str(uuid.uuid4()) for _ in range(20)]
+    for item in items:
+        assert client.put(f"/content_items/{item}", json={"model": "Post"}).status_code == 201
+    started = client.post("/resends", json={"event": EVENT, "item_ids": items, "webhook_ids": [slow]})
+    assert started.status_code == 202, started.text
+    job_id = started.json()["id"]
+    console.open()
+    console.sign_in(shop["tenant"].token)
+    console.open_job(job_id)
+    status = page.locator("#job-counters [data-field='status'] dd")
+    expect(status).to_have_text("running")
+
+    page.get_by_role("button", name="Pause").click()
+    expect(status).to_have_text("paused")
+    expect(page.get_by_role("button", name="Pause")).to_be_disabled()
+    assert client.get(f"/resends/{job_id}").json()["status"] == "paused"
+
+    page.get_by_role("button", name="Resume").click()
+    expect(status).to_have_text("running")
+    assert client.get(f"/resends/{job_id}").json()["status"] == "running"
+
+    # Cancel asks first
+    page.get_by_role("button", name="Cancel…").click()
+    page.get_by_role("button", name="Yes, cancel the job").click()
+    expect(status).to_have_text("cancelled")
+    expect(page.get_by_role("button", name="Resume")).to_be_disabled()
+    # The pairs not yet delivered end cancelled; the page follows until none is pending
+    expect(page.locator("#job-counters [data-field='pending'] dd")).to_have_text("0", timeout=30_000)
+    job = client.get(f"/resends/{job_id}").json()
+    assert_counters_add_up(job)
+    assert job["status"] == "cancelled"
+    assert job["cancelled"] > 0
+    expect(page.locator("#job-counters [data-field='cancelled'] dd")).to_have_text(str(job["cancelled"]))
+
+    # An impossible move: the API's 409, as it came
+    page.evaluate("() => { document.getElementById('job-resume').disabled = false; }")
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#job-error")).to_contain_text("409")
+    expect(page.locator("#job-error")).to_contain_text("cancelled")

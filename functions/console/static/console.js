@@ -6,6 +6,8 @@
 
 const TOKEN_KEY = "webhook-resend.token";
 const FINAL_JOB = new Set(["completed", "rejected", "cancelled"]);
+// A cancelled job still ends its pending pairs for a while: it is watched until none is left.
+const settled = (job) => FINAL_JOB.has(job.status) && !(job.pending > 0);
 const REFRESH_MS = 2000;
 // Resending a job's failures narrows a failed-since resend to the webhooks its failed records
 // name; this many pages of 1,000 records are read to find them.
@@ -248,7 +250,7 @@ function renderJobs() {
   $("jobs-body").replaceChildren(...state.jobs.map(jobRow));
   $("jobs-empty").hidden = state.jobs.length > 0;
   $("jobs-more").hidden = !state.jobsCursor;
-  const live = state.jobs.some((job) => !FINAL_JOB.has(job.status));
+  const live = state.jobs.some((job) => !settled(job));
   setText("jobs-live", live ? "refreshing while jobs run" : "");
 }
 
@@ -281,7 +283,7 @@ async function loadJobs({ more = false } = {}) {
     if (load !== loads.jobs) return;
     setText("jobs-error", error.message);
   }
-  if (token.get() && state.jobs.some((job) => !FINAL_JOB.has(job.status))) {
+  if (token.get() && state.jobs.some((job) => !settled(job))) {
     timers.jobs = setTimeout(() => loadJobs(), REFRESH_MS);
   }
 }
@@ -339,8 +341,9 @@ async function refreshJob() {
   } catch (error) {
     if (load !== loads.job) return;
     setText("job-error", error.message);
+    if (error.status === 404) return; // no such job: nothing to watch
   }
-  if (load === loads.job && token.get() && state.job && state.job.id === id && !FINAL_JOB.has(state.job.status)) {
+  if (load === loads.job && token.get() && state.job && state.job.id === id && !settled(state.job)) {
     timers.job = setTimeout(refreshJob, REFRESH_MS);
   }
 }
