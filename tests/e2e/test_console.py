@@ -30,7 +30,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 EVENT = "content_item.published"
 # What a hostile receiver answers: shown as these characters, never run.
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-ITEMS = 3
+ITEMS = 6
 # Set to a path to save a screenshot of the job view there (docs/console.png in the README).
 SCREENSHOT = os.environ.get("CONSOLE_SCREENSHOT")
 # Records the page's CSP violations, before any of its own scripts runs.
@@ -96,7 +96,7 @@ class Console:
 
 @pytest.fixture
 def console(browser: Browser, stack: RunningStack) -> Iterator[Console]:
-    context = browser.new_context()
+    context = browser.new_context(viewport={"width": 1280, "height": 760})
     context.add_init_script(WATCH_CSP)
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -124,7 +124,7 @@ def shop(
     wait_for_resend: Callable[..., tuple[dict[str, Any], list[dict[str, Any]]]],
 ) -> dict[str, Any]:
     """A tenant, a webhook whose receiver answers 200 and one whose receiver answers 500 with
-    HOSTILE, three items, and a completed resend of the items: 3 pairs delivered, 3 failed."""
+    HOSTILE, six items, and a completed resend of the items: 6 pairs delivered, 6 failed."""
     tenant = create_tenant("console")
     good, bad = receiver.new_path("good"), receiver.new_path("bad")
     receiver.script(bad, [(500, {"content-type": "text/html"}, HOSTILE.encode())])
@@ -211,6 +211,15 @@ def test_console_shows_a_jobs_failures_with_the_receivers_answer_as_text(
     console.open_job(job["id"])
     expect(page.locator("#job-counters [data-field='failed'] dd")).to_have_text(str(ITEMS))
     expect(page.locator("#job-counters [data-field='delivered'] dd")).to_have_text(str(ITEMS))
+    # Paged with the API's cursor: 12 records, 10 a page
+    page.get_by_label("Per page").select_option("10")
+    expect(page.locator("#deliveries-body tr")).to_have_count(10)
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#deliveries-body tr")).to_have_count(2 * ITEMS - 10)
+    expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.locator("#deliveries-body tr")).to_have_count(10)
+    page.get_by_label("Per page").select_option("50")
     page.get_by_label("Delivery status").select_option("failed")
 
     rows = page.locator("#deliveries-body tr")
@@ -223,6 +232,7 @@ def test_console_shows_a_jobs_failures_with_the_receivers_answer_as_text(
     assert page.locator("#deliveries-body img, #deliveries-body script").count() == 0
     assert page.evaluate("() => window.__pwned") is None
     if SCREENSHOT:
+        page.evaluate("() => document.activeElement.blur()")
         page.screenshot(path=SCREENSHOT, full_page=False)
 
 

@@ -195,6 +195,8 @@ function signOut(message) {
   $("job-counters").replaceChildren();
   $("job-progress").replaceChildren();
   $("job").hidden = true;
+  $("jobs").hidden = false;
+  $("new-resend").hidden = false;
   showSignedIn(false);
   setText("sign-in-error", message || "");
   if (window.location.hash) history.replaceState(null, "", window.location.pathname);
@@ -283,7 +285,7 @@ async function loadJobs({ more = false } = {}) {
     if (load !== loads.jobs) return;
     setText("jobs-error", error.message);
   }
-  if (token.get() && state.jobs.some((job) => !settled(job))) {
+  if (token.get() && !$("jobs").hidden && state.jobs.some((job) => !settled(job))) {
     timers.jobs = setTimeout(() => loadJobs(), REFRESH_MS);
   }
 }
@@ -351,6 +353,10 @@ async function refreshJob() {
 async function openJob(id, { fromHash = false } = {}) {
   state.job = { id };
   state.deliveryCursors = [null];
+  // A job has the page to itself; "Back to the jobs" brings the list (and its refresh) back.
+  clearTimeout(timers.jobs);
+  $("jobs").hidden = true;
+  $("new-resend").hidden = true;
   $("job").hidden = false;
   $("cancel-confirm").hidden = true;
   $("failed-preview").hidden = true;
@@ -368,6 +374,8 @@ function closeJob() {
   clearTimeout(timers.job);
   state.job = null;
   $("job").hidden = true;
+  $("jobs").hidden = false;
+  $("new-resend").hidden = false;
   history.replaceState(null, "", window.location.pathname);
   loadJobs();
   $("jobs-title").focus();
@@ -397,7 +405,11 @@ async function loadDeliveries() {
   const load = ++loads.deliveries;
   try {
     const answer = await api("GET", `/resends/${encodeURIComponent(id)}/deliveries`, {
-      query: { status: $("deliveries-status").value, limit: 50, cursor: state.deliveryCursors[page - 1] },
+      query: {
+        status: $("deliveries-status").value,
+        limit: $("deliveries-limit").value,
+        cursor: state.deliveryCursors[page - 1],
+      },
     });
     if (load !== loads.deliveries || !state.job || state.job.id !== id) return;
     $("deliveries-body").replaceChildren(...answer.data.map(deliveryRow));
@@ -405,6 +417,7 @@ async function loadDeliveries() {
     state.deliveryNext = answer.next_cursor;
     $("deliveries-next").disabled = !answer.next_cursor;
     $("deliveries-first").disabled = page <= 1;
+    $("deliveries-previous").disabled = page <= 1;
     setText("deliveries-page", `page ${page}`);
     setText("deliveries-error", "");
   } catch (error) {
@@ -428,7 +441,6 @@ async function jobAction(action) {
   }
   $("cancel-confirm").hidden = true;
   await refreshJob();
-  loadJobs();
 }
 
 // The webhooks a job's failed deliveries name (read from at most FAILED_PAGES_MAX pages).
@@ -495,7 +507,6 @@ async function queueFailed() {
     const job = await api("POST", "/resends", { body: state.failedBody, idempotencyKey: newIdempotencyKey() });
     state.failedBody = null;
     $("failed-preview").hidden = true;
-    await loadJobs();
     await openJob(job.id);
   } catch (error) {
     setText("failed-summary", error.message);
@@ -560,7 +571,6 @@ async function queueResend() {
     const job = await api("POST", "/resends", { body, idempotencyKey: newIdempotencyKey() });
     state.resendBody = null;
     setText("resend-summary", `Queued: job ${job.id} (${job.status}).`);
-    await loadJobs();
     await openJob(job.id);
   } catch (error) {
     setText("resend-error", error.message);
@@ -612,14 +622,21 @@ function wire() {
     $("failed-preview").hidden = true;
     $("job-resend-failed").focus();
   });
-  $("deliveries-status").addEventListener("change", () => {
-    state.deliveryCursors = [null];
-    loadDeliveries();
-  });
+  for (const id of ["deliveries-status", "deliveries-limit"]) {
+    $(id).addEventListener("change", () => {
+      state.deliveryCursors = [null];
+      loadDeliveries();
+    });
+  }
   $("deliveries-refresh").addEventListener("click", loadDeliveries);
   $("deliveries-next").addEventListener("click", () => {
     if (!state.deliveryNext) return;
     state.deliveryCursors.push(state.deliveryNext);
+    loadDeliveries();
+  });
+  $("deliveries-previous").addEventListener("click", () => {
+    if (state.deliveryCursors.length <= 1) return;
+    state.deliveryCursors.pop();
     loadDeliveries();
   });
   $("deliveries-first").addEventListener("click", () => {
