@@ -186,6 +186,16 @@ function showSignedIn(signedIn) {
 function signOut(message) {
   token.clear();
   stopTimers();
+  // Answers still on their way are dropped: nothing of this session is shown after it.
+  for (const key of Object.keys(loads)) loads[key] += 1;
+  for (const id of ["jobs-error", "job-error", "deliveries-error", "resend-summary", "resend-error", "failed-summary"]) {
+    setText(id, "");
+  }
+  $("failed-preview").hidden = true;
+  $("cancel-confirm").hidden = true;
+  $("resend-queue").disabled = true;
+  state.resendBody = null;
+  state.failedBody = null;
   state.job = null;
   state.jobs = [];
   state.jobsCursor = null;
