@@ -119,6 +119,10 @@ class ApiClient:
     def get_resend(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/resends/{_path_id(job_id)}")
 
+    def control_resend(self, job_id: str, move: str) -> dict[str, Any]:
+        """Pause, resume or cancel a job (POST /resends/{id}/pause|resume|cancel): the job."""
+        return self._call("POST", f"/resends/{_path_id(job_id)}/{move}")
+
     def list_resends(
         self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
     ) -> dict[str, Any]:

@@ -39,6 +39,25 @@ PROG = "webhook-resend"
 DEFAULT_URL = "http://127.0.0.1:3000"
 DEFAULT_INTERVAL_SECONDS = 2.0
 DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed", "cancelled")
+# The job controls (SPEC §11): the command, its help and its description.
+CONTROLS = {
+    "pause": (
+        "pause a resend job: its selection stops and its pending pairs are held",
+        "Pause a resend job (POST /resends/{id}/pause): no pair is sent while it is paused, and "
+        "none uses up an attempt; attempts already under way finish. Pausing a paused job answers it.",
+    ),
+    "resume": (
+        "resume a paused resend job",
+        "Resume a paused resend job (POST /resends/{id}/resume): its selection continues where it "
+        "stopped and its held pairs are sent.",
+    ),
+    "cancel": (
+        "cancel a resend job: every pair not yet delivered ends cancelled",
+        "Cancel a resend job (POST /resends/{id}/cancel): its selection stops and every pair not "
+        "yet delivered ends cancelled (attempts already under way finish and count as they end). "
+        "A cancelled job cannot be resumed.",
+    ),
+}
 JOB_STATUSES = ("selecting", "running", "completed", "rejected", "paused", "cancelled")
 SETTINGS = ("notify_url",)
 EVENTS = (
@@ -88,6 +107,8 @@ class Client(Protocol):
     def create_resend(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]: ...
 
     def get_resend(self, job_id: str) -> dict[str, Any]: ...
+
+    def control_resend(self, job_id: str, move: str) -> dict[str, Any]: ...
 
     def iter_resends(
         self, *, status: str | None = None, limit: int | None = None
@@ -302,9 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_options(status, on_command=True)
     status.set_defaults(run=cmd_status)
 
+    # -- pause, resume, cancel (issue 15) --------------------------------------------------------
+    for move, told in CONTROLS.items():
+        control = commands.add_parser(move, help=told[0], description=told[1])
+        control.add_argument("id", help="the resend job's id")
+        _json_option(control, "the job")
+        _connection_options(control, on_command=True)
+        control.set_defaults(run=cmd_control, move=move)
+
     # -- list -----------------------------------------------------------------------------------
     listing = commands.add_parser(
         "list",
+        aliases=["resends"],
         help="the tenant's resend jobs, newest first",
         description="List the tenant's resend jobs (GET /resends, every page), newest first, one "
         "line each: id, status, creation time, counters.",
@@ -338,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
         "settings",
         help="the tenant's settings: settings get | settings set notify_url URL",
         description="Show or change the tenant's settings (GET/PUT /settings). notify_url is where "
-        "the service posts its operational events (resend.completed, webhook.deactivated), signed "
+        "the service posts its operational events (resend.completed, resend.cancelled, resend.rejected, "
+        "webhook.deactivated), signed "
         "with the tenant's callback_secret.",
     )
     settings_commands = settings.add_subparsers(dest="settings_command", metavar="COMMAND", required=True)
@@ -520,6 +551,12 @@ def cmd_status(args: argparse.Namespace, client: Client, io: Io) -> int:
     if args.watch:
         return _watch(args, client, io, args.id)
     job = client.get_resend(args.id)
+    print(json.dumps(job, indent=2) if args.json else "\n".join(format_job(job)), file=io.out)
+    return EXIT_OK
+
+
+def cmd_control(args: argparse.Namespace, client: Client, io: Io) -> int:
+    job = client.control_resend(args.id, args.move)
     print(json.dumps(job, indent=2) if args.json else "\n".join(format_job(job)), file=io.out)
     return EXIT_OK
 

@@ -22,7 +22,10 @@ JOB_KEYS = (
     "total_queued",
     "delivered",
     "failed",
+    "cancelled",
     "pending",
+    "paused_on",
+    "cancelled_on",
     "reason",
     "rate",
     "eta",
@@ -180,5 +183,7 @@ def format_job_line(job: Mapping[str, Any]) -> str:
     return (
         f"{clean(job.get('id') or '-')}  {clean(job.get('status') or '-'):<9}  "
         f"{clean(job.get('created_on') or '-')}  delivered {_count(job, 'delivered')}  "
-        f"failed {_count(job, 'failed')}  pending {_count(job, 'pending')} / {_count(job, 'total_queued')}"
+        f"failed {_count(job, 'failed')}  "
+        + (f"cancelled {_count(job, 'cancelled')}  " if _count(job, "cancelled") else "")
+        + f"pending {_count(job, 'pending')} / {_count(job, 'total_queued')}"
     )

@@ -48,6 +48,7 @@ def run_step(step: SelectionMessage, message_id: str, seconds_left: Any) -> None
         clients.publisher(),
         settings.delivery_retention_days,
         seconds_left,
+        clients.event_publisher(),
     )
     done = walker.run(step, message_id)
     metrics.add_metric(name="PairsQueued", unit="Count", value=done.sent)

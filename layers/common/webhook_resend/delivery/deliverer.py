@@ -43,6 +43,9 @@ SOON = 5
 COMMIT_MARGIN_SECONDS = 3.0
 # The last error of a pair's records that its job's cancel ended before it was delivered.
 CANCELLED_ERROR = "the resend was cancelled before this was delivered"
+# An attempt that waited for its rate slot (up to pacing.INLINE_SECONDS) is sent only if its job,
+# read at most this long ago, is not paused or cancelled: a pause stops what a batch had not sent.
+JOB_RECHECK_SECONDS = 1.0
 
 Verdict = Literal["delivered", "retry", "failed", "gone"]
 
@@ -176,6 +179,9 @@ class Deliverer:
         # Operational events (resend.completed, webhook.deactivated); none without one.
         self._notifier = notifier
         self._started: dict[int, float] = {}  # id of a target → when its attempt started (epoch s)
+        # (tenant id, job id) → (when its state was read, monotonic s; the state): see _job_state
+        self._job_states: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._job_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _soon(self) -> int:
         return soon(self._rng)
@@ -215,6 +221,7 @@ class Deliverer:
         for w in work:
             m = w.message
             job = found.get(_key(keys.job(m.tenant_id, m.job_id))) or {}
+            self._job_states[(m.tenant_id, m.job_id)] = (time.monotonic(), job.get("state"))
             if job.get("state") in (PAUSED, CANCELLED):
                 w.stopped = job["state"]
             if m.kind == "task":
@@ -319,8 +326,24 @@ class Deliverer:
                 )
 
     # -- sending ----------------------------------------------------------------------------------
+    async def _job_state(self, tenant_id: str, job_id: str) -> str | None:
+        """The job's state, read again when the batch's read of it is older than
+        JOB_RECHECK_SECONDS (one read at a time per job: the attempts waiting share it). A read
+        that fails keeps the last state known."""
+        key = (tenant_id, job_id)
+        async with self._job_locks.setdefault(key, asyncio.Lock()):
+            read_at, state = self._job_states.get(key, (0.0, None))
+            if time.monotonic() - read_at >= JOB_RECHECK_SECONDS:
+                try:
+                    record = await asyncio.to_thread(self._store.job_record, tenant_id, job_id)
+                    state = (record or {}).get("state")
+                except (ClientError, BotoCoreError) as exc:
+                    logger.warning("job not read again", extra={"error": _aws_error(exc)})
+                self._job_states[key] = (time.monotonic(), state)
+            return state
+
     async def _attempt(
-        self, sender: HttpSender, target: Target, slot_us: int | None = None
+        self, sender: HttpSender, target: Target, slot_us: int | None = None, work: Work | None = None
     ) -> Attempt | None:
         """The attempt, or None if it was not started (the message comes back soon, no attempt
         counted): it starts only while its whole timeout and the commit still fit in the time
@@ -341,6 +364,10 @@ class Deliverer:
             # asyncio may wake a timer a clock tick early: sleep until the slot has come.
             while (wait := slot_us - pacing.now_us()) > 0:
                 await asyncio.sleep(wait / 1_000_000)
+            # Its job may have been paused or cancelled while it waited: then it is not started
+            # (its message comes back soon, and is held or ended then).
+            if work is not None and await self._job_state(*work.message.job_key) in (PAUSED, CANCELLED):
+                return None
         elif self._time_left() < needed:
             return None
         now = int(time.time())
@@ -573,7 +600,7 @@ class Deliverer:
                 # One attempt's exception must not lose the others' results (the sender already
                 # turns every error of an attempt into its Attempt; this is the second guard).
                 attempts = await asyncio.gather(
-                    *(self._attempt(sender, t, slot) for _, t, slot in paced), return_exceptions=True
+                    *(self._attempt(sender, t, slot, w) for w, t, slot in paced), return_exceptions=True
                 )
 
         delays: dict[str, list[Waiting]] = {}

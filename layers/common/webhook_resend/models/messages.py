@@ -36,6 +36,10 @@ class PairMessage(Model):
     def pair_key(self) -> tuple[str, str, str]:
         return (self.job_id, self.subject_id, self.webhook_id)
 
+    @property
+    def job_key(self) -> tuple[str, str]:
+        return (self.tenant_id, self.job_id)
+
 
 class PageMessage(Model):
     """One page of an asynchronous fan-out: every subject of the page × every webhook, or an

@@ -39,9 +39,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from webhook_resend import clock
 from webhook_resend.aws.dynamodb import Store
 from webhook_resend.aws.publisher import SqsPublisher
+from webhook_resend.delivery.events import EventPublisher, announce_job_end
 from webhook_resend.errors import QueueingError, SelectionNotStartedError
 from webhook_resend.models.base import Source, new_id
 from webhook_resend.models.messages import CALLBACK, PageMessage, PairMessage, SelectionMessage
@@ -204,12 +207,15 @@ class Selections:
         pairs_out: SqsPublisher,
         retention_days: int,
         seconds_left: Callable[[], float] = _forever,
+        events_out: EventPublisher | None = None,
     ) -> None:
         self._store = store
         self._pages_out = pages_out
         self._pairs_out = pairs_out
         self._retention_days = retention_days
         self._seconds_left = seconds_left
+        # Where a selection over the cap announces its rejection (resend.rejected); none without.
+        self._events_out = events_out
 
     def run(self, message: SelectionMessage, message_id: str) -> StepDone:
         """Run one step (see the module's protocol). StepNotSettledError when it must come back;
@@ -250,7 +256,27 @@ class Selections:
             return self._lost(message, message_id)
         if claim.get("end") is None:
             self._next(message, claim["phase"], cursor)
+        elif claim["end"] == REJECTED:
+            self._announce_rejected(message)
         return StepDone(CLAIM)
+
+    def _announce_rejected(self, message: SelectionMessage) -> None:
+        """resend.rejected, once (the claim of the job's end decides it). Best effort: the job is
+        rejected either way, and an AWS error here must not make the step come back."""
+        if self._events_out is None:
+            return
+        try:
+            announce_job_end(
+                self._store,
+                self._events_out,
+                message.tenant_id,
+                message.job_id,
+                "resend.rejected",
+                drained=False,
+                keep_days=self._retention_days,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("job rejection not announced", extra={"error": type(exc).__name__})
 
     def _count(self, message: SelectionMessage, selection: Selection) -> tuple[int, dict[str, Any] | None]:
         """What this step counts, and where the next count step starts (None: counted to the end).
