@@ -231,6 +231,13 @@ def test_console_shows_a_jobs_failures_with_the_receivers_answer_as_text(
     # The answer stayed text: no element of it exists, none of its scripts ran
     assert page.locator("#deliveries-body img, #deliveries-body script").count() == 0
     assert page.evaluate("() => window.__pwned") is None
+    # A reload keeps the tab's sign-in and opens the same job (its id is in the fragment)
+    assert page.url.endswith(f"#job={job['id']}")
+    page.reload()
+    expect(page.locator("#job-title")).to_have_text(f"Job {job['id']}")
+    expect(page.locator("#job-counters [data-field='failed'] dd")).to_have_text(str(ITEMS))
+    page.get_by_label("Delivery status").select_option("failed")
+    expect(page.locator("#deliveries-body tr")).to_have_count(ITEMS)
     if SCREENSHOT:
         page.evaluate("() => document.activeElement.blur()")
         page.screenshot(path=SCREENSHOT, full_page=False)
@@ -322,6 +329,11 @@ def test_console_pauses_resumes_and_cancels_a_job(
     console.open_job(job_id)
     status = page.locator("#job-counters [data-field='status'] dd")
     expect(status).to_have_text("running")
+    # While it runs: a rate, and the progress bar's text says every count
+    expect(page.locator("#job-counters [data-field='rate'] dd")).to_have_text(re.compile(r"^\d+\.\d/s$"))
+    expect(page.locator("#job-progress [role='progressbar']")).to_have_attribute(
+        "aria-valuetext", re.compile(r"delivered, .* failed, .* cancelled, .* pending of 20$")
+    )
 
     page.get_by_role("button", name="Pause").click()
     expect(status).to_have_text("paused")
