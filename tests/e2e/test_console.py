@@ -166,6 +166,9 @@ def test_console_signs_in_with_the_token_kept_in_session_storage_only(
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert "unsafe-inline" not in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
+    refused = httpx.post(f"{console.stack.url}/console", timeout=30)
+    assert (refused.status_code, refused.headers["allow"]) == (405, "GET, HEAD")
+    assert httpx.get(f"{console.stack.url}/console/console.py", timeout=30).status_code == 404
     expect(page.get_by_label("Tenant token")).to_be_visible()
     expect(page.locator("#signed-in")).to_be_hidden()
     assert [url for url in console.requests if "/resends" in url] == []

@@ -236,7 +236,7 @@ async function signIn(event) {
 }
 
 // -- the jobs ----------------------------------------------------------------------------------------
-const state = { jobs: [], jobsCursor: null, jobPages: 1, job: null, deliveryCursors: [null], deliveryNext: null, failedBody: null, resendBody: null };
+const state = { jobs: [], jobsCursor: null, jobPages: 1, job: null, deliveryCursors: [null], deliveryNext: null, failedBody: null, resendBody: null, failedKey: null, resendKey: null };
 
 function jobRow(job) {
   const open = el("button", { type: "button", class: "link", dataset: { job: job.id } }, job.id);
@@ -498,6 +498,8 @@ async function previewFailed() {
     if (job.event) body.event = job.event;
     const dry = await api("POST", "/resends", { body: { ...body, dry_run: true } });
     state.failedBody = body;
+    // One key per preview: queuing again after an answer that never came cannot queue twice.
+    state.failedKey = newIdempotencyKey();
     setText(
       "failed-summary",
       `Would queue ${fmt(dry.total_queued)} pairs (${fmt(dry.total_items)} items) that failed since ${job.created_on}` +
@@ -514,8 +516,9 @@ async function queueFailed() {
   if (!state.failedBody) return;
   $("failed-queue").disabled = true;
   try {
-    const job = await api("POST", "/resends", { body: state.failedBody, idempotencyKey: newIdempotencyKey() });
+    const job = await api("POST", "/resends", { body: state.failedBody, idempotencyKey: state.failedKey });
     state.failedBody = null;
+    state.failedKey = null;
     $("failed-preview").hidden = true;
     await openJob(job.id);
   } catch (error) {
@@ -556,6 +559,8 @@ async function previewResend(event) {
         (webhooks.length ? ` (${webhooks.join(", ")})` : "") + ".",
     );
     state.resendBody = JSON.stringify(body);
+    // One key per preview: queuing again after an answer that never came cannot queue twice.
+    state.resendKey = newIdempotencyKey();
     $("resend-queue").disabled = !(dry.total_queued > 0);
   } catch (error) {
     setText("resend-error", error.message);
@@ -578,8 +583,9 @@ async function queueResend() {
   }
   $("resend-queue").disabled = true;
   try {
-    const job = await api("POST", "/resends", { body, idempotencyKey: newIdempotencyKey() });
+    const job = await api("POST", "/resends", { body, idempotencyKey: state.resendKey });
     state.resendBody = null;
+    state.resendKey = null;
     setText("resend-summary", `Queued: job ${job.id} (${job.status}).`);
     await openJob(job.id);
   } catch (error) {
