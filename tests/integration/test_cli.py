@@ -364,3 +364,36 @@ def test_cli_list_shows_the_tenants_jobs_newest_first(
 
     assert _cli(url, "list", "--status", "running", "--json", token=token) == 0
     assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == [first["id"]]
+
+
+# -- pause, resume, cancel, resends (issue 15) ------------------------------------------------------------
+def test_cli_pause_resume_and_cancel_move_the_job_over_real_http(
+    url: str,
+    api: Api,
+    token: str,
+    receiver: Receiver,
+    pump: Callable[[], None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ids = _put_items(api, token, 2)
+    _webhook(api, token, [f"{receiver.url}/hook"])
+    job = _resend(url, token, capsys, "--item-id", *ids)
+
+    assert _cli(url, "pause", job["id"], token=token) == 0
+    assert _fields(capsys.readouterr().out)["status"] == "paused"
+    pump()
+    assert receiver.to("/hook") == []
+    assert _cli(url, "resends", "--status", "paused", token=token) == 0
+    assert capsys.readouterr().out.split()[:2] == [job["id"], "paused"]
+
+    assert _cli(url, "cancel", job["id"], "--json", token=token) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
+    pump()
+
+    # a cancelled job cannot be resumed: the API's 409 on stderr, exit 1
+    assert _cli(url, "resume", job["id"], token=token) == 1
+    assert "the resend is cancelled" in capsys.readouterr().err
+    assert _cli(url, "status", job["id"], "--json", token=token) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert (final["status"], final["cancelled"], final["pending"]) == ("cancelled", 2, 0)
+    assert receiver.to("/hook") == []

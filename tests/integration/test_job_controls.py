@@ -459,3 +459,24 @@ class TestRejected:
         assert event["type"] == "resend.rejected"
         assert event["data"]["job"] == job
         assert "at most 2" in event["data"]["job"]["reason"]
+
+
+def test_controls_a_selection_of_nothing_announces_its_completion_once(
+    api: Api, tenant: dict[str, Any], receiver: Receiver, deliveries: Callable[..., int]
+) -> None:
+    # A selection that ends with nothing pending is announced by its last step: no consumer
+    # batch ever will.
+    token = tenant["token"]
+    _set_notify_url(api, token, f"{receiver.url}/ops")
+    _put_items(api, token, 2)
+    _webhook(api, token, f"{receiver.url}/hook")
+    body = {"event": EVENT, "filter": {"model": {"eq": "Page"}}}
+    job_id = api.request("POST", "/resends", json_body=body, token=token).json["id"]
+
+    deliveries()
+
+    job = _job(api, token, job_id)
+    assert (job["status"], job["total_queued"]) == ("completed", 0)
+    assert [(e["type"], e["data"]["job"]["id"]) for e in _events(receiver, tenant["callback_secret"])] == [
+        ("resend.completed", job_id)
+    ]

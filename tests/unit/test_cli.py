@@ -90,6 +90,11 @@ class FakeClient:
         self._check()
         return self.jobs.pop(0) if len(self.jobs) > 1 else self.jobs[0]
 
+    def control_resend(self, job_id: str, move: str) -> dict[str, Any]:
+        self.calls.append(("control_resend", (job_id, move)))
+        self._check()
+        return self.jobs[0]
+
     def iter_deliveries(
         self, job_id: str, *, status: str | None = None, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:
@@ -816,3 +821,67 @@ def test_main_settings_set_refuses_an_unknown_setting() -> None:
 
     assert _run(["settings", "set", "colour", "blue"], client) == 1
     assert client.calls == []
+
+
+# -- pause, resume, cancel, resends (issue 15) ------------------------------------------------------------
+@pytest.mark.parametrize("move", ["pause", "resume", "cancel"])
+def test_main_control_posts_the_move_and_prints_the_job(
+    move: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = {
+        **_job(delivered=1, pending=3, status="paused"),
+        "cancelled": 0,
+        "paused_on": "2024-01-01T00:01:00Z",
+    }
+    client = FakeClient(jobs=[job])
+
+    code = _run([move, JOB_ID], client)
+
+    assert code == 0
+    assert client.calls == [("control_resend", (JOB_ID, move))]
+    out = capsys.readouterr().out
+    assert f"id            {JOB_ID}" in out
+    assert "status        paused" in out
+    assert "paused_on     2024-01-01T00:01:00Z" in out
+
+
+def test_main_control_json_prints_the_job_document(capsys: pytest.CaptureFixture[str]) -> None:
+    client = FakeClient(jobs=[_job(pending=2, status="cancelled")])
+
+    assert _run(["cancel", JOB_ID, "--json"], client) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
+
+
+def test_main_control_conflict_prints_the_apis_message_and_exits_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    document = {
+        "errors": [
+            {"field": "status", "message": "the resend is completed: only a paused resend can be resumed"}
+        ]
+    }
+    client = FakeClient(error=ApiError(409, document))
+
+    code = _run(["resume", JOB_ID], client)
+
+    assert code == 1
+    assert "the resend is completed" in capsys.readouterr().err
+
+
+def test_main_resends_is_the_job_list_and_shows_cancelled_pairs(capsys: pytest.CaptureFixture[str]) -> None:
+    job = {**_job(delivered=1, pending=0, status="cancelled"), "total_queued": 4, "cancelled": 3}
+    client = FakeClient(listed=[job])
+
+    assert _run(["resends", "--status", "cancelled"], client) == 0
+    assert client.calls == [("iter_resends", ("cancelled", None))]
+    assert capsys.readouterr().out.splitlines() == [
+        f"{JOB_ID}  cancelled  2024-01-01T00:00:00Z  delivered 1  failed 0  cancelled 3  pending 0 / 4"
+    ]
+
+
+def test_progress_counts_cancelled_pairs_as_done() -> None:
+    job = {**_job(delivered=1, pending=1, status="cancelled"), "total_queued": 4, "cancelled": 2}
+
+    line = render_progress(job, width=4)
+
+    assert line.startswith("[###-]  75%  delivered 1  failed 0  cancelled 2  pending 1 / 4  (cancelled)")

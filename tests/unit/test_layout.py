@@ -18,7 +18,8 @@ ROOT_MODULES_MAX = 8
 RANK = {"root": 0, "models": 1, "aws": 2, "resends": 3, "catalog": 3, "delivery": 3, "api": 4}
 # Between the domain folders: a content item list shares the resends' filters and selection; a job
 # that ends where it is selected or controlled (rejected, cancelled) is announced through
-# delivery.events, whose consumer is the delivery side's.
+# delivery.events, whose consumer is the delivery side's; a resumed job's held pairs go back
+# through delivery.parking.
 DOMAIN_EDGES = {("catalog", "resends"), ("resends", "delivery")}
 
 

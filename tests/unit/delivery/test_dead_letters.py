@@ -11,7 +11,7 @@ import pytest
 
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome
 from webhook_resend.delivery import dead_letters
-from webhook_resend.models.messages import PageMessage, PairMessage
+from webhook_resend.models.messages import HeldMessage, PageMessage, PairMessage
 from webhook_resend.models.records import Job, Task, Webhook
 
 NOW = "2026-01-01T00:00:00.000Z"
@@ -130,7 +130,7 @@ def test_dead_letters_read_an_unreadable_body_says_where_never_what(body: str) -
         dead_letters.read(body)
 
     assert raised.value.problems
-    assert all(p.startswith(("pair ", "page ", "step ")) for p in raised.value.problems)
+    assert all(p.startswith(("pair ", "page ", "step ", "held ")) for p in raised.value.problems)
     assert "secret-value" not in " ".join(raised.value.problems) + str(raised.value)
     assert raised.value.__cause__ is None
     assert raised.value.__suppress_context__  # nor does a traceback show pydantic's error
@@ -239,3 +239,15 @@ def test_dead_letters_end_raises_when_the_commit_leaves_pairs_unwritten() -> Non
 
     with pytest.raises(dead_letters.NotRecordedError):
         _end(store, PairMessage(**PAIR))
+
+
+def test_dead_letters_a_dead_lettered_walk_of_held_pairs_is_read_and_changes_nothing() -> None:
+    # The pairs it would have woken stay held and pending; a repeated resume or cancel walks them.
+    store = FakeStore()
+    message = HeldMessage(tenant_id="tn1", job_id="job1", held_shard=3, start={"pk": {"S": "x"}})
+
+    assert dead_letters.read(message.model_dump_json()) == message
+    ended = _end(store, message)
+
+    assert ended == dead_letters.Ended(job_found=True, pairs=0, ended=0)
+    assert store.committed == []

@@ -32,8 +32,9 @@ from webhook_resend import clock
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store
 from webhook_resend.delivery import callbacks
 from webhook_resend.delivery.events import Notifier
-from webhook_resend.models.messages import PageMessage, PairMessage, SelectionMessage
+from webhook_resend.models.messages import HeldMessage, PageMessage, PairMessage, SelectionMessage
 from webhook_resend.models.records import CLAIM, REJECTED, RESUME, SELECTED, SELECTING, Delivery
+from webhook_resend.observability import logger
 
 # Pairs read and committed together: a page of 1,000 × 10 pairs is written as it goes, so a run
 # stopped midway has counted what it wrote and the next run skips it. 99 single-URL pairs and the
@@ -78,12 +79,13 @@ def _problems(kind: str, error: ValidationError, fields: Iterable[str]) -> list[
     return found
 
 
-def read(body: str) -> PairMessage | PageMessage | SelectionMessage:
+def read(body: str) -> PairMessage | PageMessage | SelectionMessage | HeldMessage:
     """The message a dead letter holds; UnreadableMessageError when it is none of the kinds. Each
     kind has a required field the others lack (and none takes unknown fields), so the body's
     shape says which it is."""
     errors: list[tuple[str, ValidationError, Any]] = []
-    for kind, model in (("pair", PairMessage), ("page", PageMessage), ("step", SelectionMessage)):
+    kinds = (("pair", PairMessage), ("page", PageMessage), ("step", SelectionMessage), ("held", HeldMessage))
+    for kind, model in kinds:
         try:
             return model.model_validate_json(body)  # type: ignore[no-any-return]
         except ValidationError as error:
@@ -118,13 +120,24 @@ class DeadLetters:
         self._notifier = notifier
 
     def end(
-        self, message: PairMessage | PageMessage | SelectionMessage, receives: int, message_id: str = ""
+        self,
+        message: PairMessage | PageMessage | SelectionMessage | HeldMessage,
+        receives: int,
+        message_id: str = "",
     ) -> Ended:
         """End every pair of `message` that has not ended (NotRecordedError if some could not be
         written; AWS errors propagate), or the selection a step message was part of.
         `receives` is the message's receive count, `message_id` its SQS message id."""
         if isinstance(message, SelectionMessage):
             return self.end_selection(message, receives, message_id)
+        if isinstance(message, HeldMessage):
+            # A resume's (or cancel's) walk of held pairs: its pairs stay held, counted pending,
+            # and nothing is lost; the same resume or cancel again sends the walk again.
+            logger.error(
+                "walk of a job's held pairs dead-lettered: repeat the resume or cancel",
+                extra={"job_id": message.job_id, "shard": message.held_shard, "receives": receives},
+            )
+            return Ended(job_found=True, pairs=0, ended=0)
         pairs = [message] if isinstance(message, PairMessage) else message.messages()
         if self._store.get_job(message.tenant_id, message.job_id) is None:
             return Ended(job_found=False, pairs=len(pairs), ended=0)

@@ -257,12 +257,17 @@ class Selections:
         if claim.get("end") is None:
             self._next(message, claim["phase"], cursor)
         elif claim["end"] == REJECTED:
-            self._announce_rejected(message)
+            self._announce(message, "resend.rejected")
+        else:
+            self._announce(message, "resend.completed")  # selected nothing: completed at once
         return StepDone(CLAIM)
 
-    def _announce_rejected(self, message: SelectionMessage) -> None:
-        """resend.rejected, once (the claim of the job's end decides it). Best effort: the job is
-        rejected either way, and an AWS error here must not make the step come back."""
+    def _announce(self, message: SelectionMessage, event_type: str) -> None:
+        """The job's end, once (the claim of the job's end decides it): resend.rejected at a
+        rejection; resend.completed when the selection ends with nothing pending (the pairs of
+        earlier pages all ended while it selected: no consumer batch will announce it). Best
+        effort: the job has ended either way, and an AWS error here must not make the step come
+        back."""
         if self._events_out is None:
             return
         try:
@@ -271,12 +276,12 @@ class Selections:
                 self._events_out,
                 message.tenant_id,
                 message.job_id,
-                "resend.rejected",
-                drained=False,
+                event_type,  # type: ignore[arg-type]
+                drained=event_type != "resend.rejected",
                 keep_days=self._retention_days,
             )
         except (ClientError, BotoCoreError) as exc:
-            logger.warning("job rejection not announced", extra={"error": type(exc).__name__})
+            logger.warning("job end not announced", extra={"error": type(exc).__name__})
 
     def _count(self, message: SelectionMessage, selection: Selection) -> tuple[int, dict[str, Any] | None]:
         """What this step counts, and where the next count step starts (None: counted to the end).
@@ -338,6 +343,8 @@ class Selections:
         sent = self._publish(message, page, first=True) if page and pairs else 0
         if cursor is not None:
             self._next(message, "queue", cursor)
+        elif not pairs:
+            self._announce(message, "resend.completed")
         return StepDone(CLAIM, items=items, pairs=pairs, sent=sent)
 
     def _item_page(
