@@ -12,11 +12,14 @@ PYTEST_ARGS ?=
 STACK ?= webhook-resend
 QUEUE ?= all
 
-.PHONY: help install tools run test lint format scan validate build deploy redrive bench openapi clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: help install tools browser run test lint format scan validate build deploy redrive bench openapi clean
 
 help:
 	@echo "make run       serve the whole stack on http://127.0.0.1:$(PORT) (moto, no Docker, no AWS)"
 	@echo "make test      lint, template scan and checks, sam build and the whole test suite (offline)"
+	@echo "make browser   install Debian's chromium (as root) for the console's browser tests"
 	@echo "make scan      checkov on template.yaml (offline); fails on any failed check"
 	@echo "make deploy    sam build and sam deploy to the account of your AWS credentials"
 	@echo "make redrive   move dead-lettered messages back (STACK=..., QUEUE=delivery|fanout|all)"
@@ -51,6 +54,17 @@ $(SCAN)/.installed: requirements-scan.txt
 install: $(VENV)/.installed
 tools: $(TOOLS)/.installed
 
+# The headless browser the console's tests drive with Playwright (tests/e2e/test_console.py):
+# Debian's chromium, since `playwright install` cannot download its own browsers offline. apt
+# needs root, which CI has; elsewhere install it once with sudo.
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make browser: $(CHROMIUM) is missing: run 'sudo apt-get install chromium' (Debian)" >&2; exit 1; \
+	  fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	}
+
 run: install
 	PORT=$(PORT) $(PY) -m devstack
 
@@ -82,8 +96,9 @@ build: tools
 	$(TOOLS)/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 	test -n "$$(find .aws-sam/build/CommonLayer -path '*webhook_resend/delivery/__pycache__/deliverer.cpython-311.pyc')"
 	test -n "$$(find .aws-sam/build/CommonLayer -path '*webhook_resend/api/openapi.json')"
+	test -f .aws-sam/build/ConsoleFunction/static/index.html -a -f .aws-sam/build/ConsoleFunction/static/console.js
 
-test: lint scan validate build
+test: lint scan validate build browser
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 deploy: build

@@ -30,12 +30,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _banner(local: LocalStack, demo: dict[str, Any] | None) -> str:
-    # ApiUrl names the deployed API's host; locally the gateway's URL replaces it.
+    # ApiUrl and ConsoleUrl name the deployed API's host; locally the gateway's URL replaces it.
     rows = {
         "API": local.url,
+        "Console": f"{local.url}/console",
         "Admin token": local.admin_token,
         "AWS (moto)": f"AWS_ENDPOINT_URL={local.aws_endpoint}",
-        **{name: value for name, value in local.stack.outputs().items() if name != "ApiUrl"},
+        **{
+            name: value
+            for name, value in local.stack.outputs().items()
+            if name not in ("ApiUrl", "ConsoleUrl")
+        },
     }
     width = max(len(name) for name in rows)
     lines = [

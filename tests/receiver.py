@@ -27,7 +27,8 @@ class Receiver:
     """An HTTP server on 127.0.0.1 that records every request and answers from a script.
 
     `script(path, [500, "timeout", "reset", 200])` answers the requests to `path` in that order
-    (the last entry repeats): a status code, "timeout" (no answer within the client's timeout),
+    (the last entry repeats): a status code, `(status, headers)` or `(status, headers, body)`,
+    "timeout" (no answer within the client's timeout),
     or "reset" (the connection is closed without an answer). Unscripted paths answer 200.
     """
 
@@ -67,8 +68,9 @@ class Receiver:
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.close_connection = True
                     return
-                status, extra = action if isinstance(action, tuple) else (action, {})
-                payload = b"received"
+                # (status, headers) or (status, headers, body): the body defaults to b"received".
+                status, extra, *body_of = action if isinstance(action, tuple) else (action, {})
+                payload = body_of[0] if body_of else b"received"
                 self.send_response(int(status))
                 for name, value in extra.items():
                     self.send_header(name, value)

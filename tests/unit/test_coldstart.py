@@ -32,7 +32,7 @@ def _entry_modules() -> list[tuple[str, Path]]:
 
 
 def test_every_function_is_probed() -> None:
-    assert len(_entry_modules()) == 10
+    assert len(_entry_modules()) == 11
 
 
 @pytest.mark.parametrize(("module", "code_dir"), _entry_modules(), ids=lambda v: str(v).rsplit("/", 1)[-1])

@@ -120,3 +120,24 @@ def test_layout_has_no_import_circle() -> None:
 def test_layout_graph_sees_imports_inside_functions() -> None:
     # resends.schedules parses cron expressions only when a schedule is created (cold starts)
     assert "webhook_resend.resends.schedule_expressions" in _graph()["webhook_resend.resends.schedules"]
+
+
+# -- the console (issue 16): its page, styles and script are files of its function ---------------------
+CONSOLE = PACKAGE.parents[2] / "functions" / "console"
+
+
+def test_layout_console_assets_are_files_beside_the_console_function() -> None:
+    static = sorted(p.name for p in (CONSOLE / "static").iterdir())
+
+    assert {"index.html", "console.css", "console.js"} <= set(static), static
+    assert [p.name for p in CONSOLE.glob("*.py")] == ["console.py"]
+
+
+@pytest.mark.parametrize(
+    "path", sorted([*PACKAGE.rglob("*.py"), *(PACKAGE.parents[2] / "functions").rglob("*.py")])
+)
+def test_layout_no_python_module_carries_the_console_as_a_string(path: Path) -> None:
+    text = path.read_text().lower()
+
+    assert "<!doctype html" not in text, path
+    assert "<script" not in text, path

@@ -744,3 +744,27 @@ def test_template_every_function_may_use_the_customer_managed_key_when_one_is_gi
         assert {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyUsePolicy"}, {"Ref": "AWS::NoValue"}]} in policies, (
             name
         )
+
+
+# -- the console (issue 16): public static files, from a function that can read nothing ------------
+def test_template_console_routes_have_no_authorizer() -> None:
+    events = _props("ConsoleFunction")["Events"].values()
+
+    # ANY: the function answers other methods 405 with Allow
+    assert sorted((e["Properties"]["Method"], e["Properties"]["Path"]) for e in events) == [
+        ("ANY", "/console"),
+        ("ANY", "/console/{asset}"),
+    ]
+    assert all(e["Type"] == "HttpApi" and e["Properties"]["Auth"] == {"Authorizer": "NONE"} for e in events)
+
+
+def test_template_console_function_has_no_permission_but_the_optional_key() -> None:
+    assert _props("ConsoleFunction")["Policies"] == [
+        {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyUsePolicy"}, {"Ref": "AWS::NoValue"}]}
+    ]
+
+
+def test_template_outputs_the_console_url() -> None:
+    value = TEMPLATE["Outputs"]["ConsoleUrl"]["Value"]
+
+    assert value == {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/console"}

@@ -25,6 +25,9 @@ from devstack.gateway import (
     select_route,
 )
 from devstack.resources import FunctionSpec, HttpApiSpec
+from webhook_resend.api.console import CONTENT_SECURITY_POLICY, Assets
+
+ROOT = Path(__file__).resolve().parents[3]
 
 API = ApiContext(api_id="abc123", account_id="111122223333", region="us-east-1")
 NOW = datetime(2024, 3, 12, 19, 3, 58, 123000, tzinfo=UTC)
@@ -370,6 +373,19 @@ def test_map_result_uses_status_headers_cookies_and_body() -> None:
         ("set-cookie", "b=2"),
     ]
     assert response.body == b'{"id": "x"}'
+
+
+def test_map_result_passes_the_consoles_headers_through() -> None:
+    # The console's security headers reach the browser as the function set them.
+    answer = Assets(ROOT / "functions" / "console" / "static").answer("GET", "/console/console.js")
+
+    response = map_result(answer)
+
+    assert response.status == 200
+    assert response.header("content-security-policy") == CONTENT_SECURITY_POLICY
+    assert response.header("x-content-type-options") == "nosniff"
+    assert response.header("content-type") == "text/javascript; charset=utf-8"
+    assert response.body.decode() == answer["body"]
 
 
 def test_map_result_decodes_a_base64_body() -> None:
