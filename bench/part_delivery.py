@@ -209,17 +209,45 @@ def baseline_requests(
     return found
 
 
-async def aiohttp_batch(requests: list[tuple[str, bytes, str, str]], limit: int) -> list[tuple[int, int]]:
-    """The POSTs with raw aiohttp: one session for the batch (as HttpSender has one client per
-    batch), at most `limit` in flight (the sender's own bound), each signed at sending time as
-    the deliverer does. Answers (status, latency ms) per request."""
-    import aiohttp
+class RawPoster:
+    """The baseline's POSTs with raw aiohttp, at most `limit` in flight (the sender's own bound),
+    each signed at sending time as the deliverer does. With `kept`, one event loop and one session
+    (so its connections) serve every batch, as the consumer keeps its loop and sender (same
+    keep-alive bound); without, each batch runs in `asyncio.run` with a session of its own."""
 
-    from webhook_resend.delivery import signing
-    from webhook_resend.delivery.sender import USER_AGENT
+    def __init__(self, limit: int, *, kept: bool = True) -> None:
+        self.limit, self.kept = limit, kept
+        self._runner = asyncio.Runner(loop_factory=asyncio.new_event_loop) if kept else None
+        self._session: Any = None
 
-    connector = aiohttp.TCPConnector(limit=limit)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+    def _new_session(self) -> Any:
+        import aiohttp
+
+        from webhook_resend.delivery.sender import KEEPALIVE_SECONDS
+
+        connector = aiohttp.TCPConnector(limit=self.limit, keepalive_timeout=KEEPALIVE_SECONDS)
+        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10))
+
+    def post_all(self, requests: list[tuple[str, bytes, str, str]]) -> list[tuple[int, int]]:
+        """Answers (status, latency ms) per request."""
+        if self._runner is None:
+            return asyncio.run(self._per_batch(requests))
+        return self._runner.run(self._kept(requests))
+
+    async def _per_batch(self, requests: list[tuple[str, bytes, str, str]]) -> list[tuple[int, int]]:
+        async with self._new_session() as session:
+            return await self._posts(session, requests)
+
+    async def _kept(self, requests: list[tuple[str, bytes, str, str]]) -> list[tuple[int, int]]:
+        if self._session is None:
+            self._session = self._new_session()
+        return await self._posts(self._session, requests)
+
+    async def _posts(
+        self, session: Any, requests: list[tuple[str, bytes, str, str]]
+    ) -> list[tuple[int, int]]:
+        from webhook_resend.delivery import signing
+        from webhook_resend.delivery.sender import USER_AGENT
 
         async def post(url: str, body: bytes, secret: str, message_id: str) -> tuple[int, int]:
             headers = {
@@ -234,6 +262,12 @@ async def aiohttp_batch(requests: list[tuple[str, bytes, str, str]], limit: int)
                 return response.status, int((time.perf_counter() - started) * 1000)
 
         return await asyncio.gather(*(post(*r) for r in requests))
+
+    def close(self) -> None:
+        if self._runner is not None:
+            if self._session is not None:
+                self._runner.run(self._session.close())
+            self._runner.close()
 
 
 def baseline_records(captured: list[dict[str, Any]], job_id: str) -> list[dict[str, Any]]:
@@ -251,14 +285,14 @@ def baseline_batch(
     table: str,
     requests: list[tuple[str, bytes, str, str]],
     records: list[dict[str, Any]],
-    limit: int,
+    poster: RawPoster,
 ) -> tuple[int, float]:
     """The whole baseline job: the POSTs, then each POST's record written with batch_write_item.
     Answers the POSTs that got a 200 and the CPU the POSTs took."""
     from webhook_resend import clock
 
     cpu0 = time.process_time()
-    answers = asyncio.run(aiohttp_batch(requests, limit))
+    answers = poster.post_all(requests)
     posts_cpu = time.process_time() - cpu0
     now = clock.now_text()
     items = []
@@ -379,9 +413,28 @@ class Variant:
         self.raw_client = boto3.client("dynamodb")  # the baseline's: plain boto3, its defaults
         self.raw_meter = CallMeter(self.raw_client)
         self.records: list[dict[str, Any]] = []
+        self._raw_loop: Any = None
+        self._poster: RawPoster | None = None
 
     def new_batch(self) -> tuple[dict[str, Any], str]:
         return new_batch(self.local, self.tenant_id, self.pairs)
+
+    def raw_loop(self, sender: type) -> contextlib.ExitStack:
+        """The handler's container loop swapped for one whose kept sender is `sender` (made once
+        per variant, kept across its runs as the handler's own is)."""
+        from webhook_resend.aws import clients
+        from webhook_resend.delivery.sender import ContainerLoop
+
+        settings = clients.settings()
+        if self._raw_loop is None:
+            self._raw_loop = ContainerLoop(
+                lambda: sender(settings.delivery_timeout_seconds, allow_private=settings.allow_private_urls)
+            )
+        module = sys.modules[self.handler.__module__]
+        stack = contextlib.ExitStack()
+        stack.enter_context(mock.patch.object(module, "_loop", self._raw_loop))
+        stack.enter_context(mock.patch.object(module, "_loop_settings", settings))
+        return stack
 
     def consumer(
         self, batch: tuple[dict[str, Any], str], *, keep: bool = False, sender: type | None = None
@@ -397,10 +450,9 @@ class Variant:
         moto0 = local.moto_cpu_s()
         settle()
         with (
-            # the handler builds its senders through delivery.sender.sender_factory
-            mock.patch.object(sys.modules["webhook_resend.delivery.sender"], "HttpSender", sender)
-            if sender
-            else contextlib.nullcontext()
+            # the handler keeps its loop and sender in its module (deliver.batch_loop): the
+            # variant gets a loop and a kept sender of its own, made as the handler's are
+            self.raw_loop(sender) if sender else contextlib.nullcontext()
         ):
             cpu0, wall0 = time.process_time(), time.perf_counter()
             answer = self.handler(event, context)
@@ -448,9 +500,13 @@ class Variant:
         self.records = baseline_records(captured, str(uuid.uuid4()))
         return found
 
-    def baseline(self, *, keep: bool = False) -> dict[str, Any]:
+    def baseline(self, *, keep: bool = False, kept: bool = True) -> dict[str, Any]:
+        """The raw baseline's batch; `kept=False`: its loop and session made for this batch alone."""
         from webhook_resend.delivery.sender import CONCURRENCY
 
+        if self._poster is None:
+            self._poster = RawPoster(CONCURRENCY)
+        poster = self._poster if kept else RawPoster(CONCURRENCY, kept=False)
         local, meter = self.local, self.raw_meter
         meter.reset()
         meter.keep = keep
@@ -458,7 +514,7 @@ class Variant:
         moto0 = local.moto_cpu_s()
         settle()
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        ok, posts_cpu = baseline_batch(self.raw_client, self.table, self.requests, self.records, CONCURRENCY)
+        ok, posts_cpu = baseline_batch(self.raw_client, self.table, self.requests, self.records, poster)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         moto_used = local.moto_cpu_s() - moto0
         units = units_of(meter, self.table_def, local.dynamodb, self.table) if keep else None
@@ -479,14 +535,16 @@ class Variant:
 
     def measure(self, rounds: int, raw_sender_every: int = 0) -> dict[str, Any]:
         """`rounds` of consumer and baseline, interleaved, the order alternating; every
-        `raw_sender_every` rounds also the consumer with httpx taken out of its sender."""
+        `raw_sender_every` rounds also the consumer with httpx taken out of its sender, and the
+        baseline with a loop and session of its own (as the consumer had before issue 17's
+        point 2)."""
         self.consumer(self.new_batch())  # warm: imports, clients, connections
         capture = self.capture()
         base_capture = self.baseline(keep=True)
         raw_sender = raw_aiohttp_sender_class()
         with_raw = [rep for rep in range(rounds) if raw_sender_every and rep % raw_sender_every == 0]
         batches = [self.new_batch() for _ in range(rounds + len(with_raw))]
-        runs, base, raw_runs = [], [], []
+        runs, base, raw_runs, fresh_base = [], [], [], []
         with phases(self.spans):
             for rep in range(rounds):
                 if rep % 2 == 0:
@@ -497,6 +555,10 @@ class Variant:
                     runs.append(self.consumer(batches.pop()))
                 if rep in with_raw:
                     raw_runs.append(self.consumer(batches.pop(), sender=raw_sender))
+                    fresh_base.append(self.baseline(kept=False))
+        for closing in (self._poster, self._raw_loop):
+            if closing is not None:
+                closing.close()
         return {
             "urls": self.urls,
             "pairs": len(self.pairs),
@@ -504,6 +566,7 @@ class Variant:
             "runs": runs,
             "base": base,
             "raw_sender": raw_runs,
+            "fresh_base": fresh_base,
             "capture": capture,
             "base_capture": base_capture,
             "memory_mb": self.local.stack.function(FUNCTION).memory,
@@ -723,6 +786,22 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
                     f"aiohttp session): CPU {bare_cpu * 1000:.1f} ms, wall {bare_wall / base_wall:.3f}x raw, "
                     f"medians of {len(found['raw_sender'])}; httpx's layer costs "
                     f"{(cpu - bare_cpu) * 1e6 / posts:.0f} us a POST"
+                ),
+            )
+        )
+    if found["fresh_base"]:
+        fresh_cpu = med(found["fresh_base"], "cpu")
+        out.add(
+            Row(
+                f"{key}cpu_over_per_batch_baseline",
+                round(cpu / fresh_cpu, 3),
+                "x",
+                round(fresh_cpu, 4),
+                "raw, per batch",
+                note=(
+                    f"{label}, informative: the consumer over the raw baseline with a new event loop and "
+                    f"aiohttp session (so new connections) per batch, as the consumer had them before "
+                    f"it kept them; raw CPU {fresh_cpu * 1000:.1f} ms; medians of {len(found['fresh_base'])}"
                 ),
             )
         )
