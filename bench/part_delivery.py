@@ -359,7 +359,7 @@ def phases(spans: Spans) -> contextlib.ExitStack:
     """Wrap the consumer's phases so their CPU and wall can be told apart."""
     from webhook_resend.aws.dynamodb import Store
     from webhook_resend.delivery.deliverer import Deliverer
-    from webhook_resend.delivery.sender import HttpSender
+    from webhook_resend.delivery.sender import KeptSender
 
     stack = contextlib.ExitStack()
     for cls, name, phase in (
@@ -370,8 +370,8 @@ def phases(spans: Spans) -> contextlib.ExitStack:
         stack.enter_context(mock.patch.object(cls, name, spans.wrap(phase, getattr(cls, name))))
     for cls, name, phase in (
         (Deliverer, "run", "run"),
-        (HttpSender, "__aenter__", "sender_setup"),
-        (HttpSender, "__aexit__", "sender_setup"),
+        (KeptSender, "__aenter__", "sender_setup"),
+        (KeptSender, "__aexit__", "sender_setup"),
     ):
         stack.enter_context(mock.patch.object(cls, name, spans.wrap_async(phase, getattr(cls, name))))
     return stack
@@ -743,7 +743,11 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
     for phase, value, note in (
         ("handler", cpu - phase_cpu["run"], "around Deliverer.run: asyncio.run, BatchProcessor, logs"),
         ("read", phase_cpu["read"], "_load_subjects + _load_records, BatchGetItem calls included"),
-        ("sender_setup", phase_cpu["sender_setup"], "HttpSender enter + exit (client, session)"),
+        (
+            "sender_setup",
+            phase_cpu["sender_setup"],
+            "KeptSender enter + exit (the container's sender, opened on its first batch)",
+        ),
         ("send", send_cpu, f"the {posts} attempts: sign, httpx -> httpx-aiohttp -> aiohttp, _apply"),
         ("commit", phase_cpu["commit"], "Store.commit: building and sending the transactions"),
     ):

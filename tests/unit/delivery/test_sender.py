@@ -8,7 +8,11 @@ private addresses allowed, since that receiver is loopback.
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -177,3 +181,26 @@ def test_kept_sender_never_reuses_a_connection_idle_past_the_keepalive_bound(
     ports = [r.peer for r in receiver.requests]
     assert ports[0] == ports[1]
     assert ports[2] != ports[1]
+
+
+def test_aiohttp_imported_by_the_sender_loads_no_ca_store_of_its_own() -> None:
+    """In a fresh interpreter (aiohttp not yet imported): aiohttp's default verifying context is
+    the sender's own, its non-verifying one holds no certificates, and `ssl` is left as it was."""
+    layer = str(Path(sender_module.__file__).resolve().parents[2])
+    probe = (
+        "import ssl, sys\n"
+        f"sys.path.insert(0, {layer!r})\n"
+        "from webhook_resend.delivery import sender\n"
+        "assert 'aiohttp' not in sys.modules\n"
+        "sender.default_transport(True)\n"
+        "import aiohttp.connector as c\n"
+        "verified = c._SSL_CONTEXT_VERIFIED\n"
+        "print(verified is sender._tls(), verified.verify_mode == ssl.CERT_REQUIRED,\n"
+        "      c._SSL_CONTEXT_UNVERIFIED.cert_store_stats()['x509'], c._SSL_CONTEXT_UNVERIFIED.verify_mode,\n"
+        "      ssl.create_default_context().cert_store_stats()['x509'] > 0,\n"
+        "      'set_default_verify_paths' in ssl.SSLContext.__dict__)\n"
+    )
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "True", "0", str(int(ssl.CERT_NONE)), "True", "False"]

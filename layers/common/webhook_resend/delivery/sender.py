@@ -15,6 +15,7 @@ import logging
 import re
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class GuardedResolver:
     """
 
     def __init__(self, inner: Any = None) -> None:
+        _import_aiohttp()
         from aiohttp.resolver import DefaultResolver
 
         self._inner = inner or DefaultResolver()
@@ -122,6 +124,7 @@ def lean_transport_class() -> type[httpx.AsyncBaseTransport]:
     exception mapping and response stream); the options the sender never sets (proxies, an SNI
     override) are left out. Defined on first use: aiohttp takes ~100 ms to import.
     """
+    _import_aiohttp()
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
     from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
@@ -176,8 +179,49 @@ def _tls() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@functools.cache
+def _import_aiohttp() -> None:
+    """Import aiohttp without the two CA stores it would load for nothing.
+
+    aiohttp's connector module builds two SSL contexts when it is imported, a verifying one
+    (`ssl.create_default_context()`, the system's CA store) and a non-verifying one (which loads
+    the same store again): ~23 ms each, a third of aiohttp's import (`make bench`, cold start).
+    The sender never uses either: every connector it makes is given `_tls()`. So while aiohttp is
+    imported, a bare `ssl.create_default_context()` answers `_tls()` (built first: certifi's
+    bundle, which the sender loads anyway) and the non-verifying context loads no store (it
+    verifies nothing). Anything in aiohttp that fell back on its default context would thus verify
+    against the sender's own bundle. Imports happen on one thread (the import lock); the patch is
+    undone before this returns.
+    """
+    if "aiohttp.connector" in sys.modules:
+        return
+    tls = _tls()
+    real_default = ssl.create_default_context
+    own_paths = "set_default_verify_paths" in ssl.SSLContext.__dict__
+    real_paths = ssl.SSLContext.set_default_verify_paths
+
+    def default_context(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        return tls if not args and not kwargs else real_default(*args, **kwargs)
+
+    def no_store(self: ssl.SSLContext) -> None:
+        if self.verify_mode != ssl.CERT_NONE:
+            real_paths(self)
+
+    ssl.create_default_context = default_context  # type: ignore[assignment]
+    ssl.SSLContext.set_default_verify_paths = no_store  # type: ignore[method-assign]
+    try:
+        import aiohttp.connector  # noqa: F401
+    finally:
+        ssl.create_default_context = real_default
+        if own_paths:
+            ssl.SSLContext.set_default_verify_paths = real_paths  # type: ignore[method-assign]
+        else:
+            del ssl.SSLContext.set_default_verify_paths
+
+
 def default_transport(allow_private: bool = False, resolver: Any = None) -> httpx.AsyncBaseTransport:
     """httpx-aiohttp's transport; unless private addresses are allowed, through GuardedResolver."""
+    _import_aiohttp()
     import aiohttp
 
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
