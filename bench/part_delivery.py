@@ -419,6 +419,15 @@ class Variant:
     def new_batch(self) -> tuple[dict[str, Any], str]:
         return new_batch(self.local, self.tenant_id, self.pairs)
 
+    def swapped_loop(self, loop: Any) -> contextlib.ExitStack:
+        from webhook_resend.aws import clients
+
+        module = sys.modules[self.handler.__module__]
+        stack = contextlib.ExitStack()
+        stack.enter_context(mock.patch.object(module, "_loop", loop))
+        stack.enter_context(mock.patch.object(module, "_loop_settings", clients.settings()))
+        return stack
+
     def raw_loop(self, sender: type) -> contextlib.ExitStack:
         """The handler's container loop swapped for one whose kept sender is `sender` (made once
         per variant, kept across its runs as the handler's own is)."""
@@ -430,16 +439,23 @@ class Variant:
             self._raw_loop = ContainerLoop(
                 lambda: sender(settings.delivery_timeout_seconds, allow_private=settings.allow_private_urls)
             )
-        module = sys.modules[self.handler.__module__]
-        stack = contextlib.ExitStack()
-        stack.enter_context(mock.patch.object(module, "_loop", self._raw_loop))
-        stack.enter_context(mock.patch.object(module, "_loop_settings", settings))
-        return stack
+        return self.swapped_loop(self._raw_loop)
 
     def consumer(
-        self, batch: tuple[dict[str, Any], str], *, keep: bool = False, sender: type | None = None
+        self,
+        batch: tuple[dict[str, Any], str],
+        *,
+        keep: bool = False,
+        sender: type | None = None,
+        per_batch: bool = False,
     ) -> dict[str, Any]:
+        """One batch through the handler; `per_batch`: on a loop and sender made for this batch
+        and closed after it, inside the timing (what the handler did before it kept them)."""
+        from webhook_resend.aws import clients
+        from webhook_resend.delivery.sender import container_loop
+
         event, job_id = batch
+        fresh = container_loop(clients.settings()) if per_batch else None
         local, meter, spans = self.local, self.meter, self.spans
         meter.reset()
         meter.keep = keep
@@ -452,10 +468,16 @@ class Variant:
         with (
             # the handler keeps its loop and sender in its module (deliver.batch_loop): the
             # variant gets a loop and a kept sender of its own, made as the handler's are
-            self.raw_loop(sender) if sender else contextlib.nullcontext()
+            self.raw_loop(sender)
+            if sender
+            else self.swapped_loop(fresh)
+            if fresh
+            else contextlib.nullcontext()
         ):
             cpu0, wall0 = time.process_time(), time.perf_counter()
             answer = self.handler(event, context)
+            if fresh is not None:
+                fresh.close()
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         moto_used = local.moto_cpu_s() - moto0
         meter.enabled = False  # checking and cleaning up is not the consumer's work
@@ -543,8 +565,8 @@ class Variant:
         base_capture = self.baseline(keep=True)
         raw_sender = raw_aiohttp_sender_class()
         with_raw = [rep for rep in range(rounds) if raw_sender_every and rep % raw_sender_every == 0]
-        batches = [self.new_batch() for _ in range(rounds + len(with_raw))]
-        runs, base, raw_runs, fresh_base = [], [], [], []
+        batches = [self.new_batch() for _ in range(rounds + 2 * len(with_raw))]
+        runs, base, raw_runs, fresh_base, fresh_runs = [], [], [], [], []
         with phases(self.spans):
             for rep in range(rounds):
                 if rep % 2 == 0:
@@ -556,6 +578,7 @@ class Variant:
                 if rep in with_raw:
                     raw_runs.append(self.consumer(batches.pop(), sender=raw_sender))
                     fresh_base.append(self.baseline(kept=False))
+                    fresh_runs.append(self.consumer(batches.pop(), per_batch=True))
         for closing in (self._poster, self._raw_loop):
             if closing is not None:
                 closing.close()
@@ -567,6 +590,7 @@ class Variant:
             "base": base,
             "raw_sender": raw_runs,
             "fresh_base": fresh_base,
+            "fresh_runs": fresh_runs,
             "capture": capture,
             "base_capture": base_capture,
             "memory_mb": self.local.stack.function(FUNCTION).memory,
@@ -790,6 +814,23 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
                     f"aiohttp session): CPU {bare_cpu * 1000:.1f} ms, wall {bare_wall / base_wall:.3f}x raw, "
                     f"medians of {len(found['raw_sender'])}; httpx's layer costs "
                     f"{(cpu - bare_cpu) * 1e6 / posts:.0f} us a POST"
+                ),
+            )
+        )
+    if found["fresh_runs"]:
+        old_cpu, old_base = med(found["fresh_runs"], "cpu"), med(found["fresh_base"], "cpu")
+        out.add(
+            Row(
+                f"{key}per_batch_cpu_over_per_batch_baseline",
+                round(old_cpu / old_base, 3),
+                "x",
+                round(old_base, 4),
+                "raw, per batch",
+                note=(
+                    f"{label}, informative: the consumer on a loop and sender made and closed per batch (as "
+                    f"before it kept them) over the raw baseline likewise per batch: {old_cpu * 1000:.1f} vs "
+                    f"{old_base * 1000:.1f} ms; kept, the consumer takes {cpu * 1000:.1f} ms "
+                    f"({(old_cpu - cpu) * 1000:.1f} ms less a batch); medians of {len(found['fresh_runs'])}"
                 ),
             )
         )
