@@ -209,17 +209,45 @@ def baseline_requests(
     return found
 
 
-async def aiohttp_batch(requests: list[tuple[str, bytes, str, str]], limit: int) -> list[tuple[int, int]]:
-    """The POSTs with raw aiohttp: one session for the batch (as HttpSender has one client per
-    batch), at most `limit` in flight (the sender's own bound), each signed at sending time as
-    the deliverer does. Answers (status, latency ms) per request."""
-    import aiohttp
+class RawPoster:
+    """The baseline's POSTs with raw aiohttp, at most `limit` in flight (the sender's own bound),
+    each signed at sending time as the deliverer does. With `kept`, one event loop and one session
+    (so its connections) serve every batch, as the consumer keeps its loop and sender (same
+    keep-alive bound); without, each batch runs in `asyncio.run` with a session of its own."""
 
-    from webhook_resend.delivery import signing
-    from webhook_resend.delivery.sender import USER_AGENT
+    def __init__(self, limit: int, *, kept: bool = True) -> None:
+        self.limit, self.kept = limit, kept
+        self._runner = asyncio.Runner(loop_factory=asyncio.new_event_loop) if kept else None
+        self._session: Any = None
 
-    connector = aiohttp.TCPConnector(limit=limit)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+    def _new_session(self) -> Any:
+        import aiohttp
+
+        from webhook_resend.delivery.sender import KEEPALIVE_SECONDS
+
+        connector = aiohttp.TCPConnector(limit=self.limit, keepalive_timeout=KEEPALIVE_SECONDS)
+        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10))
+
+    def post_all(self, requests: list[tuple[str, bytes, str, str]]) -> list[tuple[int, int]]:
+        """Answers (status, latency ms) per request."""
+        if self._runner is None:
+            return asyncio.run(self._per_batch(requests))
+        return self._runner.run(self._kept(requests))
+
+    async def _per_batch(self, requests: list[tuple[str, bytes, str, str]]) -> list[tuple[int, int]]:
+        async with self._new_session() as session:
+            return await self._posts(session, requests)
+
+    async def _kept(self, requests: list[tuple[str, bytes, str, str]]) -> list[tuple[int, int]]:
+        if self._session is None:
+            self._session = self._new_session()
+        return await self._posts(self._session, requests)
+
+    async def _posts(
+        self, session: Any, requests: list[tuple[str, bytes, str, str]]
+    ) -> list[tuple[int, int]]:
+        from webhook_resend.delivery import signing
+        from webhook_resend.delivery.sender import USER_AGENT
 
         async def post(url: str, body: bytes, secret: str, message_id: str) -> tuple[int, int]:
             headers = {
@@ -234,6 +262,12 @@ async def aiohttp_batch(requests: list[tuple[str, bytes, str, str]], limit: int)
                 return response.status, int((time.perf_counter() - started) * 1000)
 
         return await asyncio.gather(*(post(*r) for r in requests))
+
+    def close(self) -> None:
+        if self._runner is not None:
+            if self._session is not None:
+                self._runner.run(self._session.close())
+            self._runner.close()
 
 
 def baseline_records(captured: list[dict[str, Any]], job_id: str) -> list[dict[str, Any]]:
@@ -251,14 +285,14 @@ def baseline_batch(
     table: str,
     requests: list[tuple[str, bytes, str, str]],
     records: list[dict[str, Any]],
-    limit: int,
+    poster: RawPoster,
 ) -> tuple[int, float]:
     """The whole baseline job: the POSTs, then each POST's record written with batch_write_item.
     Answers the POSTs that got a 200 and the CPU the POSTs took."""
     from webhook_resend import clock
 
     cpu0 = time.process_time()
-    answers = asyncio.run(aiohttp_batch(requests, limit))
+    answers = poster.post_all(requests)
     posts_cpu = time.process_time() - cpu0
     now = clock.now_text()
     items = []
@@ -325,7 +359,7 @@ def phases(spans: Spans) -> contextlib.ExitStack:
     """Wrap the consumer's phases so their CPU and wall can be told apart."""
     from webhook_resend.aws.dynamodb import Store
     from webhook_resend.delivery.deliverer import Deliverer
-    from webhook_resend.delivery.sender import HttpSender
+    from webhook_resend.delivery.sender import KeptSender
 
     stack = contextlib.ExitStack()
     for cls, name, phase in (
@@ -336,8 +370,8 @@ def phases(spans: Spans) -> contextlib.ExitStack:
         stack.enter_context(mock.patch.object(cls, name, spans.wrap(phase, getattr(cls, name))))
     for cls, name, phase in (
         (Deliverer, "run", "run"),
-        (HttpSender, "__aenter__", "sender_setup"),
-        (HttpSender, "__aexit__", "sender_setup"),
+        (KeptSender, "__aenter__", "sender_setup"),
+        (KeptSender, "__aexit__", "sender_setup"),
     ):
         stack.enter_context(mock.patch.object(cls, name, spans.wrap_async(phase, getattr(cls, name))))
     return stack
@@ -379,14 +413,49 @@ class Variant:
         self.raw_client = boto3.client("dynamodb")  # the baseline's: plain boto3, its defaults
         self.raw_meter = CallMeter(self.raw_client)
         self.records: list[dict[str, Any]] = []
+        self._raw_loop: Any = None
+        self._poster: RawPoster | None = None
 
     def new_batch(self) -> tuple[dict[str, Any], str]:
         return new_batch(self.local, self.tenant_id, self.pairs)
 
+    def swapped_loop(self, loop: Any) -> contextlib.ExitStack:
+        from webhook_resend.aws import clients
+
+        module = sys.modules[self.handler.__module__]
+        stack = contextlib.ExitStack()
+        stack.enter_context(mock.patch.object(module, "_loop", loop))
+        stack.enter_context(mock.patch.object(module, "_loop_settings", clients.settings()))
+        return stack
+
+    def raw_loop(self, sender: type) -> contextlib.ExitStack:
+        """The handler's container loop swapped for one whose kept sender is `sender` (made once
+        per variant, kept across its runs as the handler's own is)."""
+        from webhook_resend.aws import clients
+        from webhook_resend.delivery.sender import ContainerLoop
+
+        settings = clients.settings()
+        if self._raw_loop is None:
+            self._raw_loop = ContainerLoop(
+                lambda: sender(settings.delivery_timeout_seconds, allow_private=settings.allow_private_urls)
+            )
+        return self.swapped_loop(self._raw_loop)
+
     def consumer(
-        self, batch: tuple[dict[str, Any], str], *, keep: bool = False, sender: type | None = None
+        self,
+        batch: tuple[dict[str, Any], str],
+        *,
+        keep: bool = False,
+        sender: type | None = None,
+        per_batch: bool = False,
     ) -> dict[str, Any]:
+        """One batch through the handler; `per_batch`: on a loop and sender made for this batch
+        and closed after it, inside the timing (what the handler did before it kept them)."""
+        from webhook_resend.aws import clients
+        from webhook_resend.delivery.sender import container_loop
+
         event, job_id = batch
+        fresh = container_loop(clients.settings()) if per_batch else None
         local, meter, spans = self.local, self.meter, self.spans
         meter.reset()
         meter.keep = keep
@@ -397,13 +466,18 @@ class Variant:
         moto0 = local.moto_cpu_s()
         settle()
         with (
-            # the handler builds its senders through delivery.sender.sender_factory
-            mock.patch.object(sys.modules["webhook_resend.delivery.sender"], "HttpSender", sender)
+            # the handler keeps its loop and sender in its module (deliver.batch_loop): the
+            # variant gets a loop and a kept sender of its own, made as the handler's are
+            self.raw_loop(sender)
             if sender
+            else self.swapped_loop(fresh)
+            if fresh
             else contextlib.nullcontext()
         ):
             cpu0, wall0 = time.process_time(), time.perf_counter()
             answer = self.handler(event, context)
+            if fresh is not None:
+                fresh.close()
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         moto_used = local.moto_cpu_s() - moto0
         meter.enabled = False  # checking and cleaning up is not the consumer's work
@@ -448,9 +522,13 @@ class Variant:
         self.records = baseline_records(captured, str(uuid.uuid4()))
         return found
 
-    def baseline(self, *, keep: bool = False) -> dict[str, Any]:
+    def baseline(self, *, keep: bool = False, kept: bool = True) -> dict[str, Any]:
+        """The raw baseline's batch; `kept=False`: its loop and session made for this batch alone."""
         from webhook_resend.delivery.sender import CONCURRENCY
 
+        if self._poster is None:
+            self._poster = RawPoster(CONCURRENCY)
+        poster = self._poster if kept else RawPoster(CONCURRENCY, kept=False)
         local, meter = self.local, self.raw_meter
         meter.reset()
         meter.keep = keep
@@ -458,7 +536,7 @@ class Variant:
         moto0 = local.moto_cpu_s()
         settle()
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        ok, posts_cpu = baseline_batch(self.raw_client, self.table, self.requests, self.records, CONCURRENCY)
+        ok, posts_cpu = baseline_batch(self.raw_client, self.table, self.requests, self.records, poster)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         moto_used = local.moto_cpu_s() - moto0
         units = units_of(meter, self.table_def, local.dynamodb, self.table) if keep else None
@@ -479,14 +557,16 @@ class Variant:
 
     def measure(self, rounds: int, raw_sender_every: int = 0) -> dict[str, Any]:
         """`rounds` of consumer and baseline, interleaved, the order alternating; every
-        `raw_sender_every` rounds also the consumer with httpx taken out of its sender."""
+        `raw_sender_every` rounds also the consumer with httpx taken out of its sender, and the
+        baseline with a loop and session of its own (as the consumer had before issue 17's
+        point 2)."""
         self.consumer(self.new_batch())  # warm: imports, clients, connections
         capture = self.capture()
         base_capture = self.baseline(keep=True)
         raw_sender = raw_aiohttp_sender_class()
         with_raw = [rep for rep in range(rounds) if raw_sender_every and rep % raw_sender_every == 0]
-        batches = [self.new_batch() for _ in range(rounds + len(with_raw))]
-        runs, base, raw_runs = [], [], []
+        batches = [self.new_batch() for _ in range(rounds + 2 * len(with_raw))]
+        runs, base, raw_runs, fresh_base, fresh_runs = [], [], [], [], []
         with phases(self.spans):
             for rep in range(rounds):
                 if rep % 2 == 0:
@@ -497,6 +577,11 @@ class Variant:
                     runs.append(self.consumer(batches.pop()))
                 if rep in with_raw:
                     raw_runs.append(self.consumer(batches.pop(), sender=raw_sender))
+                    fresh_base.append(self.baseline(kept=False))
+                    fresh_runs.append(self.consumer(batches.pop(), per_batch=True))
+        for closing in (self._poster, self._raw_loop):
+            if closing is not None:
+                closing.close()
         return {
             "urls": self.urls,
             "pairs": len(self.pairs),
@@ -504,6 +589,8 @@ class Variant:
             "runs": runs,
             "base": base,
             "raw_sender": raw_runs,
+            "fresh_base": fresh_base,
+            "fresh_runs": fresh_runs,
             "capture": capture,
             "base_capture": base_capture,
             "memory_mb": self.local.stack.function(FUNCTION).memory,
@@ -680,7 +767,11 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
     for phase, value, note in (
         ("handler", cpu - phase_cpu["run"], "around Deliverer.run: asyncio.run, BatchProcessor, logs"),
         ("read", phase_cpu["read"], "_load_subjects + _load_records, BatchGetItem calls included"),
-        ("sender_setup", phase_cpu["sender_setup"], "HttpSender enter + exit (client, session)"),
+        (
+            "sender_setup",
+            phase_cpu["sender_setup"],
+            "KeptSender enter + exit (the container's sender, opened on its first batch)",
+        ),
         ("send", send_cpu, f"the {posts} attempts: sign, httpx -> httpx-aiohttp -> aiohttp, _apply"),
         ("commit", phase_cpu["commit"], "Store.commit: building and sending the transactions"),
     ):
@@ -723,6 +814,39 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
                     f"aiohttp session): CPU {bare_cpu * 1000:.1f} ms, wall {bare_wall / base_wall:.3f}x raw, "
                     f"medians of {len(found['raw_sender'])}; httpx's layer costs "
                     f"{(cpu - bare_cpu) * 1e6 / posts:.0f} us a POST"
+                ),
+            )
+        )
+    if found["fresh_runs"]:
+        old_cpu, old_base = med(found["fresh_runs"], "cpu"), med(found["fresh_base"], "cpu")
+        out.add(
+            Row(
+                f"{key}per_batch_cpu_over_per_batch_baseline",
+                round(old_cpu / old_base, 3),
+                "x",
+                round(old_base, 4),
+                "raw, per batch",
+                note=(
+                    f"{label}, informative: the consumer on a loop and sender made and closed per batch (as "
+                    f"before it kept them) over the raw baseline likewise per batch: {old_cpu * 1000:.1f} vs "
+                    f"{old_base * 1000:.1f} ms; kept, the consumer takes {cpu * 1000:.1f} ms "
+                    f"({(old_cpu - cpu) * 1000:.1f} ms less a batch); medians of {len(found['fresh_runs'])}"
+                ),
+            )
+        )
+    if found["fresh_base"]:
+        fresh_cpu = med(found["fresh_base"], "cpu")
+        out.add(
+            Row(
+                f"{key}cpu_over_per_batch_baseline",
+                round(cpu / fresh_cpu, 3),
+                "x",
+                round(fresh_cpu, 4),
+                "raw, per batch",
+                note=(
+                    f"{label}, informative: the consumer over the raw baseline with a new event loop and "
+                    f"aiohttp session (so new connections) per batch, as the consumer had them before "
+                    f"it kept them; raw CPU {fresh_cpu * 1000:.1f} ms; medians of {len(found['fresh_base'])}"
                 ),
             )
         )

@@ -48,7 +48,7 @@ def write_job(local: Any, tenant_id: str, pairs: int) -> str:
         id=str(uuid.uuid4()),
         source="api",
         event="content_item.published",
-        status="in_progress",
+        status="running",
         created_on=now,
         total_items=pairs // 10,
         total_queued=pairs,

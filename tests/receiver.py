@@ -21,6 +21,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float = 0.0  # when the request arrived (epoch seconds, the receiver's clock)
+    peer: int = 0  # the client's port: two requests with the same one came on the same connection
 
 
 class Receiver:
@@ -56,6 +57,7 @@ class Receiver:
                             {k.lower(): v for k, v in self.headers.items()},
                             body,
                             arrived,
+                            self.client_address[1],
                         )
                     )
                     script = receiver._scripts.get(path) or [200]

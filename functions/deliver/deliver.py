@@ -8,7 +8,6 @@ whose wait is longer than PARK_AFTER_SECONDS is parked in DynamoDB instead and r
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 from collections.abc import Iterator
@@ -22,12 +21,27 @@ from webhook_resend.aws import clients
 from webhook_resend.aws.publisher import change_visibility
 from webhook_resend.delivery.deliverer import Deliverer, Incoming
 from webhook_resend.delivery.events import Notifier
-from webhook_resend.delivery.sender import sender_factory
+from webhook_resend.delivery.sender import ContainerLoop, container_loop
 from webhook_resend.observability import logger, metrics
 
 # Every failure is reported per message, even when all fail: raising instead would turn the
 # invocation into an error (and an alarm) for what is an ordinary retry.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+# The container's event loop and HTTP sender, kept from one invocation to the next (made on the
+# first, and again after a batch that raised or new settings): a warm batch neither sets up a
+# loop and a client nor opens its connections again.
+_loop: ContainerLoop | None = None
+_loop_settings: object = None
+
+
+def batch_loop(settings: Any) -> ContainerLoop:
+    global _loop, _loop_settings
+    if _loop is None or _loop_settings is not settings:
+        if _loop is not None:
+            _loop.close()
+        _loop, _loop_settings = container_loop(settings), settings
+    return _loop
 
 
 @contextlib.contextmanager
@@ -54,10 +68,11 @@ class MessageNotDone(Exception):
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = clients.settings()
+    loop = batch_loop(settings)
     deliverer = Deliverer(
         clients.delivery_store(),
         settings,
-        sender_factory(settings),
+        loop.sender,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
         notifier=Notifier(
             clients.delivery_store(), clients.event_publisher(), settings.delivery_retention_days
@@ -69,7 +84,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if r.get("messageId")
     ]
     with collector_paused():
-        result = asyncio.run(deliverer.run(batch))
+        result = loop.run(deliverer.run(batch))
     if result.visibility:
         change_visibility(clients.boto_client("sqs"), settings.delivery_queue_url, result.visibility)
     metrics.add_metric(name="DeliveryAttempts", unit="Count", value=result.attempts)

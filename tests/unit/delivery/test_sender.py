@@ -8,13 +8,19 @@ private addresses allowed, since that receiver is loopback.
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.receiver import Receiver
-from webhook_resend.delivery.sender import HttpSender, default_transport, refusal
+from webhook_resend.delivery import sender as sender_module
+from webhook_resend.delivery.sender import ContainerLoop, HttpSender, default_transport, refusal
 
 SETS_A_COOKIE = (200, {"set-cookie": "session=secret; Path=/"})
 JSON = {"content-type": "application/json"}
@@ -110,3 +116,91 @@ def test_refusal_is_remembered_per_url_and_setting() -> None:
     assert refusal("http://127.0.0.1/hook", True) is None
     assert refusal("http://127.0.0.1/hook", False) is not None
     assert refusal.cache_info().hits == 1
+
+
+# -- one loop and one sender per container (ContainerLoop, KeptSender) ------------------------------
+def _post(loop: ContainerLoop, url: str) -> tuple[HttpSender, int | None]:
+    async def batch() -> tuple[HttpSender, int | None]:
+        async with loop.sender() as sender:
+            attempt = await sender.send("POST", url, JSON, b"{}")
+        return sender, attempt.status_code
+
+    return loop.run(batch())
+
+
+def test_container_loop_reuses_its_sender_and_connection_across_batches(receiver: Receiver) -> None:
+    loop = ContainerLoop(_sender)
+    first, first_status = _post(loop, f"{receiver.url}/a")
+    second, second_status = _post(loop, f"{receiver.url}/b")
+    loop.close()
+
+    assert (first_status, second_status) == (200, 200)
+    assert second is first
+    assert receiver.requests[0].peer == receiver.requests[1].peer  # one connection for both batches
+    assert first._client is None  # closed with the loop
+
+
+def test_container_loop_after_a_failed_batch_starts_afresh(receiver: Receiver) -> None:
+    loop = ContainerLoop(_sender)
+    late: list[str] = []
+
+    async def failing() -> None:
+        async with loop.sender() as sender:
+            await sender.send("POST", f"{receiver.url}/a", JSON, b"{}")
+
+            async def straggler() -> None:
+                await asyncio.sleep(0.05)
+                late.append("ran")
+
+            asyncio.get_running_loop().create_task(straggler())
+            raise RuntimeError("the batch broke")
+
+    with pytest.raises(RuntimeError, match="the batch broke"):
+        loop.run(failing())
+    after, status = _post(loop, f"{receiver.url}/b")
+    time.sleep(0.1)
+    loop.close()
+
+    assert status == 200
+    assert late == []  # the failed batch's leftover task was cancelled, not run in the next batch
+    assert receiver.requests[0].peer != receiver.requests[1].peer  # a new sender, a new connection
+    assert after._client is None
+
+
+def test_kept_sender_never_reuses_a_connection_idle_past_the_keepalive_bound(
+    receiver: Receiver, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(sender_module, "KEEPALIVE_SECONDS", 0.2)
+    loop = ContainerLoop(_sender)
+    _post(loop, f"{receiver.url}/a")
+    _post(loop, f"{receiver.url}/b")
+    time.sleep(0.4)
+    _post(loop, f"{receiver.url}/c")
+    loop.close()
+
+    ports = [r.peer for r in receiver.requests]
+    assert ports[0] == ports[1]
+    assert ports[2] != ports[1]
+
+
+def test_aiohttp_imported_by_the_sender_loads_no_ca_store_of_its_own() -> None:
+    """In a fresh interpreter (aiohttp not yet imported): aiohttp's default verifying context is
+    the sender's own, its non-verifying one holds no certificates, and `ssl` is left as it was."""
+    layer = str(Path(sender_module.__file__).resolve().parents[2])
+    probe = (
+        "import ssl, sys\n"
+        f"sys.path.insert(0, {layer!r})\n"
+        "from webhook_resend.delivery import sender\n"
+        "assert 'aiohttp' not in sys.modules\n"
+        "sender.default_transport(True)\n"
+        "import aiohttp.connector as c\n"
+        "verified = c._SSL_CONTEXT_VERIFIED\n"
+        "print(verified is sender._tls(), verified.verify_mode == ssl.CERT_REQUIRED,\n"
+        "      c._SSL_CONTEXT_UNVERIFIED.cert_store_stats()['x509'], c._SSL_CONTEXT_UNVERIFIED.verify_mode,\n"
+        "      ssl.create_default_context().cert_store_stats()['x509'] > 0,\n"
+        "      'set_default_verify_paths' in ssl.SSLContext.__dict__)\n"
+    )
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "True", "0", str(int(ssl.CERT_NONE)), "True", "False"]

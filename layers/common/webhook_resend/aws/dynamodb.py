@@ -209,6 +209,18 @@ def _error_code(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def item_record(tenant_id: str, item: ContentItem) -> dict[str, Any]:
+    """A content item as the table stores it: its keys, its entry in the items index (the index
+    projects the filterable attributes) and its payload as JSON text."""
+    return {
+        **keys.item(tenant_id, item.id),
+        "gsi1pk": keys.items_index_pk(tenant_id),
+        "gsi1sk": keys.items_index_sk(item.created_on, item.id),
+        **item.model_dump(exclude={"payload"}),
+        "payload": json.dumps(item.payload, separators=(",", ":")),
+    }
+
+
 def _item_from(record: dict[str, Any]) -> ContentItem:
     return ContentItem.model_validate({**record, "payload": json.loads(record.get("payload") or "{}")})
 
@@ -449,14 +461,7 @@ class Store:
 
     def put_item(self, tenant_id: str, item: ContentItem) -> bool:
         """Store the item; True when it did not exist before."""
-        record = {
-            **keys.item(tenant_id, item.id),
-            "gsi1pk": keys.items_index_pk(tenant_id),
-            "gsi1sk": keys.items_index_sk(item.created_on, item.id),
-            **item.model_dump(exclude={"payload"}),
-            "payload": json.dumps(item.payload, separators=(",", ":")),
-        }
-        return self._put(record) is None
+        return self._put(item_record(tenant_id, item)) is None
 
     def delete_item(self, tenant_id: str, item_id: str) -> bool:
         return self._delete(keys.item(tenant_id, item_id))

@@ -18,6 +18,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -165,7 +166,7 @@ class Deliverer:
         self,
         store: Store,
         settings: Settings,
-        sender_factory: Callable[[], HttpSender],
+        sender_factory: Callable[[], AbstractAsyncContextManager[HttpSender]],
         *,
         time_left: Callable[[], float] = lambda: float("inf"),
         rng: random.Random | None = None,

@@ -15,10 +15,11 @@ import logging
 import re
 import socket
 import ssl
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import httpx
 
@@ -31,6 +32,12 @@ KEEP_LIMIT = 1024
 # that a full batch fits the delivery function's timeout with it.
 CONCURRENCY = 100
 USER_AGENT = "webhook-resend/0.1 (+https://www.standardwebhooks.com)"
+# How long a connection may wait idle for its next request (aiohttp's keepalive_timeout, 15 s by
+# default): shorter than the 5 s keep-alive many servers have (Node.js's default), since a kept
+# sender (KeptSender) carries its connections from one batch to the next.
+KEEPALIVE_SECONDS = 4.0
+DNS_CACHE_SECONDS = 60
+T = TypeVar("T")
 
 # httpx logs every request URL at INFO; a receiver URL may carry a token in its query string.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -61,6 +68,7 @@ class GuardedResolver:
     """
 
     def __init__(self, inner: Any = None) -> None:
+        _import_aiohttp()
         from aiohttp.resolver import DefaultResolver
 
         self._inner = inner or DefaultResolver()
@@ -116,6 +124,7 @@ def lean_transport_class() -> type[httpx.AsyncBaseTransport]:
     exception mapping and response stream); the options the sender never sets (proxies, an SNI
     override) are left out. Defined on first use: aiohttp takes ~100 ms to import.
     """
+    _import_aiohttp()
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
     from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
@@ -170,8 +179,49 @@ def _tls() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@functools.cache
+def _import_aiohttp() -> None:
+    """Import aiohttp without the two CA stores it would load for nothing.
+
+    aiohttp's connector module builds two SSL contexts when it is imported, a verifying one
+    (`ssl.create_default_context()`, the system's CA store) and a non-verifying one (which loads
+    the same store again): ~23 ms each, a third of aiohttp's import (`make bench`, cold start).
+    The sender never uses either: every connector it makes is given `_tls()`. So while aiohttp is
+    imported, a bare `ssl.create_default_context()` answers `_tls()` (built first: certifi's
+    bundle, which the sender loads anyway) and the non-verifying context loads no store (it
+    verifies nothing). Anything in aiohttp that fell back on its default context would thus verify
+    against the sender's own bundle. Imports happen on one thread (the import lock); the patch is
+    undone before this returns.
+    """
+    if "aiohttp.connector" in sys.modules:
+        return
+    tls = _tls()
+    real_default = ssl.create_default_context
+    own_paths = "set_default_verify_paths" in ssl.SSLContext.__dict__
+    real_paths = ssl.SSLContext.set_default_verify_paths
+
+    def default_context(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        return tls if not args and not kwargs else real_default(*args, **kwargs)
+
+    def no_store(self: ssl.SSLContext) -> None:
+        if self.verify_mode != ssl.CERT_NONE:
+            real_paths(self)
+
+    ssl.create_default_context = default_context  # type: ignore[assignment]
+    ssl.SSLContext.set_default_verify_paths = no_store  # type: ignore[method-assign]
+    try:
+        import aiohttp.connector  # noqa: F401
+    finally:
+        ssl.create_default_context = real_default
+        if own_paths:
+            ssl.SSLContext.set_default_verify_paths = real_paths  # type: ignore[method-assign]
+        else:
+            del ssl.SSLContext.set_default_verify_paths
+
+
 def default_transport(allow_private: bool = False, resolver: Any = None) -> httpx.AsyncBaseTransport:
     """httpx-aiohttp's transport; unless private addresses are allowed, through GuardedResolver."""
+    _import_aiohttp()
     import aiohttp
 
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
@@ -180,7 +230,12 @@ def default_transport(allow_private: bool = False, resolver: Any = None) -> http
     def session() -> aiohttp.ClientSession:
         guard = resolver if allow_private else GuardedResolver(resolver)
         connector = aiohttp.TCPConnector(
-            limit=limits.max_connections, resolver=guard, ttl_dns_cache=None, ssl=tls
+            limit=limits.max_connections,
+            resolver=guard,
+            # Names are looked up again after a minute: a kept sender lives as long as its container.
+            ttl_dns_cache=DNS_CACHE_SECONDS,
+            ssl=tls,
+            keepalive_timeout=KEEPALIVE_SECONDS,
         )
         return aiohttp.ClientSession(connector=connector)
 
@@ -421,3 +476,83 @@ def sender_factory(settings: Settings) -> Callable[[], HttpSender]:
         transport_factory=lambda: default_transport(settings.allow_private_urls),
         allow_private=settings.allow_private_urls,
     )
+
+
+class KeptSender:
+    """One sender for many batches: `async with kept() as sender` opens it on first use and
+    leaves it open, with its client, session and connections, for the next batch on the same
+    event loop. A batch that ends in an exception closes it (nothing half-done is reused: the
+    next batch opens a new one), and so does `aclose`. It is its own factory (`kept()` answers
+    itself), so it stands wherever a per-batch `sender_factory` does.
+
+    Its connections are kept idle at most KEEPALIVE_SECONDS (aiohttp closes an older one instead
+    of reusing it), shorter than the usual servers' keep-alive, so that a batch arriving after a
+    pause does not send on a connection the receiver has closed meanwhile."""
+
+    def __init__(self, make: Callable[[], HttpSender]) -> None:
+        self._make = make
+        self._open: HttpSender | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self) -> KeptSender:
+        return self
+
+    async def __aenter__(self) -> HttpSender:
+        loop = asyncio.get_running_loop()
+        if self._open is not None and self._loop is not loop:
+            # Opened on another loop, which only a failure replaces (ContainerLoop closes the
+            # sender before its loop): nothing of it can run here.
+            self._open = None
+        if self._open is None:
+            sender = self._make()
+            await sender.__aenter__()
+            self._open, self._loop = sender, loop
+        return self._open
+
+    async def __aexit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is not None:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        sender, self._open, self._loop = self._open, None, None
+        if sender is not None:
+            await sender.__aexit__(None, None, None)
+
+
+class ContainerLoop:
+    """`asyncio.run` for a container's batches, on one event loop that outlives them, with one
+    KeptSender: a warm invocation sets up neither a loop nor an HTTP client and reuses the
+    connections of the one before. When a batch raises, its leftover tasks are cancelled, the
+    sender is closed on its own loop, the loop closed, and the next batch starts on new ones.
+    Not for concurrent use: Lambda gives a container one invocation at a time."""
+
+    def __init__(self, make_sender: Callable[[], HttpSender]) -> None:
+        self.sender = KeptSender(make_sender)
+        self._runner: asyncio.Runner | None = None
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._runner is None:
+            # loop_factory: the loop is not made the thread's current loop (no global state).
+            self._runner = asyncio.Runner(loop_factory=asyncio.new_event_loop)
+        try:
+            return self._runner.run(coroutine)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the sender, then the loop (cancelling what still runs on it)."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        try:
+            runner.run(self.sender.aclose())
+        except Exception as exc:  # a connection that fails to close must not hide the batch's error
+            logging.getLogger(__name__).warning("sender not closed cleanly: %s", type(exc).__name__)
+        finally:
+            runner.close()
+
+
+def container_loop(settings: Settings) -> ContainerLoop:
+    """The delivery function's loop and sender, configured as `sender_factory` configures them."""
+    return ContainerLoop(sender_factory(settings))
