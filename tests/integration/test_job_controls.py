@@ -630,3 +630,42 @@ class TestParkedPairs:
         _move(api, token, job_id, "resume")
         resumed = _records(api, token, job_id)
         assert sorted(r["next_attempt_on"] for r in resumed) == sorted(r["next_attempt_on"] for r in before)
+
+    def test_controls_pairs_a_batch_parks_for_a_backoff_just_after_a_cancel_walk_are_ended(
+        self,
+        api: Api,
+        tenant: dict[str, Any],
+        receiver: Receiver,
+        deliveries: Callable[..., int],
+        running_job: tuple[str, list[str]],
+        sqs: Any,
+        stack: LocalAws,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        token, tenant_id, (job_id, _) = tenant["token"], tenant["tenant_id"], running_job
+        receiver.script("/hook", [500])
+        # Given the cancel lands while the batch's attempts are on the wire, and its walk has run
+        # (finding nothing parked) before the batch parks the pairs for their two-hour backoff
+        client = clients.delivery_store()._client
+        real = client.batch_write_item
+        cancelled: list[dict[str, Any]] = []
+
+        def batch_write_item(**kwargs: Any) -> Any:
+            if not cancelled:
+                cancelled.append(_move(api, token, job_id, "cancel"))
+                fanout = stack.stack.ref("FanoutQueue")
+                for message in sqs.receive_message(QueueUrl=fanout, MaxNumberOfMessages=10)["Messages"]:
+                    sqs.delete_message(QueueUrl=fanout, ReceiptHandle=message["ReceiptHandle"])
+            return real(**kwargs)
+
+        monkeypatch.setattr(client, "batch_write_item", batch_write_item)
+
+        deliveries()
+
+        # Then the batch, reading the job again after parking, hands the pairs back at once, and
+        # each ends cancelled after its one attempt
+        assert [c["status"] for c in cancelled] == ["cancelled"]
+        job = _job(api, token, job_id)
+        assert (job["status"], job["pending"], job["cancelled"], job["failed"]) == ("cancelled", 0, 4, 0)
+        assert _parked(tenant_id, job_id) == []
+        assert len(receiver.to("/hook")) == 4
