@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from devstack.sqs import SqsEventSource, mappings_of, sqs_event
 from tests.conftest import Api, LocalAws, Receiver
+from tests.counters import assert_counters_add_up
 from webhook_resend.aws import clients
 from webhook_resend.models.messages import PageMessage
 from webhook_resend.observability import logger as service_logger
@@ -186,6 +187,36 @@ def test_dead_letter_of_a_pair_twice_counts_it_once(
     assert _counts(_job(api, token, job_id)) == (0, 1, 0, "completed")
     [record] = _records(api, token, job_id)
     assert record["last_error"] == f"dead-lettered after {RECEIVES} receives"
+
+
+def test_dead_letter_of_a_pair_of_a_cancelled_job_ends_it_cancelled_counted_once(
+    api: Api, token: str, sqs: Any, stack: LocalAws, receiver: Receiver
+) -> None:
+    # Given a queued pair of two URLs whose job was cancelled before its message was handled
+    job_id, body = _one_queued_pair(api, token, sqs, stack, [f"{receiver.url}/a", f"{receiver.url}/b"])
+    assert api.request("POST", f"/resends/{job_id}/cancel", token=token).status == 200
+
+    # When its message comes out of the delivery dead-letter queue, twice
+    first = _dead_letters(stack, "DeliveryDeadLetterQueue", [body])
+    again = _dead_letters(stack, "DeliveryDeadLetterQueue", [body], receives=RECEIVES + 1)
+
+    # Then the pair ended cancelled, not failed, counted once, and its job is done
+    assert first["batchItemFailures"] == again["batchItemFailures"] == []
+    reply = api.request("GET", f"/resends/{job_id}", token=token)
+    assert_counters_add_up(reply.json)
+    job = reply.json
+    assert (job["status"], job["cancelled"], job["failed"], job["delivered"], job["pending"]) == (
+        "cancelled",
+        1,
+        0,
+        0,
+        0,
+    )
+    assert job["completed_on"] is not None
+    records = _records(api, token, job_id)
+    assert [(r["url_index"], r["status"]) for r in records] == [(0, "cancelled"), (1, "cancelled")]
+    assert all(r["last_error"] == "the resend was cancelled before this was delivered" for r in records)
+    assert receiver.requests == []
 
 
 def test_dead_letter_of_a_pair_delivered_meanwhile_stays_delivered_and_is_not_counted_again(

@@ -480,3 +480,192 @@ def test_controls_a_selection_of_nothing_announces_its_completion_once(
     assert [(e["type"], e["data"]["job"]["id"]) for e in _events(receiver, tenant["callback_secret"])] == [
         ("resend.completed", job_id)
     ]
+
+
+# -- a cancel ends the pairs parked for a backoff or a deferral at once ----------------------------------
+def _parked(tenant_id: str, job_id: str) -> list[Any]:
+    """Every pair the job has parked, whatever the reason (the `parked_by_job` index), every shard."""
+    found: list[Any] = []
+    for shard in range(keys.PARK_SHARDS):
+        start = None
+        while True:
+            page, start = clients.store().job_parked(tenant_id, job_id, shard, 100, start)
+            found += page
+            if start is None:
+                break
+    return found
+
+
+def _all_due_parked(until: Any) -> list[Any]:
+    """What the waker would read at `until`: every shard's parked pairs due by then."""
+    found: list[Any] = []
+    for shard in range(keys.PARK_SHARDS):
+        start = None
+        while True:
+            page, start = clients.store().due_parked(shard, clock.canonical(until), 100, start)
+            found += page
+            if start is None:
+                break
+    return found
+
+
+class TestParkedPairs:
+    """Pairs parked for hours (a 500 with a backoff of two hours, or a 429 with `Retry-After: 3600`)."""
+
+    @pytest.fixture
+    def local_env(self) -> dict[str, str]:
+        return {"ALLOW_PRIVATE_URLS": "true", "RETRY_SCHEDULE": "7200", "DELIVERY_TIMEOUT_SECONDS": "2"}
+
+    @pytest.mark.parametrize(
+        ("answer", "reason"),
+        [(500, "retry"), ((429, {"Retry-After": "3600"}), "deferred")],
+        ids=["backoff", "retry-after"],
+    )
+    def test_controls_cancel_ends_pairs_parked_for_hours_at_once_and_the_waker_never_sends_them(
+        self,
+        api: Api,
+        tenant: dict[str, Any],
+        receiver: Receiver,
+        deliveries: Callable[..., int],
+        running_job: tuple[str, list[str]],
+        answer: Any,
+        reason: str,
+    ) -> None:
+        token, tenant_id, (job_id, _) = tenant["token"], tenant["tenant_id"], running_job
+        # Given each of the 4 pairs attempted once and parked for an hour or more
+        receiver.script("/hook", [answer])
+        deliveries()
+        assert len(receiver.to("/hook")) == 4
+        parked = _parked(tenant_id, job_id)
+        assert sorted(p.reason for p in parked) == [reason] * 4
+        assert all(p.due_on > clock.canonical(clock.now() + timedelta(minutes=50)) for p in parked)
+        assert _job(api, token, job_id)["pending"] == 4
+
+        # When the job is cancelled and the fan-out walk and the consumer run (not the waker)
+        _move(api, token, job_id, "cancel")
+        deliveries()
+
+        # Then every parked pair ended cancelled at once, counted once, its item gone
+        job = _job(api, token, job_id)
+        assert (job["status"], job["pending"], job["cancelled"], job["delivered"], job["failed"]) == (
+            "cancelled",
+            0,
+            4,
+            0,
+            0,
+        )
+        assert job["completed_on"] is not None
+        records = _records(api, token, job_id)
+        assert [r["status"] for r in records] == ["cancelled"] * 4
+        assert all(r["attempts"] == 1 and r["next_attempt_on"] is None for r in records)
+        assert all(r["last_error"] == "the resend was cancelled before this was delivered" for r in records)
+        assert _parked(tenant_id, job_id) == []
+        # and the waker, run past their due time, has nothing of them to wake: the receiver saw
+        # only the first attempts
+        woken = parking.wake(
+            clients.store(), clients.publisher(), now=clock.now() + timedelta(days=2), time_left=lambda: 60.0
+        )
+        assert woken.woken == 0
+        deliveries()
+        assert len(receiver.to("/hook")) == 4
+        assert _job(api, token, job_id)["cancelled"] == 4
+        [event] = _events(receiver, tenant["callback_secret"])
+        assert (event["type"], event["data"]["job"]["cancelled"]) == ("resend.cancelled", 4)
+
+    def test_controls_a_waker_waking_the_pairs_a_cancel_walks_counts_each_once(
+        self,
+        api: Api,
+        tenant: dict[str, Any],
+        receiver: Receiver,
+        deliveries: Callable[..., int],
+        running_job: tuple[str, list[str]],
+    ) -> None:
+        token, tenant_id, (job_id, _) = tenant["token"], tenant["tenant_id"], running_job
+        receiver.script("/hook", [500])
+        deliveries()
+        assert len(_parked(tenant_id, job_id)) == 4
+        # Given the waker read the 4 pairs as due (two hours on) just before the cancel's walk
+        late = clock.now() + timedelta(hours=3)
+        read_by_waker = _all_due_parked(late)
+        assert len(read_by_waker) == 4
+
+        # When the walk ends them, then the waker sends what it read and deletes what is left
+        _move(api, token, job_id, "cancel")
+        deliveries()
+        report = parking.WakeReport()
+        parking.wake_page(clients.store(), clients.publisher(), read_by_waker, report)
+        handed = deliveries()
+
+        # Then the waker's copies reached the consumer and changed nothing: each pair counted once
+        assert (report.woken, report.deleted, report.parked_again) == (4, 0, 4)
+        assert handed == 4
+        job = _job(api, token, job_id)
+        assert (job["status"], job["pending"], job["cancelled"], job["failed"]) == ("cancelled", 0, 4, 0)
+        assert len(receiver.to("/hook")) == 4
+        assert [e["type"] for e in _events(receiver, tenant["callback_secret"])] == ["resend.cancelled"]
+
+    def test_controls_a_paused_jobs_records_show_no_next_attempt_until_the_resume(
+        self,
+        api: Api,
+        tenant: dict[str, Any],
+        receiver: Receiver,
+        deliveries: Callable[..., int],
+        running_job: tuple[str, list[str]],
+    ) -> None:
+        token, (job_id, _) = tenant["token"], running_job
+        # Given 4 pairs retrying, their next attempt two hours on
+        receiver.script("/hook", [500])
+        deliveries()
+        before = _records(api, token, job_id)
+        assert all(r["status"] == "retrying" and r["next_attempt_on"] is not None for r in before)
+
+        # When the job is paused, its records show the pairs held: retrying, no next attempt
+        _move(api, token, job_id, "pause")
+        paused = _records(api, token, job_id)
+        assert [(r["status"], r["next_attempt_on"], r["held_until"]) for r in paused] == [
+            ("retrying", None, None)
+        ] * 4
+        assert _records(api, token, job_id, "retrying") == paused
+        # (nothing was rewritten: the stored records keep their time, shown again on resume)
+        _move(api, token, job_id, "resume")
+        resumed = _records(api, token, job_id)
+        assert sorted(r["next_attempt_on"] for r in resumed) == sorted(r["next_attempt_on"] for r in before)
+
+    def test_controls_pairs_a_batch_parks_for_a_backoff_just_after_a_cancel_walk_are_ended(
+        self,
+        api: Api,
+        tenant: dict[str, Any],
+        receiver: Receiver,
+        deliveries: Callable[..., int],
+        running_job: tuple[str, list[str]],
+        sqs: Any,
+        stack: LocalAws,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        token, tenant_id, (job_id, _) = tenant["token"], tenant["tenant_id"], running_job
+        receiver.script("/hook", [500])
+        # Given the cancel lands while the batch's attempts are on the wire, and its walk has run
+        # (finding nothing parked) before the batch parks the pairs for their two-hour backoff
+        client = clients.delivery_store()._client
+        real = client.batch_write_item
+        cancelled: list[dict[str, Any]] = []
+
+        def batch_write_item(**kwargs: Any) -> Any:
+            if not cancelled:
+                cancelled.append(_move(api, token, job_id, "cancel"))
+                fanout = stack.stack.ref("FanoutQueue")
+                for message in sqs.receive_message(QueueUrl=fanout, MaxNumberOfMessages=10)["Messages"]:
+                    sqs.delete_message(QueueUrl=fanout, ReceiptHandle=message["ReceiptHandle"])
+            return real(**kwargs)
+
+        monkeypatch.setattr(client, "batch_write_item", batch_write_item)
+
+        deliveries()
+
+        # Then the batch, reading the job again after parking, hands the pairs back at once, and
+        # each ends cancelled after its one attempt
+        assert [c["status"] for c in cancelled] == ["cancelled"]
+        job = _job(api, token, job_id)
+        assert (job["status"], job["pending"], job["cancelled"], job["failed"]) == ("cancelled", 0, 4, 0)
+        assert _parked(tenant_id, job_id) == []
+        assert len(receiver.to("/hook")) == 4

@@ -1172,6 +1172,9 @@ class Store:
                 **pair.key,
                 "gsi4pk": index_pk,
                 "gsi4sk": keys.parked_index_sk(pair.due_on, *ids),
+                # Under its job too, whatever the reason: where a cancel's walk finds it.
+                "gsi6pk": keys.parked_job_index_pk(m.tenant_id, m.job_id, shard),
+                "gsi6sk": keys.parked_job_index_sk(m.subject_id, m.webhook_id),
                 "message": m.model_dump_json(),
                 "due_on": pair.due_on,
                 "reason": pair.reason,
@@ -1206,6 +1209,23 @@ class Store:
             "IndexName": keys.PARKED_INDEX,
             "KeyConditionExpression": "gsi4pk = :pk",
             "ExpressionAttributeValues": to_attrs({":pk": keys.held_index_pk(tenant_id, job_id, shard)}),
+            "Limit": limit,
+        }
+        return self._parked_page(request, start)
+
+    def job_parked(
+        self, tenant_id: str, job_id: str, shard: int, limit: int, start: dict[str, Any] | None = None
+    ) -> tuple[list[ParkedPair], dict[str, Any] | None]:
+        """One page of every pair the job has parked in one shard, whatever the reason (held by a
+        pause, or waiting for a backoff, a deferral or a rate limit): a Query of the job's own
+        partition of `parked_by_job`, and where the next page starts."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.PARKED_JOB_INDEX,
+            "KeyConditionExpression": "gsi6pk = :pk",
+            "ExpressionAttributeValues": to_attrs(
+                {":pk": keys.parked_job_index_pk(tenant_id, job_id, shard)}
+            ),
             "Limit": limit,
         }
         return self._parked_page(request, start)

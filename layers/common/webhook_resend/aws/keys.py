@@ -129,6 +129,20 @@ def held_index_pk(tenant_id: str, job_id: str, shard: int) -> str:
     return f"{tenant_id}#HELD#{job_id}#{shard:02d}"
 
 
+# Every parked item (any reason) is also an entry of this sparse index, under its job: a cancel's
+# walk finds the job's parked pairs with Queries of PARK_SHARDS partitions (never a Scan), and ends
+# them at once rather than when they come due (resends/control.py).
+PARKED_JOB_INDEX = "parked_by_job"
+
+
+def parked_job_index_pk(tenant_id: str, job_id: str, shard: int) -> str:
+    return f"{tenant_id}#PARKJOB#{job_id}#{shard:02d}"
+
+
+def parked_job_index_sk(subject_id: str, webhook_id: str) -> str:
+    return f"{subject_id}#{webhook_id}"
+
+
 def parked_due_bound(now: str) -> str:
     """The sort key every entry due at or before `now` (a canonical time) sorts below: `$` comes
     right after the `#` that ends an entry's due time."""

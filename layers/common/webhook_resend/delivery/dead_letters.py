@@ -13,7 +13,9 @@ nothing was queued), its `reason` says where and why the selection stopped, and 
 step itself had counted but not surely sent end like the pairs of a dead-lettered page. A copy of
 a step that another message had claimed (a duplicate) changes nothing.
 
-A pair ends `failed` unless every URL it has was delivered: each of its delivery records that has
+A pair of a cancelled job ends `cancelled` instead (counted `cancelled`, its records saying the
+resend was cancelled), as the consumer would have ended it. Otherwise a pair ends `failed` unless
+every URL it has was delivered: each of its delivery records that has
 not ended is recorded failed with "dead-lettered after N receives", and each URL of its webhook
 (or callback of its task) without a record gets one, so the records show why the pair failed. A
 pair whose webhook or task is gone and that has no record gets its first record, with no URL, as
@@ -31,9 +33,10 @@ from pydantic import ValidationError
 from webhook_resend import clock
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store
 from webhook_resend.delivery import callbacks
+from webhook_resend.delivery.deliverer import CANCELLED_ERROR
 from webhook_resend.delivery.events import Notifier
 from webhook_resend.models.messages import HeldMessage, PageMessage, PairMessage, SelectionMessage
-from webhook_resend.models.records import CLAIM, REJECTED, RESUME, SELECTED, SELECTING, Delivery
+from webhook_resend.models.records import CANCELLED, CLAIM, REJECTED, RESUME, SELECTED, SELECTING, Delivery
 from webhook_resend.observability import logger
 
 # Pairs read and committed together: a page of 1,000 × 10 pairs is written as it goes, so a run
@@ -139,16 +142,22 @@ class DeadLetters:
             )
             return Ended(job_found=True, pairs=0, ended=0)
         pairs = [message] if isinstance(message, PairMessage) else message.messages()
-        if self._store.get_job(message.tenant_id, message.job_id) is None:
+        job = self._store.get_job(message.tenant_id, message.job_id)
+        if job is None:
             return Ended(job_found=False, pairs=len(pairs), ended=0)
-        error = dead_lettered(receives)
+        # A cancelled job's pair ends cancelled, as the consumer would have ended it (its job's
+        # cancel, not the dead letter, is why it was never delivered). The job was read
+        # consistently: a cancel is never undone, so a pair read here as not cancelled can only be
+        # one whose job was cancelled after this read, and then ends failed, as it would have.
+        cancelled = job.status == CANCELLED
+        error = CANCELLED_ERROR if cancelled else dead_lettered(receives)
         # Read once per message: a subject's records, whose pairs a round boundary may split (a
         # round writes only its own pairs), and the URLs of each webhook and task.
         records: dict[str, list[dict[str, Any]]] = {}
         urls: dict[tuple[str, str, str], list[_Url]] = {}
         ended = 0
         for start in range(0, len(pairs), PAIRS_PER_ROUND):
-            outcomes = self._outcomes(pairs[start : start + PAIRS_PER_ROUND], error, records, urls)
+            outcomes = self._outcomes(pairs[start : start + PAIRS_PER_ROUND], error, records, urls, cancelled)
             retention = clock.expires_at(self._retention_days)
             unwritten = self._store.commit(outcomes, clock.now_text(), retention)
             if unwritten:
@@ -193,6 +202,7 @@ class DeadLetters:
         error: str,
         by_subject: dict[str, list[dict[str, Any]]],
         urls: dict[tuple[str, str, str], list[_Url]],
+        cancelled: bool,
     ) -> list[PairOutcome]:
         for m in pairs:
             if m.subject_id not in by_subject:
@@ -206,10 +216,16 @@ class DeadLetters:
             open_pairs.append((m, found))
         self._load_urls([m for m, _ in open_pairs], urls)
         now = clock.now_text()
-        return [self._outcome(m, found, urls[_url_key(m)], error, now) for m, found in open_pairs]
+        return [self._outcome(m, found, urls[_url_key(m)], error, now, cancelled) for m, found in open_pairs]
 
     def _outcome(
-        self, m: PairMessage, found: dict[int, dict[str, Any]], targets: list[_Url], error: str, now: str
+        self,
+        m: PairMessage,
+        found: dict[int, dict[str, Any]],
+        targets: list[_Url],
+        error: str,
+        now: str,
+        cancelled: bool,
     ) -> PairOutcome:
         # Counting-only items (no status) are not deliveries; the records carry their ids.
         records = {index: Delivery.model_validate(r) for index, r in found.items() if "status" in r}
@@ -218,14 +234,16 @@ class DeadLetters:
                 records[target.url_index] = _new_record(m, target)
         if not records:
             records[0] = _new_record(m, _Url(0, "", "POST"))
+        ending = "cancelled" if cancelled else "failed"
         changed = []
         for record in records.values():
             if not record.terminal:
-                record.status = "failed"
+                record.status = ending
                 record.last_error = error
                 record.last_attempt_on = now  # when it ended: the failed-deliveries index's time
+                record.next_attempt_on = record.held_until = record.held_on = None
                 changed.append(record)
-        terminal = "delivered" if all(r.status == "delivered" for r in records.values()) else "failed"
+        terminal = "delivered" if all(r.status == "delivered" for r in records.values()) else ending
         return PairOutcome(
             tenant_id=m.tenant_id,
             job_id=m.job_id,

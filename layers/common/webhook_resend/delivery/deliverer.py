@@ -737,9 +737,9 @@ class Deliverer:
                 else:
                     result.failed_message_ids.append(message_id)
                     result.visibility[w.incoming.receipt_handle] = delay
-        held = self._park(waiting, result)
-        if held:
-            self._release_if_resumed(held, result)
+        parked = self._park(waiting, result)
+        if parked:
+            self._release_if_moved(parked, result)
         return result
 
     def _cancelled(self, w: Work) -> PairOutcome:
@@ -766,42 +766,54 @@ class Deliverer:
             terminal="cancelled",
         )
 
-    def _release_if_resumed(self, held: list[tuple[Work, parking.Wait]], result: BatchResult) -> None:
-        """A job resumed (or cancelled) between this batch's read of it and its parking of the
-        job's pairs: that resume's walk may have read the job's held pairs before these were
-        parked. So the job is read again (once per job, only when the batch held pairs of it);
-        if it is not paused any more, its pairs are taken out of the parked items and their
-        messages come back at once, to be sent (or ended) like any other."""
-        jobs = {(w.message.tenant_id, w.message.job_id) for w, _ in held}
-        moved = set()
+    def _release_if_moved(
+        self, parked: list[tuple[Work, parking.Wait, parking.Reason]], result: BatchResult
+    ) -> None:
+        """A job resumed or cancelled between this batch's read of it and its parking of the
+        job's pairs: that move's walk may have read the job's parked pairs before these were
+        parked. So the job is read again (once per job, only when the batch parked pairs of it);
+        pairs held because it was paused are released if it is not paused any more, and pairs
+        parked for a backoff, a deferral or a rate limit if it was cancelled meanwhile (an attempt
+        on the wire at the cancel). Released pairs are taken out of the parked items and their
+        messages come back at once, to be sent (or ended `cancelled`) like any other."""
+        jobs = {(w.message.tenant_id, w.message.job_id) for w, _, _ in parked}
+        states: dict[tuple[str, str], str | None] = {}
         for tenant_id, job_id in jobs:
             try:
                 record = self._store.job_record(tenant_id, job_id) or {}
             except (ClientError, BotoCoreError) as exc:
-                logger.warning("held job not read again", extra={"error": _aws_error(exc)})
+                logger.warning("parked job not read again", extra={"error": _aws_error(exc)})
                 continue
-            if record.get("state") != PAUSED:
-                moved.add((tenant_id, job_id))
-        back = [(w, wait) for w, wait in held if (w.message.tenant_id, w.message.job_id) in moved]
+            states[(tenant_id, job_id)] = record.get("state")
+
+        def released(w: Work, reason: str) -> bool:
+            key = (w.message.tenant_id, w.message.job_id)
+            if key not in states:
+                return False
+            state = states[key]
+            return state != PAUSED if reason == "paused" else state == CANCELLED
+
+        back = [(w, wait, reason) for w, wait, reason in parked if released(w, reason)]
         if not back:
             return
-        pairs = [ParkedPair(wait.message, clock.canonical(wait.due), "paused") for _, wait in back]
+        pairs = [ParkedPair(wait.message, clock.canonical(wait.due), reason) for _, wait, reason in back]
         self._store.unpark(pairs)
-        for w, _ in back:
+        for w, _, reason in back:
             # Whether its item was deleted or not, the message is the pair's: a duplicate of it
             # (a walk that woke the item) is absorbed by the commit.
             result.failed_message_ids.append(w.incoming.message_id)
             result.visibility[w.incoming.receipt_handle] = 0
             result.parked -= 1
-            result.paused -= 1
+            if reason == "paused":
+                result.paused -= 1
 
     def _park(
         self, waiting: list[tuple[Work, parking.Wait, parking.Reason]], result: BatchResult
-    ) -> list[tuple[Work, parking.Wait]]:
+    ) -> list[tuple[Work, parking.Wait, parking.Reason]]:
         """Park the pairs whose wait is longer than a message may stay in flight: a parked pair's
         message is done. One whose park could not be written stays on the queue, back after the
         longest wait SQS may hold it, and is tried then (its records are written already).
-        Answers the pairs parked because their job is paused."""
+        Answers the pairs parked."""
         if not waiting:
             return []
         left: set[int] = set()
@@ -822,7 +834,7 @@ class Deliverer:
                 result.parked += 1
                 if reason == "paused":
                     result.paused += 1
-                    held.append((w, wait))
+                held.append((w, wait, reason))
         return held
 
 

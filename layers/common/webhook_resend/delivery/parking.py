@@ -13,6 +13,10 @@ delete after, and only while the item still holds the due time that was read. A 
 only duplicates a message, which the consumer's exactly-once commit absorbs; a pair parked again
 meanwhile keeps its new item. Neither parking nor waking touches a job's counters: a parked pair
 is pending, and its delivery records say `retrying`, with `next_attempt_on`.
+
+Every parked item is also an entry of a second sparse index, `parked_by_job`, under its job: a
+cancelled job's fan-out walk (resends/control.py) wakes all of its parked pairs at once, with the
+same `wake_page`, so the consumer ends them `cancelled` without waiting for their due time.
 """
 
 from __future__ import annotations

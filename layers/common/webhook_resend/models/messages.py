@@ -107,7 +107,9 @@ class HeldMessage(Model):
     or a cancel: `held_shard` None starts the walk (it continues the job's selection if that was
     where the pause stopped it, and sends one message per shard); a shard's message puts one page
     of its held pairs back on the delivery queue, whose consumer sends them (resumed) or ends
-    them `cancelled`, and sends the shard's next page, from `start`."""
+    them `cancelled`, and sends the shard's next page, from `start`. `every_parked` (the walk of
+    a cancelled job) reads all of the job's parked pairs (`parked_by_job`), those waiting for a
+    backoff, a deferral or a rate limit as well as the held ones, so that each ends at once."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -116,3 +118,4 @@ class HeldMessage(Model):
     job_id: str = Field(min_length=1)
     held_shard: int | None = Field(ge=0)
     start: dict[str, dict[str, str]] | None = None
+    every_parked: bool = False

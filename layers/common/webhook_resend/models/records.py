@@ -230,7 +230,11 @@ class Delivery(Model):
     delivered_on: str | None = None
     latency_ms: int | None = None
     next_attempt_on: str | None = Field(
-        default=None, description="while retrying: when the next attempt is due (it may come earlier)"
+        default=None,
+        description=(
+            "while retrying: when the next attempt is due (it may come earlier); null while its job"
+            " is paused (the pair is held until the resume)"
+        ),
     )
     # Pacing (SPEC §12): answers 429/503 that deferred the pair without using up an attempt (they
     # are among `attempts`), the seconds they deferred it (at most a day), and while the webhook's
@@ -238,7 +242,10 @@ class Delivery(Model):
     deferrals: int = Field(default=0, description="429/503 answers that deferred it without using an attempt")
     deferred_seconds: int = Field(default=0, description="seconds those deferrals waited (at most 86400)")
     held_until: str | None = Field(
-        default=None, description="held by the webhook's rate limit: the send time reserved for it"
+        default=None,
+        description=(
+            "held by the webhook's rate limit: the send time reserved for it (null while its job is paused)"
+        ),
     )
     held_on: str | None = Field(default=None, description="when that send time was reserved")
 

@@ -13,10 +13,12 @@ message; nothing is listed by the call:
   walks the job's held pairs, page by page and shard by shard, back onto the delivery queue.
 * **cancel** (from selecting, running or paused): `state` becomes `cancelled` for good. The
   selection stops; the consumer ends every pair of the job it is handed `cancelled` (pending −1,
-  cancelled +1, in the exactly-once commit) without an attempt; the held pairs are walked back to
-  the consumer like a resume's, and pairs parked for a backoff or a rate limit are ended when
-  they come due. `resend.cancelled` is announced once, by whoever sees nothing pending (the
-  consumer's batch that ends the last pair, or this call when nothing is pending).
+  cancelled +1, in the exactly-once commit) without an attempt; the walk puts every parked pair
+  of the job back on the delivery queue at once, the held ones and those parked for a backoff, a
+  429/503 deferral or a rate limit alike (found in `parked_by_job`, under the job), so each ends
+  within seconds rather than when it comes due. `resend.cancelled` is announced once, by whoever
+  sees nothing pending (the consumer's batch that ends the last pair, or this call when nothing
+  is pending).
 
 A repeated move answers the job unchanged (a repeated resume or cancel sends its message again,
 so one that SQS lost is sent by the retry); any other move is `409` naming the status.
@@ -115,16 +117,22 @@ def wake_held(store: Store, pages_out: SqsPublisher, pairs_out: SqsPublisher, me
                         start=walk.cursor,
                     )
                 )
+        # A cancelled job's walk reads every pair it has parked, whatever the reason; a resume's
+        # only the held ones (the others wait for their due time, as before the pause).
         follow += [
-            HeldMessage(tenant_id=message.tenant_id, job_id=message.job_id, held_shard=shard)
+            HeldMessage(
+                tenant_id=message.tenant_id,
+                job_id=message.job_id,
+                held_shard=shard,
+                every_parked=state == CANCELLED,
+            )
             for shard in range(keys.PARK_SHARDS)
         ]
         if pages_out.publish(follow).not_sent:
             raise ControlNotSentError(message.job_id)
         return 0
-    page, next_start = store.held_parked(
-        message.tenant_id, message.job_id, message.held_shard, HELD_PAGE, message.start
-    )
+    read = store.job_parked if message.every_parked else store.held_parked
+    page, next_start = read(message.tenant_id, message.job_id, message.held_shard, HELD_PAGE, message.start)
     report = parking.WakeReport()
     parking.wake_page(store, pairs_out, page, report)
     if report.not_sent:
@@ -135,9 +143,10 @@ def wake_held(store: Store, pages_out: SqsPublisher, pairs_out: SqsPublisher, me
             job_id=message.job_id,
             held_shard=message.held_shard,
             start=next_start,
+            every_parked=message.every_parked,
         )
         if pages_out.publish([following]).not_sent:
             raise ControlNotSentError(message.job_id)
     if state == CANCELLED and report.woken:
-        logger.info("held pairs of a cancelled job sent to be ended", extra={"pairs": report.woken})
+        logger.info("parked pairs of a cancelled job sent to be ended", extra={"pairs": report.woken})
     return report.woken

@@ -16,7 +16,15 @@ from webhook_resend.api.resolver import json_response, require_tenant
 from webhook_resend.aws import clients, dynamodb, keys
 from webhook_resend.errors import FieldProblem, InvalidInputError, collect, not_found
 from webhook_resend.models.base import canonical_id
-from webhook_resend.models.records import DeliveryPage, DeliveryStatus, Job, JobPage, JobStatus
+from webhook_resend.models.records import (
+    PAUSED,
+    Delivery,
+    DeliveryPage,
+    DeliveryStatus,
+    Job,
+    JobPage,
+    JobStatus,
+)
 from webhook_resend.resends import control
 
 router = APIGatewayHttpRouter()
@@ -106,7 +114,18 @@ def list_deliveries(id: str) -> DeliveryPage:
         lambda: _cursor(params, tenant_id, job.id),
     )
     records, last_key = clients.store().list_deliveries(tenant_id, job.id, status, limit, cursor)
+    if job.status == PAUSED:
+        records = [_held(r) for r in records]
     return DeliveryPage(data=records, next_cursor=dynamodb.encode_cursor(last_key) if last_key else None)
+
+
+def _held(record: Delivery) -> Delivery:
+    """A record of a paused job, rendered at read time (a pause rewrites no record): one not ended
+    has no next attempt while the job is paused, whatever time it was given before the pause,
+    nor a rate-limit slot; the pair waits for the resume."""
+    if record.terminal:
+        return record
+    return record.model_copy(update={"next_attempt_on": None, "held_until": None, "held_on": None})
 
 
 _DONE = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
