@@ -57,12 +57,21 @@ class _QuietRequestHandler(MotoRequestHandler):
 
 class MotoServer(ThreadedMotoServer):
     """`ThreadedMotoServer` with its application wrapped in `OneDynamoDBRequestAtATime`, and
-    quiet unless `verbose`."""
+    quiet unless `verbose`. With `fast` (the default) moto's DynamoDB gets
+    `devstack.dynamodb_index`; without, moto is as released (the bench's baseline). The patch is
+    process-wide: one process runs stacks of one kind at a time."""
+
+    def __init__(self, *args: Any, fast: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fast = fast
 
     def _server_entry(self) -> None:
         # ThreadedMotoServer._server_entry (moto 5.2.5, pinned), with the application wrapped and
         # the handler chosen: moto has no hook for either.
-        dynamodb_index.install()
+        if self.fast:
+            dynamodb_index.install()
+        else:
+            dynamodb_index.uninstall()
         app = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
         handler = MotoRequestHandler if self._verbose else _QuietRequestHandler
         self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=handler)

@@ -31,11 +31,12 @@ import bisect
 import copy
 import threading
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from moto.dynamodb.comparisons import get_comparison_func
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 
 ITEM_SIZE_MAX = 400_000  # DynamoDB's (and moto's LimitedSizeDict's) largest item, in bytes
@@ -149,6 +150,8 @@ class _TableIndex:
                 index.name, hashes[0], ranges[0], sort_attrs, [hashes[0], ranges[0]]
             )
         self.entries: dict[PrimaryKey, list[tuple[_Partitions, DynamoType, Entry]]] = {}
+        # Item.size() of every indexed item, kept on each write (a Query walks items by their size)
+        self.sizes: dict[PrimaryKey, int] = {}
         for key, item in _items_of(table):
             self._insert(key, item)
 
@@ -162,10 +165,12 @@ class _TableIndex:
                 found.append((structure, part, entry))
         if found:
             self.entries[key] = found
+            self.sizes[key] = item.size()
 
     def touch(self, table: Table, key: PrimaryKey) -> None:
         """The item at `key` was written, updated or deleted: move its entries."""
         old = self.entries.pop(key, None)
+        self.sizes.pop(key, None)
         item = _item_at(table, key)
         if old:
             if item is not None:
@@ -175,6 +180,7 @@ class _TableIndex:
                     for a, b in zip(old, new, strict=True)
                 ):
                     self.entries[key] = old  # its keys did not change (a counter update)
+                    self.sizes[key] = item.size()
                     return
             for structure, part, entry in old:
                 structure.remove(part, entry)
@@ -343,11 +349,13 @@ def _partition_query(
         walk = range(max(lo, after), hi)
         tail = range(max(hi, after), n)
 
-    def item_of(i: int) -> Item:
-        found = _item_at(table, entries[i][1])
+    def item_of(i: int) -> tuple[Item, int]:
+        key = entries[i][1]
+        found = _item_at(table, key)
         if found is None:
             raise _Fallback  # the index lost track of a write: moto's own path
-        return found
+        size = state.sizes.get(key)
+        return found, found.size() if size is None else size
 
     results: list[Item] = []
     result_size = 0
@@ -355,9 +363,9 @@ def _partition_query(
     last_evaluated_key = None
     stopped = False
     for i in walk:
-        result = item_of(i)
+        result, size = item_of(i)
         reached_length_limit = len(results) == limit
-        reached_size_limit = (result_size + result.size()) > RESULT_SIZE_LIMIT
+        reached_size_limit = (result_size + size) > RESULT_SIZE_LIMIT
         if reached_length_limit or reached_size_limit:
             last_evaluated_key = table._get_last_evaluated_key(results[-1], index_name)
             stopped = True
@@ -369,7 +377,7 @@ def _partition_query(
             matches = value is not None and value.compare(range_comparison, range_objs)
         if matches:
             results.append(result)
-            result_size += result.size()
+            result_size += size
             scanned_count += 1
     if not stopped and len(tail):
         # moto walks on past the range, appending nothing: its next item still ends the page if
@@ -378,10 +386,75 @@ def _partition_query(
             last_evaluated_key = table._get_last_evaluated_key(results[-1], index_name)
         elif result_size + ITEM_SIZE_MAX > RESULT_SIZE_LIMIT:
             for i in tail:
-                if result_size + item_of(i).size() > RESULT_SIZE_LIMIT:
+                if result_size + item_of(i)[1] > RESULT_SIZE_LIMIT:
                     last_evaluated_key = table._get_last_evaluated_key(results[-1], index_name)
                     break
     return results, scanned_count, last_evaluated_key
+
+
+def _index_projection(index: Any) -> list[str] | None:
+    """The attribute names an INCLUDE or KEYS_ONLY index keeps, in moto's order; None for ALL (or
+    no projection), which moto answers unprojected."""
+    projection = index.projection or {}
+    kind = projection.get("ProjectionType")
+    if kind not in ("KEYS_ONLY", "INCLUDE"):
+        return None
+    names = list(index.table_key_attrs) + [key["AttributeName"] for key in index.schema]
+    if kind == "INCLUDE":
+        names += list(projection.get("NonKeyAttributes", []))
+    return names
+
+
+def _top_level(expressions: list[list[str]]) -> list[str] | None:
+    """The names of a ProjectionExpression of top-level attributes only; None otherwise."""
+    names = []
+    for path in expressions:
+        if len(path) != 1 or "[" in path[0]:
+            return None
+        names.append(path[0])
+    return names
+
+
+def _plain(value: DynamoType) -> bool:
+    """Whether moto's projection (to Python values with boto3's deserializer and back with its
+    serializer) gives this value back unchanged: strings, booleans, nulls, numbers written the
+    way Decimal writes them, and lists and maps of those. Sets (reordered) and binaries are not."""
+    kind = value.type
+    if kind in ("S", "BOOL", "NULL"):
+        return True
+    if kind == "N":
+        try:
+            return str(Decimal(value.value)) == value.value
+        except (ArithmeticError, TypeError, ValueError):
+            return False
+    if kind == "L":
+        return all(_plain(v) for v in value.value)
+    if kind == "M":
+        return all(_plain(v) for v in value.value.values())
+    return False
+
+
+def _project(item: Item, names: list[str] | None) -> Item:
+    """`Item.project([[name], ...])` for top-level names: the item's attributes among `names`, in
+    the order of `names`, the values shared. moto's own projection when a value is not plain."""
+    if names is None:
+        return item
+    attrs = item.attrs
+    kept: dict[str, DynamoType] = {}
+    for name in names:
+        value = attrs.get(name)
+        if value is None or name in kept:
+            continue
+        if not _plain(value):
+            return item.project([[n] for n in names])
+        kept[name] = value
+    result = Item.__new__(Item)
+    result.hash_key = item.hash_key
+    result.range_key = item.range_key
+    projected = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.update(projected, kept)
+    result.attrs = projected
+    return result
 
 
 def _patched_query(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -435,15 +508,21 @@ def _patched_query(original: Callable[..., Any]) -> Callable[..., Any]:
                     range_key_conditions=range_key_conditions,
                     **filter_kwargs,
                 )
-            # What moto does after its walk, unchanged.
-            results = copy.deepcopy(results)
+            # What moto does after its walk (deep copy, the index's projection, the filter, the
+            # ProjectionExpression), without its copies: nothing downstream changes an answered
+            # item, and a projection of top-level attributes of plain values shares them.
             if index_name:
                 index = self.get_index(index_name)
-                results = [index.project(r) for r in results]
+                names = _index_projection(index)
+                results = [_project(r, names) if names is not None else index.project(r) for r in results]
             if filter_expression is not None:
                 results = [item for item in results if filter_expression.expr(item)]
             if projection_expressions:
-                results = [r.project(projection_expressions) for r in results]
+                names = _top_level(projection_expressions)
+                results = [
+                    _project(r, names) if names is not None else r.project(projection_expressions)
+                    for r in results
+                ]
             return results, scanned_count, last_evaluated_key
 
     query.__wrapped__ = original  # type: ignore[attr-defined]
