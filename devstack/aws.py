@@ -27,7 +27,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from devstack import dynamodb_index
+from devstack import dynamodb_index, sqs_index
 
 # The X-Amz-Target of every DynamoDB (and DynamoDB Streams) call: "DynamoDB_20120810.UpdateItem"
 _DYNAMODB_TARGET = "DynamoDB"
@@ -70,8 +70,10 @@ class MotoServer(ThreadedMotoServer):
         # the handler chosen: moto has no hook for either.
         if self.fast:
             dynamodb_index.install()
+            sqs_index.install()
         else:
             dynamodb_index.uninstall()
+            sqs_index.uninstall()
         app = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
         handler = MotoRequestHandler if self._verbose else _QuietRequestHandler
         self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=handler)

@@ -126,7 +126,7 @@ def queries(rng: random.Random, tenant: str) -> Iterator[dict[str, Any]]:
         "ExpressionAttributeValues": {":pk": s(f"{tenant}#ITEMS"), ":t": s("news")},
         "FilterExpression": "contains(tags, :t)",
         "Limit": limit,
-        "ProjectionExpression": "id, created_on, n, tags, id",
+        "ProjectionExpression": "id, created_on, n, tags",
     }
     yield {
         "IndexName": "items_by_created",
