@@ -103,7 +103,7 @@ def run() -> list[bytes]:
     call("DeleteMessageBatch", {"QueueUrl": queue, "Entries": entries})
     call(
         "DeleteMessageBatch",
-        {"QueueUrl": queue, "Entries": entries[:2] + [{"Id": "x", "ReceiptHandle": "nope"}]},
+        {"QueueUrl": queue, "Entries": [*entries[:2], {"Id": "x", "ReceiptHandle": "nope"}]},
     )
     call("DeleteMessage", {"QueueUrl": queue, "ReceiptHandle": "never-given"})
     for handle in handles[8:14]:
