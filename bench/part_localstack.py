@@ -66,8 +66,11 @@ def load(local: Any, tenant_id: str, items: int, records: int) -> None:
     store = clients.store()
     captured: list[dict[str, Any]] = []
     store._put = lambda record: captured.append(record)  # the record put_item would write
-    for raw in sample_items(items):
-        store.put_item(tenant_id, ContentItem(**raw))
+    try:
+        for raw in sample_items(items):
+            store.put_item(tenant_id, ContentItem(**raw))
+    finally:
+        del store._put  # the functions share this store: theirs writes again
     from webhook_resend.aws.dynamodb import to_attrs
 
     rows = [to_attrs(record) for record in captured]
@@ -213,14 +216,22 @@ def measure() -> Any:
 
 
 def main(argv: list[str]) -> int:
-    size = int(argv[0]) if argv else 10_000
+    """`part_localstack.py ITEMS [RECORDS] [--fast-only] [--no-deliver]`: one line of figures
+    for the patched stack, then one for moto as released."""
+    numbers = [int(a) for a in argv if a.isdigit()]
+    size = numbers[0] if numbers else 10_000
+    records = numbers[1] if len(numbers) > 1 else size
     kinds = [True] if "--fast-only" in argv else [True, False]
     for fast in kinds:
-        figures = measure_stack(fast, size, size, deliver=fast or size <= 2_000)
-        print(
-            json.dumps({"size": size, "fast": fast, **{k: round(v, 3) for k, v in figures.items()}}),
-            flush=True,
-        )
+        deliver = "--no-deliver" not in argv
+        figures = measure_stack(fast, size, records, deliver=deliver)
+        line = {
+            "items": size,
+            "records": records,
+            "fast": fast,
+            **{k: round(v, 3) for k, v in figures.items()},
+        }
+        print(json.dumps(line), flush=True)
     return 0
 
 

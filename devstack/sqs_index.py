@@ -8,7 +8,9 @@ made each of those calls cost a walk of 100,000 messages.
 
 `install()` keeps a map receipt handle -> message (filled where moto hands a handle out,
 `Message.mark_received`), so a delete or a visibility change finds its message at once, and
-answers SendMessage's one question without the counts. Everything else, and every answer, is
+answers SendMessage's one question without the counts, and ReceiveMessage's retention check of
+each message it hands out (moto reads the retention period through GetQueueAttributes: nine
+counts of the queue per message received). Everything else, and every answer, is
 moto's own: the same checks in the same order, the same errors. ReceiveMessage still lists the
 visible messages of the queue (a C-speed pass, not a Python call per message).
 """
@@ -19,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from moto.core.utils import unix_time_millis
+from moto.core.utils import unix_time, unix_time_millis
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import Message, Queue, SQSBackend
 
@@ -110,6 +112,22 @@ def _patched_send_message(original: Callable[..., Message]) -> Callable[..., Mes
     return send_message
 
 
+def _patched_retention(original: Callable[..., bool]) -> Callable[..., bool]:
+    def is_message_valid_based_on_retention_period(
+        self: SQSBackend, queue_name: str, message: Message
+    ) -> bool:
+        # moto reads the retention period through get_queue_attributes, which builds
+        # `queue.attributes` (three counts of the queue) three times, for every message received.
+        value = self.get_queue(queue_name).message_retention_period
+        if value is None or isinstance(value, bool):
+            return original(self, queue_name, message)
+        retain_until = value + message.sent_timestamp / 1000  # type: ignore[operator]
+        return not retain_until <= unix_time()
+
+    is_message_valid_based_on_retention_period.__wrapped__ = original  # type: ignore[attr-defined]
+    return is_message_valid_based_on_retention_period
+
+
 def _patched_attributes(original: property) -> property:
     def attributes(self: Queue) -> dict[str, Any]:
         if not _sending.active:
@@ -142,6 +160,9 @@ def install() -> None:
             SQSBackend.change_message_visibility
         )
         SQSBackend.send_message = _patched_send_message(SQSBackend.send_message)  # type: ignore[method-assign]
+        SQSBackend.is_message_valid_based_on_retention_period = _patched_retention(  # type: ignore[method-assign]
+            SQSBackend.is_message_valid_based_on_retention_period
+        )
         Queue.attributes = _patched_attributes(Queue.__dict__["attributes"])  # type: ignore[method-assign]
         _installed = True
 
@@ -160,6 +181,7 @@ def uninstall() -> None:
             (Queue, "delete_message"),
             (SQSBackend, "change_message_visibility"),
             (SQSBackend, "send_message"),
+            (SQSBackend, "is_message_valid_based_on_retention_period"),
         ):
             setattr(owner, name, getattr(owner, name).__wrapped__)
         Queue.attributes = Queue.__dict__["attributes"].fget.__wrapped__  # type: ignore[method-assign]

@@ -147,8 +147,8 @@ def test_answers_are_unpatched_moto_s(unpatched_at_first: None) -> None:
         assert got == want, f"answer {number} differs"
 
 
-def test_a_delete_does_not_walk_the_queue(unpatched_at_first: None) -> None:
-    from moto.sqs.models import Message
+def test_receive_send_and_delete_do_not_walk_the_queue(unpatched_at_first: None) -> None:
+    from moto.sqs.models import Message, Queue
 
     sqs_index.install()
     get_backend("sqs").reset()
@@ -156,7 +156,23 @@ def test_a_delete_does_not_walk_the_queue(unpatched_at_first: None) -> None:
     backend.create_queue("deep")
     for n in range(2000):
         backend.send_message("deep", f"m{n}")
-    received = backend.receive_message("deep", 10, 0, 30)
+    counted = 0
+    delayed = Queue.__dict__["approximate_number_of_messages_delayed"]
+
+    def counting_delayed(self: Queue) -> Any:
+        nonlocal counted
+        counted += 1
+        return delayed.fget(self)  # type: ignore[misc]
+
+    # One of the counts (a walk of the queue) moto's `attributes` makes.
+    Queue.approximate_number_of_messages_delayed = property(counting_delayed)  # type: ignore[method-assign,assignment]
+    try:
+        received = backend.receive_message("deep", 10, 0, 30)
+        backend.send_message("deep", "one more")
+    finally:
+        Queue.approximate_number_of_messages_delayed = delayed  # type: ignore[method-assign]
+    assert len(received) == 10
+    assert counted == 0  # unpatched: 3 times a message received, once a send
     walked = 0
     original = Message.had_receipt_handle
 
@@ -171,6 +187,6 @@ def test_a_delete_does_not_walk_the_queue(unpatched_at_first: None) -> None:
             backend.delete_message("deep", message.receipt_handle)
     finally:
         Message.had_receipt_handle = original  # type: ignore[method-assign]
-    assert len(backend.get_queue("deep")._messages) == 1990
+    assert len(backend.get_queue("deep")._messages) == 1991
     assert walked == len(received) == 10
     get_backend("sqs").reset()
