@@ -12,7 +12,7 @@ answers SendMessage's one question without the counts, and ReceiveMessage's rete
 each message it hands out (moto reads the retention period through GetQueueAttributes: nine
 counts of the queue per message received). Everything else, and every answer, is
 moto's own: the same checks in the same order, the same errors. ReceiveMessage still lists the
-visible messages of the queue (a C-speed pass, not a Python call per message).
+visible messages of the queue, with one reading of the clock rather than two a message.
 """
 
 from __future__ import annotations
@@ -128,6 +128,18 @@ def _patched_retention(original: Callable[..., bool]) -> Callable[..., bool]:
     return is_message_valid_based_on_retention_period
 
 
+def _patched_messages(original: property) -> property:
+    def messages(self: Queue) -> list[Message]:
+        # moto's `visible and not delayed` of every message, each reading the clock twice (13 µs a
+        # reading): the same test against one reading of the clock.
+        now = unix_time_millis()
+        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+    patched = property(messages)
+    patched.fget.__wrapped__ = original  # type: ignore[union-attr]
+    return patched
+
+
 def _patched_attributes(original: property) -> property:
     def attributes(self: Queue) -> dict[str, Any]:
         if not _sending.active:
@@ -164,6 +176,7 @@ def install() -> None:
             SQSBackend.is_message_valid_based_on_retention_period
         )
         Queue.attributes = _patched_attributes(Queue.__dict__["attributes"])  # type: ignore[method-assign]
+        Queue.messages = _patched_messages(Queue.__dict__["messages"])  # type: ignore[method-assign]
         _installed = True
 
 
@@ -184,5 +197,6 @@ def uninstall() -> None:
             (SQSBackend, "is_message_valid_based_on_retention_period"),
         ):
             setattr(owner, name, getattr(owner, name).__wrapped__)
-        Queue.attributes = Queue.__dict__["attributes"].fget.__wrapped__  # type: ignore[method-assign]
+        for name in ("attributes", "messages"):
+            setattr(Queue, name, Queue.__dict__[name].fget.__wrapped__)
         _installed = False

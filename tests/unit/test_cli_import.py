@@ -91,7 +91,8 @@ def test_every_line_is_put_once_and_refusals_are_named_by_line(tmp_path: Path) -
     assert "refused 4, failed 0" in lines[0]
     assert lines[1:] == [
         "line 2: refused: HTTP 422: model: must not be empty",
-        "line 4: refused: not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        "line 4: refused: not JSON: Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)",
         "line 5: refused: not a JSON object",
         "line 6: refused: id: a content item needs its id (a string)",
     ]
