@@ -44,7 +44,8 @@ _SORTABLE_TYPES = frozenset({"S", "N"})
 _STATE = "_webhook_resend_index"
 
 PrimaryKey = tuple[DynamoType, DynamoType | None]
-Entry = tuple[tuple[DynamoType, ...], PrimaryKey]
+# (the sort key's values as DynamoType.cast_value gives them, the item's primary key)
+Entry = tuple[tuple[Any, ...], PrimaryKey]
 
 # One lock for every patched call: moto's server threads (which the local stack serializes
 # already) and in-process moto (which does not) see the index and the items change together.
@@ -91,7 +92,7 @@ class _Partitions:
             if value.type not in _SORTABLE_TYPES:
                 self.unsafe = True
                 return None
-            values.append(value)
+            values.append(value.cast_value)  # str or Decimal: DynamoType's own order, natively
         return attrs[self.hash_attr], (tuple(values), key)
 
     def add(self, part: DynamoType, entry: Entry) -> None:
@@ -120,7 +121,7 @@ class _Partitions:
             del self.parts[part]
 
 
-def _sort_key(entry: Entry) -> tuple[DynamoType, ...]:
+def _sort_key(entry: Entry) -> tuple[Any, ...]:
     return entry[0]
 
 
@@ -254,32 +255,35 @@ def _range_bounds(
     if comparison is None:
         return 0, n
 
-    def key(entry: Entry) -> DynamoType:
+    def key(entry: Entry) -> Any:
         return entry[0][pos]
 
-    if entries and any(o.type != entries[0][0][pos].type for o in objs):
+    if any(o.type not in _SORTABLE_TYPES for o in objs):
         raise _Fallback
+    if entries and any(type(o.cast_value) is not type(entries[0][0][pos]) for o in objs):
+        raise _Fallback
+    values = [o.cast_value for o in objs]
     comparison = _OPERATORS.get(id(get_comparison_func(comparison)), "")
-    if comparison == "EQ" and len(objs) == 1:
-        return bisect.bisect_left(entries, objs[0], key=key), bisect.bisect_right(entries, objs[0], key=key)
-    if comparison == "LT" and len(objs) == 1:
-        return 0, bisect.bisect_left(entries, objs[0], key=key)
-    if comparison == "LE" and len(objs) == 1:
-        return 0, bisect.bisect_right(entries, objs[0], key=key)
-    if comparison == "GT" and len(objs) == 1:
-        return bisect.bisect_right(entries, objs[0], key=key), n
-    if comparison == "GE" and len(objs) == 1:
-        return bisect.bisect_left(entries, objs[0], key=key), n
-    if comparison == "BETWEEN" and len(objs) == 2:
-        lo = bisect.bisect_left(entries, objs[0], key=key)
-        return lo, max(lo, bisect.bisect_right(entries, objs[1], key=key))
-    if comparison == "BEGINS_WITH" and len(objs) == 1 and objs[0].type == "S":
-        prefix = objs[0].value
-        lo = bisect.bisect_left(entries, objs[0], key=key)
-        # From lo on, the values that start with the prefix come first, then none does.
-        hi = bisect.bisect_left(
-            entries, 1, lo, n, key=lambda e: 0 if e[0][pos].value.startswith(prefix) else 1
+    if comparison == "EQ" and len(values) == 1:
+        return bisect.bisect_left(entries, values[0], key=key), bisect.bisect_right(
+            entries, values[0], key=key
         )
+    if comparison == "LT" and len(values) == 1:
+        return 0, bisect.bisect_left(entries, values[0], key=key)
+    if comparison == "LE" and len(values) == 1:
+        return 0, bisect.bisect_right(entries, values[0], key=key)
+    if comparison == "GT" and len(values) == 1:
+        return bisect.bisect_right(entries, values[0], key=key), n
+    if comparison == "GE" and len(values) == 1:
+        return bisect.bisect_left(entries, values[0], key=key), n
+    if comparison == "BETWEEN" and len(values) == 2:
+        lo = bisect.bisect_left(entries, values[0], key=key)
+        return lo, max(lo, bisect.bisect_right(entries, values[1], key=key))
+    if comparison == "BEGINS_WITH" and len(values) == 1 and objs[0].type == "S":
+        prefix = values[0]
+        lo = bisect.bisect_left(entries, prefix, key=key)
+        # From lo on, the values that start with the prefix come first, then none does.
+        hi = bisect.bisect_left(entries, 1, lo, n, key=lambda e: 0 if e[0][pos].startswith(prefix) else 1)
         return lo, hi
     raise _Fallback
 
@@ -331,9 +335,12 @@ def _partition_query(
             for name in structure.sort_attrs:
                 if name not in exclusive_start_key:
                     raise _Fallback
-                start_values.append(DynamoType(exclusive_start_key[name]))
+                value = DynamoType(exclusive_start_key[name])
+                if value.type not in _SORTABLE_TYPES:
+                    raise _Fallback
+                start_values.append(value.cast_value)
             start = tuple(start_values)
-            if entries and any(a.type != b.type for a, b in zip(start, entries[0][0], strict=True)):
+            if entries and any(type(a) is not type(b) for a, b in zip(start, entries[0][0], strict=True)):
                 raise _Fallback
             after = bisect.bisect_right(entries, start, key=_sort_key)  # forward: skip <= start
             before = bisect.bisect_left(entries, start, key=_sort_key)  # backward: skip >= start
