@@ -17,7 +17,7 @@ not weigh on the next; their output, Powertools' logs included, is kept out of t
     coldstart   bench/part_coldstart.py   every function's entry module and first invocation's imports
                                           vs import boto3
     transports  bench/part_transports.py  bench/transports.py, reduced
-    localstack  bench/part_localstack.py  make run's stack at 10,000 items + 10,000 delivery records:
+    localstack  bench/part_localstack.py  make run's stack at 3,000 items + 3,000 delivery records:
                                           list, dry run, Prepr page, deliveries, import, selection,
                                           vs moto as released (issue 19)
 
@@ -59,7 +59,7 @@ PARTS: dict[str, tuple[str, float]] = {  # name -> (module, time limit in second
     "status": ("part_status", 150.0),
     "coldstart": ("part_coldstart", 200.0),
     "transports": ("part_transports", 100.0),
-    "localstack": ("part_localstack", 300.0),
+    "localstack": ("part_localstack", 240.0),
 }
 ALIASES = {"writes": "delivery", "cold": "coldstart", "import": "coldstart", "transport": "transports"}
 
