@@ -18,7 +18,7 @@ from typing import Any
 
 from devstack.stack import DEFAULT_TEMPLATE, DemoTenantError, LocalStack
 
-STOP_SECONDS = 4.0  # Ctrl-C stops `make run` within this (and a little interpreter teardown)
+STOP_SECONDS = 3.0  # Ctrl-C stops `make run` within this (and a little interpreter teardown)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
