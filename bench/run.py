@@ -2,7 +2,7 @@
 file.
 
     .venv/bin/python bench/run.py [--json bench-results.json]
-                                  [--only enqueue,delivery,selection,status,coldstart,transports]
+                                  [--only enqueue,delivery,selection,status,coldstart,transports,localstack]
 
 Parts (each in a fresh interpreter of its own, so one part's imports, moto state and garbage do
 not weigh on the next; their output, Powertools' logs included, is kept out of the table):
@@ -19,6 +19,9 @@ not weigh on the next; their output, Powertools' logs included, is kept out of t
     coldstart   bench/part_coldstart.py   every function's entry module and first invocation's imports
                                           vs import boto3
     transports  bench/part_transports.py  bench/transports.py, reduced
+    localstack  bench/part_localstack.py  make run's stack at 3,000 items + 3,000 delivery records:
+                                          list, dry run, Prepr page, deliveries, import, selection,
+                                          vs moto as released (issue 19)
 
 After the parts, bench/cost.py turns the measured units into dollars per million pairs.
 
@@ -55,6 +58,7 @@ PARTS: dict[str, tuple[str, float]] = {  # name -> (module, time limit in second
     "status": ("part_status", 150.0),
     "coldstart": ("part_coldstart", 200.0),
     "transports": ("part_transports", 100.0),
+    "localstack": ("part_localstack", 240.0),
 }
 ALIASES = {"writes": "delivery", "cold": "coldstart", "import": "coldstart", "transport": "transports"}
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from devstack.stack import DEFAULT_TEMPLATE, DemoTenantError, LocalStack
 
+STOP_SECONDS = 3.0  # Ctrl-C stops `make run` within this (and a little interpreter teardown)
+
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
@@ -96,10 +98,28 @@ def main(argv: list[str] | None = None) -> int:
         while not stopping.wait(1):
             pass
     finally:
-        local.stop()
-    print("stopped", flush=True)
+        stopped = stop_within(local, STOP_SECONDS)
+    print(
+        "stopped" if stopped else f"stopped (what was still running after {STOP_SECONDS:g} s was dropped)",
+        flush=True,
+    )
     return 0
 
 
+def stop_within(local: LocalStack, seconds: float) -> bool:
+    """Stop the stack, waiting at most `seconds`: whether everything stopped in time. An
+    invocation still running then (a delivery batch, a selection step) is dropped with the
+    process, as Lambda drops one whose sandbox dies: its messages come back after their visibility
+    timeout on the next run's queues, and nothing persists between runs anyway."""
+    stopper = threading.Thread(target=local.stop, name="stop", daemon=True)
+    stopper.start()
+    stopper.join(seconds)
+    return not stopper.is_alive()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: it would wait for the threads of an invocation that outlived STOP_SECONDS.
+    os._exit(code)

@@ -10,9 +10,9 @@ each item write atomic and isolates transactions.
 
 `MotoServer` gives the local stack that atomicity: it runs moto's own server with DynamoDB
 requests taken one at a time. Other services (SQS long polls in particular) are not serialized.
-Taken one at a time, a TransactWriteItems also needs its table backed up only once: moto copies the
-whole table once per item of the transaction (`backup_each_table_once`), which made a delivery
-batch of 10 pairs copy a table of a few thousand items 11 times.
+Its DynamoDB also answers a Query in time that grows with what the Query reads, and backs up only
+the items a TransactWriteItems touches (`devstack.dynamodb_index`), where moto sorts the whole
+table for every Query page and copies it for every transaction.
 Unless `verbose`, it does not log a line per request either (werkzeug's default): those lines
 would bury everything else `make run` and the tests print.
 """
@@ -26,6 +26,8 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
+
+from devstack import dynamodb_index, sqs_index
 
 # The X-Amz-Target of every DynamoDB (and DynamoDB Streams) call: "DynamoDB_20120810.UpdateItem"
 _DYNAMODB_TARGET = "DynamoDB"
@@ -46,58 +48,6 @@ class OneDynamoDBRequestAtATime:
             return list(self._app(environ, start_response))
 
 
-class _Backups(threading.local):
-    """The copies taken by the TransactWriteItems running on this thread (None outside one)."""
-
-    copies: dict[int, tuple[Any, Any]] | None = None
-
-
-class _CopyModule:
-    """moto's `copy` module, except that inside a TransactWriteItems (on the calling thread) the
-    same object is deep-copied once, its copy answered again; the originals are kept, so no id is
-    reused meanwhile."""
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-        self.backups = _Backups()
-
-    def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        copies = self.backups.copies
-        if copies is None:
-            return self._real.deepcopy(value, memo)
-        found = copies.get(id(value))
-        if found is None:
-            found = copies[id(value)] = (value, self._real.deepcopy(value, memo))
-        return found[1]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
-def backup_each_table_once() -> None:
-    """Make moto's TransactWriteItems (5.2.5, pinned) back each table up once, not once per item:
-    before writing, it takes `copy.deepcopy(table)` for every item of the transaction, keeping the
-    last copy of each table, all equal. Its other deep copy (an updated item's old value) is of
-    an item a transaction touches once. Idempotent; per thread, so concurrent transactions (moto
-    in-process, unserialized) keep copies of their own."""
-    import moto.dynamodb.models as models
-
-    if isinstance(models.copy, _CopyModule):
-        return
-    shim = _CopyModule(models.copy)
-    original = models.DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        shim.backups.copies = {}
-        try:
-            original(self, transact_items)
-        finally:
-            shim.backups.copies = None
-
-    models.copy = shim  # type: ignore[assignment]
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-
-
 class _QuietRequestHandler(MotoRequestHandler):
     """moto's request handler without werkzeug's line per request (errors are still logged)."""
 
@@ -107,12 +57,23 @@ class _QuietRequestHandler(MotoRequestHandler):
 
 class MotoServer(ThreadedMotoServer):
     """`ThreadedMotoServer` with its application wrapped in `OneDynamoDBRequestAtATime`, and
-    quiet unless `verbose`."""
+    quiet unless `verbose`. With `fast` (the default) moto's DynamoDB gets
+    `devstack.dynamodb_index`; without, moto is as released (the bench's baseline). The patch is
+    process-wide: one process runs stacks of one kind at a time."""
+
+    def __init__(self, *args: Any, fast: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fast = fast
 
     def _server_entry(self) -> None:
         # ThreadedMotoServer._server_entry (moto 5.2.5, pinned), with the application wrapped and
         # the handler chosen: moto has no hook for either.
-        backup_each_table_once()
+        if self.fast:
+            dynamodb_index.install()
+            sqs_index.install()
+        else:
+            dynamodb_index.uninstall()
+            sqs_index.uninstall()
         app = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
         handler = MotoRequestHandler if self._verbose else _QuietRequestHandler
         self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=handler)

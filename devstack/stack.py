@@ -77,7 +77,8 @@ class LocalStack:
     `os.environ` by default, only the given mapping otherwise (so tests do not depend on the
     shell they run in). `workers` may be filled with ready-made workers before `start()`;
     `worker_factories` build more from the running stack. Workers start after the gateway and
-    stop before it.
+    stop before it. `fast_moto=False` (or LOCAL_MOTO_PATCHES=0 in `env`) runs moto as released,
+    without `devstack.dynamodb_index` and `devstack.sqs_index` (the bench's baseline).
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class LocalStack:
         create_demo: bool = True,
         worker_factories: list[WorkerFactory] | None = None,
         access_log: bool = False,
+        fast_moto: bool | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -102,6 +104,8 @@ class LocalStack:
         self.create_demo = create_demo
         self.worker_factories = default_worker_factories() if worker_factories is None else worker_factories
         self.access_log = access_log
+        # LOCAL_MOTO_PATCHES=0 runs moto as released (to compare; see devstack.dynamodb_index)
+        self.fast_moto = self.env.get("LOCAL_MOTO_PATCHES", "1") != "0" if fast_moto is None else fast_moto
         self.workers: list[Worker] = []
         self.demo: dict[str, Any] | None = None
         self._stack: Stack | None = None
@@ -180,7 +184,7 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        self._moto = MotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto = MotoServer(ip_address="127.0.0.1", port=0, verbose=False, fast=self.fast_moto)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         self._aws_endpoint = f"http://{moto_host}:{moto_port}"

@@ -7,6 +7,7 @@ because urllib would send the `Authorization` header on to wherever the redirect
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import urllib.error
@@ -167,6 +168,15 @@ class ApiClient:
             cursor = page.get("next_cursor")
             if not cursor:
                 return
+
+    # -- content items (issue 19) ---------------------------------------------------------------
+    def put_content_item(self, item_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PUT", f"/content_items/{_path_id(item_id)}", body=body)
+
+    def target_digest(self) -> str:
+        """Which API and tenant this client writes to, with the token only as a digest."""
+        token_digest = hashlib.sha256((self._token or "").encode()).hexdigest()[:16]
+        return f"{shown_url(self.url)} {token_digest}"
 
     # -- settings (issue 15) --------------------------------------------------------------------
     def get_settings(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TextIO
 
-from webhook_resend_cli import __version__
+from webhook_resend_cli import __version__, importer
 from webhook_resend_cli.client import ApiClient, ApiError, CliError
 from webhook_resend_cli.render import (
     BAR_WIDTH,
@@ -392,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json_option(unset, "the settings")
     _connection_options(unset, on_command=True)
     unset.set_defaults(run=cmd_settings_set, value=None)
+    _items_parser(commands)
     return parser
 
 
@@ -587,6 +588,64 @@ def cmd_settings_set(args: argparse.Namespace, client: Client, io: Io) -> int:
     settings = {**client.get_settings(), args.name: args.value}
     _print_settings(args, client.put_settings(settings), io)
     return EXIT_OK
+
+
+# -- items import (issue 19) -----------------------------------------------------------------
+def _items_parser(commands: Any) -> None:
+    items = commands.add_parser("items", help="content items: items import FILE.jsonl")
+    items_commands = items.add_subparsers(dest="items_command", metavar="COMMAND", required=True)
+    load = items_commands.add_parser(
+        "import",
+        help="load content items from a JSON Lines file (resumable)",
+        description="Load content items, one JSON object a line in the shape GET "
+        "/content_items/{id} answers (id included), with PUT /content_items/{id} from a pool of "
+        "threads. Lines the API accepted are recorded in a progress file beside the input: a "
+        "re-run skips them (unless their text changed) and sends the rest. What is refused is "
+        "listed by line number with the API's message. Exit code 1 if any line was refused or "
+        "could not be sent.",
+    )
+    load.add_argument("file", type=Path, help="the JSON Lines file")
+    load.add_argument(
+        "--workers",
+        type=positive_int,
+        default=importer.DEFAULT_WORKERS,
+        help="concurrent requests (default: 8)",
+    )
+    load.add_argument(
+        "--progress", type=Path, metavar="FILE", help="the progress file (default: FILE.jsonl.progress)"
+    )
+    load.add_argument("--restart", action="store_true", help="forget the progress file: send every line")
+    _json_option(load, "the summary")
+    _connection_options(load, on_command=True)
+    load.set_defaults(run=cmd_items_import)
+
+
+def cmd_items_import(args: argparse.Namespace, client: Client, io: Io) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        raise CliError(f"cannot read {path}: no such file")
+    target = getattr(client, "target_digest", lambda: "")()
+    progress_path = args.progress or path.with_name(path.name + importer.PROGRESS_SUFFIX)
+    progress = importer.Progress(progress_path, importer.progress_header(target), restart=args.restart)
+    if progress.ignored_other_target:
+        print(f"{progress_path} was written for another API or tenant: every line is sent", file=io.err)
+    bar = importer.Bar(io.err, _stdout_is_terminal(io.err), importer.count_lines(path))
+    try:
+        summary = importer.import_items(
+            path,
+            client,
+            progress,
+            workers=args.workers,
+            on_progress=bar.show,  # type: ignore[arg-type]
+        )
+    finally:
+        progress.close()
+    bar.show(summary, final=True)
+    if args.json:
+        print(json.dumps(importer.summary_document(summary)), file=io.out)
+    else:
+        _print_lines(importer.format_summary(summary, str(path)), io.out)
+    return EXIT_ERROR if summary.refused or summary.failed else EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------------

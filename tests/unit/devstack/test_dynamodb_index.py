@@ -1,0 +1,397 @@
+"""devstack.dynamodb_index answers exactly what unpatched moto answers, byte for byte.
+
+The same script of requests (the project's request shapes, from aws/dynamodb.py,
+resends/selections.py and catalog/content_items.py: every index of template.yaml's DataTable, key
+conditions `=`, `<`, `<=`, `>`, `>=`, BETWEEN and begins_with, Limit with and without a
+FilterExpression, ScanIndexForward false, ExclusiveStartKey page after page, ProjectionExpression,
+Select COUNT, ReturnConsumedCapacity) runs through moto's HTTP application twice, unpatched and
+patched, with writes between the reads that move items in and out of indexes (PutItem over an
+item, UpdateItem setting and removing index keys, DeleteItem, BatchWriteItem, transactions that
+succeed and transactions cancelled after some of their writes); every answer is compared as bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto.backends import get_backend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.test import Client
+
+from devstack import dynamodb_index
+from devstack.cfn import load_template
+from devstack.lambdas import PROJECT_ROOT
+
+TABLE = "data"
+TENANTS = ["tnA", "tnB"]
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=host;x-amz-date;x-amz-target, Signature=0"
+)
+
+
+def create_table_request() -> dict[str, Any]:
+    """template.yaml's DataTable, as CreateTable (its keys, indexes and projections)."""
+    props = load_template(PROJECT_ROOT / "template.yaml")["Resources"]["DataTable"]["Properties"]
+    return {
+        "TableName": TABLE,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"],
+    }
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def item(rng: random.Random, tenant: str, n: int) -> dict[str, Any]:
+    """A content item, job, delivery record or parked pair, with the index keys of its kind."""
+    kind = rng.choice(["ITEM", "ITEM", "JOB", "REC", "PARK"])
+    key = f"{n:05d}"
+    attrs: dict[str, Any] = {
+        "pk": s(f"{tenant}"),
+        "sk": s(f"{kind}#{key}"),
+        "n": {"N": str(rng.randint(0, 9))},
+    }
+    if kind == "ITEM":
+        created = f"2026-0{rng.randint(1, 3)}-{rng.randint(10, 28)}"
+        attrs.update(
+            gsi1pk=s(f"{tenant}#ITEMS"),
+            gsi1sk=s(f"{created}#{key}"),
+            id=s(key),
+            model=s(rng.choice(["Post", "Page"])),
+            tags={"L": [s(t) for t in rng.sample(["news", "sport", "tech"], rng.randint(0, 2))]},
+            created_on=s(created),
+            payload=s("x" * rng.randint(0, 200)),
+        )
+    elif kind == "JOB":
+        attrs.update(gsi5pk=s(f"{tenant}#JOBS"), gsi5sk=s(f"2026-01-{rng.randint(10, 28)}#{key}"))
+        attrs["status"] = s(rng.choice(["running", "completed"]))
+    elif kind == "REC":
+        status = rng.choice(["delivered", "failed", "retrying"])
+        attrs.update(gsi2pk=s(f"{tenant}#JOB#{rng.randint(0, 2)}"), gsi2sk=s(f"{status}#{key}"))
+        if status == "failed":
+            attrs.update(gsi3pk=s(f"{tenant}#FAILED"), gsi3sk=s(f"2026-01-{rng.randint(10, 28)}#{key}"))
+            attrs.update(job_id=s("j"), kind=s("item"), subject_id=s(key), webhook_id=s("w"), event=s("e"))
+    else:
+        attrs.update(
+            gsi4pk=s(f"PARKED#{rng.randint(0, 1)}"),
+            gsi4sk=s(f"2026-01-{rng.randint(10, 28)}#{tenant}#{key}"),
+            message=s("m"),
+            due_on=s("d"),
+        )
+    return attrs
+
+
+def queries(rng: random.Random, tenant: str) -> Iterator[dict[str, Any]]:
+    """One of each request shape, with random bounds and page sizes."""
+    day = f"2026-0{rng.randint(1, 3)}-{rng.randint(10, 28)}"
+    limit = rng.choice([2, 3, 7, 25])
+    yield {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": s(tenant)}}
+    yield {
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": s(tenant)},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    for prefix in ("REC#", "ITEM#0", "JOB#", "Z", ""):
+        yield {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": s(tenant), ":p": s(prefix)},
+            "Limit": limit,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+    for op in ("<", "<=", ">", ">=", "="):
+        yield {
+            "KeyConditionExpression": f"pk = :pk AND sk {op} :b",
+            "ExpressionAttributeValues": {":pk": s(tenant), ":b": s(f"ITEM#{rng.randint(0, 90):05d}")},
+            "Limit": limit,
+            "ScanIndexForward": rng.choice([True, False]),
+        }
+    yield {
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+        "ExpressionAttributeValues": {":pk": s(tenant), ":a": s("ITEM#00040"), ":b": s("REC#00090")},
+        "Limit": limit,
+    }
+    # Content items by filter (catalog/content_items.py, resends/selections.py).
+    yield {
+        "IndexName": "items_by_created",
+        "KeyConditionExpression": "gsi1pk = :pk",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#ITEMS"), ":t": s("news")},
+        "FilterExpression": "contains(tags, :t)",
+        "Limit": limit,
+        "ProjectionExpression": "id, created_on, n, tags",
+    }
+    yield {
+        "IndexName": "items_by_created",
+        "KeyConditionExpression": "gsi1pk = :pk AND gsi1sk > :since",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#ITEMS"), ":since": s(day), ":m": s("Post")},
+        "FilterExpression": "model = :m",
+        "ReturnConsumedCapacity": "INDEXES",
+    }
+    yield {
+        "IndexName": "items_by_created",
+        "KeyConditionExpression": "gsi1pk = :pk",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#ITEMS")},
+        "Select": "COUNT",
+        "Limit": limit,
+    }
+    yield {
+        "IndexName": "deliveries_by_job",
+        "KeyConditionExpression": "gsi2pk = :pk AND begins_with(gsi2sk, :st)",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#JOB#{rng.randint(0, 2)}"), ":st": s("failed#")},
+        "Limit": limit,
+    }
+    yield {
+        "IndexName": "failed_deliveries",
+        "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk >= :since",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#FAILED"), ":since": s(day), ":k": s("item")},
+        "FilterExpression": "kind = :k",
+        "Limit": limit,
+    }
+    yield {
+        "IndexName": "parked_by_due",
+        "KeyConditionExpression": "gsi4pk = :pk AND gsi4sk < :bound",
+        "ExpressionAttributeValues": {":pk": s(f"PARKED#{rng.randint(0, 1)}"), ":bound": s(day)},
+        "Limit": limit,
+    }
+    yield {
+        "IndexName": "jobs_by_tenant",
+        "KeyConditionExpression": "gsi5pk = :pk",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#JOBS"), ":st": s("running")},
+        "FilterExpression": "#s = :st",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+
+
+def writes(rng: random.Random, counter: Iterator[int]) -> Iterator[tuple[str, dict[str, Any]]]:
+    tenant = rng.choice(TENANTS)
+    n = rng.randint(0, 90)
+    key = {"pk": s(tenant), "sk": s(f"ITEM#{n:05d}")}
+    yield "PutItem", {"TableName": TABLE, "Item": item(rng, tenant, n)}
+    yield (
+        "UpdateItem",
+        {
+            "TableName": TABLE,
+            "Key": key,
+            "UpdateExpression": "SET gsi1pk = :p, gsi1sk = :s ADD n :one",
+            "ExpressionAttributeValues": {
+                ":p": s(f"{tenant}#ITEMS"),
+                ":s": s("2026-02-15#x"),
+                ":one": {"N": "1"},
+            },
+        },
+    )
+    yield (
+        "UpdateItem",
+        {
+            "TableName": TABLE,
+            "Key": {"pk": s(tenant), "sk": s(f"REC#{rng.randint(0, 90):05d}")},
+            "UpdateExpression": "REMOVE gsi2pk",
+        },
+    )
+    yield (
+        "DeleteItem",
+        {"TableName": TABLE, "Key": {"pk": s(tenant), "sk": s(f"JOB#{rng.randint(0, 90):05d}")}},
+    )
+    yield (
+        "BatchWriteItem",
+        {
+            "RequestItems": {
+                TABLE: [
+                    {"PutRequest": {"Item": item(rng, rng.choice(TENANTS), 200 + next(counter))}},
+                    {"DeleteRequest": {"Key": {"pk": s(tenant), "sk": s(f"PARK#{rng.randint(0, 90):05d}")}}},
+                ]
+            }
+        },
+    )
+    # A transaction that succeeds, and one cancelled by its last condition after two writes.
+    for fail in (False, True):
+        new = item(rng, tenant, 300 + next(counter))
+        yield (
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": TABLE, "Item": new}},
+                    {
+                        "Update": {
+                            "TableName": TABLE,
+                            "Key": {"pk": s(tenant), "sk": s(f"ITEM#{rng.randint(0, 90):05d}")},
+                            "UpdateExpression": "SET gsi1sk = :s",
+                            "ExpressionAttributeValues": {":s": s("2026-01-01#moved")},
+                        }
+                    },
+                    {
+                        "Delete": {
+                            "TableName": TABLE,
+                            "Key": {"pk": s(tenant), "sk": s(f"REC#{rng.randint(0, 90):05d}")},
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": TABLE,
+                            "Key": key,
+                            "ConditionExpression": "attribute_not_exists(pk)"
+                            if fail
+                            else "attribute_exists(pk) OR attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            },
+        )
+
+
+def script(seed: int) -> list[tuple[str, dict[str, Any]]]:
+    """The requests, without their pagination (which follows each answer's LastEvaluatedKey)."""
+    rng = random.Random(seed)
+    steps: list[tuple[str, dict[str, Any]]] = [("CreateTable", create_table_request())]
+    counter = iter(range(10**6))
+    for tenant in TENANTS:
+        rows = [item(rng, tenant, n) for n in range(80)]
+        for start in range(0, len(rows), 25):
+            batch = [{"PutRequest": {"Item": row}} for row in rows[start : start + 25]]
+            steps.append(("BatchWriteItem", {"RequestItems": {TABLE: batch}}))
+    for _ in range(2):
+        for tenant in TENANTS:
+            steps.extend(("Query", {"TableName": TABLE, **q}) for q in queries(rng, tenant))
+        steps.extend(writes(rng, counter))
+    return steps
+
+
+def run(steps: list[tuple[str, dict[str, Any]]]) -> list[tuple[int, bytes]]:
+    """Every step through moto's HTTP application on a fresh backend; each Query's pages in turn."""
+    get_backend("dynamodb").reset()
+    client = Client(DomainDispatcherApplication(create_backend_app))
+    answers: list[tuple[int, bytes]] = []
+
+    def call(target: str, body: dict[str, Any]) -> bytes:
+        response = client.post(
+            "/",
+            data=json.dumps(body),
+            headers={
+                "X-Amz-Target": f"DynamoDB_20120810.{target}",
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": AUTH,
+                "Host": "dynamodb.us-east-1.amazonaws.com",
+            },
+        )
+        answers.append((response.status_code, response.get_data()))
+        return response.get_data()
+
+    for target, body in steps:
+        answer = call(target, body)
+        if target == "CreateTable":
+            answers.pop()  # it holds its creation time
+        pages = 0
+        while target == "Query" and pages < 12:
+            start = json.loads(answer).get("LastEvaluatedKey")
+            if start is None:
+                break
+            answer = call(target, {**body, "ExclusiveStartKey": start})
+            pages += 1
+    get_backend("dynamodb").reset()
+    return answers
+
+
+@pytest.fixture
+def unpatched_then_patched() -> Iterator[None]:
+    """moto unpatched at the start; as it was (patched if a local stack ran here) at the end."""
+    was_installed = dynamodb_index.installed()
+    dynamodb_index.uninstall()
+    try:
+        yield
+    finally:
+        if was_installed:
+            dynamodb_index.install()
+        else:
+            dynamodb_index.uninstall()
+
+
+def test_answers_are_unpatched_moto_s_byte_for_byte(unpatched_then_patched: None) -> None:
+    steps = script(seed=19)
+    expected = run(steps)
+    dynamodb_index.install()
+    answered = run(steps)
+
+    assert len(answered) == len(expected)
+    queries_compared = sum(1 for _, body in expected if b'"ScannedCount"' in body)
+    assert queries_compared > 150  # the pages really were compared
+    assert any(b'"LastEvaluatedKey"' in body for _, body in expected)
+    assert any(b"TransactionCanceledException" in body for _, body in expected)
+    for number, (want, got) in enumerate(zip(expected, answered, strict=True)):
+        assert got == want, f"answer {number} differs"
+
+
+def test_a_query_reads_its_partition_only(unpatched_then_patched: None) -> None:
+    """The point of the layer: a page of a big table does not walk the table."""
+    dynamodb_index.install()
+    get_backend("dynamodb").reset()
+    client = Client(DomainDispatcherApplication(create_backend_app))
+
+    def call(target: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = client.post(
+            "/",
+            data=json.dumps(body),
+            headers={
+                "X-Amz-Target": f"DynamoDB_20120810.{target}",
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": AUTH,
+                "Host": "dynamodb.us-east-1.amazonaws.com",
+            },
+        )
+        return json.loads(response.get_data())
+
+    call("CreateTable", create_table_request())
+    rows = [{"pk": s("big"), "sk": s(f"ITEM#{n:06d}")} for n in range(5000)] + [
+        {"pk": s("small"), "sk": s("ITEM#1")}
+    ]
+    for start in range(0, len(rows), 25):
+        call(
+            "BatchWriteItem",
+            {"RequestItems": {TABLE: [{"PutRequest": {"Item": r}} for r in rows[start : start + 25]]}},
+        )
+
+    from moto.dynamodb.models.table import Table
+
+    walked = 0
+    original_all_items = Table.all_items
+
+    def counting_all_items(self: Table) -> Any:
+        nonlocal walked
+        walked += 1
+        return original_all_items(self)
+
+    Table.all_items = counting_all_items  # type: ignore[method-assign]
+    try:
+        small = call(
+            "Query",
+            {
+                "TableName": TABLE,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": s("small")},
+            },
+        )
+        page = call(
+            "Query",
+            {
+                "TableName": TABLE,
+                "KeyConditionExpression": "pk = :pk AND sk > :b",
+                "ExpressionAttributeValues": {":pk": s("big"), ":b": s("ITEM#004000")},
+                "Limit": 2,
+            },
+        )
+    finally:
+        Table.all_items = original_all_items  # type: ignore[method-assign]
+        get_backend("dynamodb").reset()
+    assert small["Count"] == 1
+    assert [i["sk"]["S"] for i in page["Items"]] == ["ITEM#004001", "ITEM#004002"]
+    assert page["LastEvaluatedKey"] == {"pk": s("big"), "sk": s("ITEM#004002")}
+    assert walked == 0

@@ -1,0 +1,192 @@
+"""devstack.sqs_index answers what unpatched moto answers, and finds a receipt handle's message
+without walking the queue.
+
+The same script (the calls the local stack's pollers and the functions make: SendMessage,
+SendMessageBatch, ReceiveMessage with a visibility timeout, DeleteMessageBatch with a handle
+deleted twice and one never given, ChangeMessageVisibility to 0 and past the 12 h limit (moto's own check), a
+redrive to a dead-letter queue after maxReceiveCount, GetQueueAttributes) runs through moto's HTTP
+application unpatched and patched, with moto's random numbers seeded alike; the answers are
+compared with their millisecond timestamps masked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto.backends import get_backend
+from moto.moto_api._internal import mock_random
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.test import Client
+
+from devstack import sqs_index
+
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/aws4_request, "
+    "SignedHeaders=host;x-amz-date;x-amz-target, Signature=0"
+)
+TIMESTAMP = re.compile(rb"\b1\d{9}(?:\d{3}|\.\d+)?\b")  # epoch milliseconds, or seconds
+
+
+@pytest.fixture
+def unpatched_at_first() -> Iterator[None]:
+    was_installed = sqs_index.installed()
+    sqs_index.uninstall()
+    try:
+        yield
+    finally:
+        if was_installed:
+            sqs_index.install()
+        else:
+            sqs_index.uninstall()
+
+
+def run() -> list[bytes]:
+    get_backend("sqs").reset()
+    mock_random.seed(19)
+    client = Client(DomainDispatcherApplication(create_backend_app))
+    answers: list[bytes] = []
+
+    def call(target: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = client.post(
+            "/",
+            data=json.dumps(body),
+            headers={
+                "X-Amz-Target": f"AmazonSQS.{target}",
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": AUTH,
+                "Host": "sqs.us-east-1.amazonaws.com",
+            },
+        )
+        data = response.get_data()
+        answers.append(str(response.status_code).encode() + b" " + TIMESTAMP.sub(b"T", data))
+        return json.loads(data) if data else {}
+
+    dlq = call("CreateQueue", {"QueueName": "dlq"})["QueueUrl"]
+    dlq_arn = call("GetQueueAttributes", {"QueueUrl": dlq, "AttributeNames": ["QueueArn"]})["Attributes"][
+        "QueueArn"
+    ]
+    queue = call(
+        "CreateQueue",
+        {
+            "QueueName": "work",
+            "Attributes": {
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
+            },
+        },
+    )["QueueUrl"]
+    for n in range(30):
+        call("SendMessage", {"QueueUrl": queue, "MessageBody": f"m{n}", "MessageGroupId": f"t{n % 3}"})
+    call(
+        "SendMessageBatch",
+        {"QueueUrl": queue, "Entries": [{"Id": str(i), "MessageBody": f"b{i}"} for i in range(10)]},
+    )
+    attributes = {"QueueUrl": queue, "AttributeNames": ["All"]}
+    call("GetQueueAttributes", attributes)
+    handles: list[str] = []
+    for _ in range(3):
+        got = call(
+            "ReceiveMessage",
+            {
+                "QueueUrl": queue,
+                "MaxNumberOfMessages": 10,
+                "VisibilityTimeout": 30,
+                "AttributeNames": ["All"],
+            },
+        )
+        handles += [m["ReceiptHandle"] for m in got.get("Messages", [])]
+    call("GetQueueAttributes", attributes)
+    entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles[:8])]
+    call("DeleteMessageBatch", {"QueueUrl": queue, "Entries": entries})
+    call(
+        "DeleteMessageBatch",
+        {"QueueUrl": queue, "Entries": [*entries[:2], {"Id": "x", "ReceiptHandle": "nope"}]},
+    )
+    call("DeleteMessage", {"QueueUrl": queue, "ReceiptHandle": "never-given"})
+    for handle in handles[8:14]:
+        call("ChangeMessageVisibility", {"QueueUrl": queue, "ReceiptHandle": handle, "VisibilityTimeout": 0})
+    call(
+        "ChangeMessageVisibility",
+        {"QueueUrl": queue, "ReceiptHandle": handles[14], "VisibilityTimeout": 43201},
+    )
+    call("ChangeMessageVisibility", {"QueueUrl": queue, "ReceiptHandle": handles[0], "VisibilityTimeout": 5})
+    call(
+        "ChangeMessageVisibility", {"QueueUrl": queue, "ReceiptHandle": "never-given", "VisibilityTimeout": 5}
+    )
+    # The six made visible again are received a second time, then a third receive moves them on
+    again = []
+    for _ in range(2):
+        got = call("ReceiveMessage", {"QueueUrl": queue, "MaxNumberOfMessages": 10, "VisibilityTimeout": 0})
+        again += [m["ReceiptHandle"] for m in got.get("Messages", [])]
+    call("ReceiveMessage", {"QueueUrl": queue, "MaxNumberOfMessages": 10, "VisibilityTimeout": 30})
+    call("GetQueueAttributes", attributes)
+    moved = call("ReceiveMessage", {"QueueUrl": dlq, "MaxNumberOfMessages": 10, "VisibilityTimeout": 30})
+    for message in moved.get("Messages", []):
+        call("DeleteMessage", {"QueueUrl": dlq, "ReceiptHandle": message["ReceiptHandle"]})
+    for handle in again[:3]:  # an old handle still deletes its message (moto keeps every handle)
+        call("DeleteMessage", {"QueueUrl": queue, "ReceiptHandle": handle})
+    call("GetQueueAttributes", attributes)
+    call("GetQueueAttributes", {"QueueUrl": dlq, "AttributeNames": ["All"]})
+    get_backend("sqs").reset()
+    return answers
+
+
+def test_answers_are_unpatched_moto_s(unpatched_at_first: None) -> None:
+    expected = run()
+    sqs_index.install()
+    answered = run()
+
+    assert len(answered) == len(expected)
+    assert any(b"ReceiptHandleIsInvalid" in a for a in expected)
+    assert any(b"maximum visibility timeout is 43200" in a for a in expected)
+    assert any(b'"ApproximateNumberOfMessagesNotVisible": "22"' in a for a in expected)
+    for number, (want, got) in enumerate(zip(expected, answered, strict=True)):
+        assert got == want, f"answer {number} differs"
+
+
+def test_receive_send_and_delete_do_not_walk_the_queue(unpatched_at_first: None) -> None:
+    from moto.sqs.models import Message, Queue
+
+    sqs_index.install()
+    get_backend("sqs").reset()
+    backend = get_backend("sqs")["123456789012"]["us-east-1"]
+    backend.create_queue("deep")
+    for n in range(2000):
+        backend.send_message("deep", f"m{n}")
+    counted = 0
+    delayed = Queue.__dict__["approximate_number_of_messages_delayed"]
+
+    def counting_delayed(self: Queue) -> Any:
+        nonlocal counted
+        counted += 1
+        return delayed.fget(self)  # type: ignore[misc]
+
+    # One of the counts (a walk of the queue) moto's `attributes` makes.
+    Queue.approximate_number_of_messages_delayed = property(counting_delayed)  # type: ignore[method-assign,assignment]
+    try:
+        received = backend.receive_message("deep", 10, 0, 30)
+        backend.send_message("deep", "one more")
+    finally:
+        Queue.approximate_number_of_messages_delayed = delayed  # type: ignore[method-assign]
+    assert len(received) == 10
+    assert counted == 0  # unpatched: 3 times a message received, once a send
+    walked = 0
+    original = Message.had_receipt_handle
+
+    def counting(self: Message, receipt_handle: str) -> bool:
+        nonlocal walked
+        walked += 1
+        return original(self, receipt_handle)
+
+    Message.had_receipt_handle = counting  # type: ignore[method-assign]
+    try:
+        for message in received:
+            backend.delete_message("deep", message.receipt_handle)
+    finally:
+        Message.had_receipt_handle = original  # type: ignore[method-assign]
+    assert len(backend.get_queue("deep")._messages) == 1991
+    assert walked == len(received) == 10
+    get_backend("sqs").reset()
