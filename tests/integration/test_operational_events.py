@@ -238,7 +238,11 @@ class _Interleaving:
     """The store's DynamoDB client, wrapped to force the race: a read of the job item waits until
     every batch got there (so each reads after all of them committed: all see nothing pending),
     and a claim of the job's end waits until every batch got there (so each claims after all of
-    them read: none sees another's claim). Counts the claims made."""
+    them read: none sees another's claim). Counts the claims made.
+
+    The claims themselves then go one at a time: DynamoDB evaluates an item's condition and
+    writes it atomically, which moto's in-process backend does not do for two threads (on a
+    loaded machine both could pass the condition before either writes)."""
 
     def __init__(self, client: Any, parties: int) -> None:
         self._client = client
@@ -246,6 +250,7 @@ class _Interleaving:
         self._claim = threading.Barrier(parties, timeout=20)
         self.claims = 0
         self._lock = threading.Lock()
+        self._atomic = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -260,6 +265,8 @@ class _Interleaving:
             with self._lock:
                 self.claims += 1
             self._claim.wait()
+            with self._atomic:
+                return self._client.update_item(**kwargs)
         return self._client.update_item(**kwargs)
 
 
