@@ -320,6 +320,79 @@ def test_events_two_batches_finishing_a_job_at_once_send_one_completion(
     assert _job(api, token, job["resend_id"])["delivered"] == 2
 
 
+class _Calls:
+    """The store's DynamoDB client, counting the calls made through it by operation."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.made: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name == "exceptions" or not callable(attribute):
+            return attribute
+
+        def call(**kwargs: Any) -> Any:
+            self.made.append((name, kwargs))
+            return attribute(**kwargs)
+
+        return call
+
+
+def test_events_a_batch_completing_its_job_announces_it_with_the_tenant_it_read_first(
+    api: Api,
+    tenant: dict[str, Any],
+    sqs: Any,
+    queue: str,
+    receiver: Receiver,
+    deliveries: Callable[..., int],
+) -> None:
+    from webhook_resend.aws import clients, keys
+    from webhook_resend.aws.dynamodb import Store
+    from webhook_resend.delivery.deliverer import Deliverer, Incoming
+    from webhook_resend.delivery.events import Notifier
+    from webhook_resend.delivery.sender import HttpSender, default_transport
+
+    # Given a notify_url and a job of two pairs, both messages in one batch
+    token = tenant["token"]
+    _set_notify_url(api, token, f"{receiver.url}/ops")
+    ids = _put_items(api, token, 2)
+    job = _resend(api, token, _webhook(api, token, [f"{receiver.url}/hook"])["id"], ids)
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=600)["Messages"]
+    assert len(received) == 2
+    settings = clients.settings()
+    client = _Calls(clients.boto_client("dynamodb"))
+    store = Store(client, settings.table_name)
+    deliverer = Deliverer(
+        store,
+        settings,
+        lambda: HttpSender(2.0, transport_factory=lambda: default_transport(True), allow_private=True),
+        notifier=Notifier(store, clients.event_publisher()),
+    )
+
+    # When the batch runs: it completes the job
+    result = asyncio.run(
+        deliverer.run([Incoming(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in received])
+    )
+    deliveries()  # the events queue
+
+    # Then the tenant was read once, with the batch's subjects (BatchGetItem), not again to announce
+    assert result.failed_message_ids == []
+    operations = [name for name, _ in client.made]
+    assert operations[0] == "batch_get_item"
+    read_keys = client.made[0][1]["RequestItems"][settings.table_name]["Keys"]
+    tenant_key = {k: {"S": v} for k, v in keys.tenant(tenant["tenant_id"]).items()}
+    job_key = {k: {"S": v} for k, v in keys.job(tenant["tenant_id"], job["resend_id"]).items()}
+    assert tenant_key in read_keys
+    # the only GetItem: the job, read consistently after the commit to see whether it ended
+    assert [kw["Key"] for name, kw in client.made if name == "get_item"] == [job_key]
+    # and its completion arrived at the notify_url it read, signed with its callback_secret
+    event = _verified(tenant["callback_secret"], receiver.to("/ops")[-1])
+    assert event["type"] == "resend.completed"
+    assert (event["data"]["job"]["id"], event["data"]["job"]["delivered"]) == (job["resend_id"], 2)
+    assert [r["type"] for r in _events(api, token)] == ["resend.completed"]
+
+
 # -- webhook.deactivated ------------------------------------------------------------------------------
 def test_events_a_410_sends_webhook_deactivated_with_the_url_and_the_answer(
     api: Api, tenant: dict[str, Any], receiver: Receiver, deliveries: Callable[..., int]

@@ -185,6 +185,9 @@ class Deliverer:
         self._job_locks: dict[tuple[str, str], asyncio.Lock] = {}
         # id of a Work → the state (paused, cancelled) that kept one of its attempts from starting
         self._stopped_late: dict[int, str] = {}
+        # tenant id → its record as the batch read it (None: no such tenant), for the batch's
+        # operational events: a batch that completes a job reads no tenant again to announce it
+        self._tenants: dict[str, dict[str, Any] | None] = {}
 
     def _soon(self) -> int:
         return soon(self._rng)
@@ -213,16 +216,20 @@ class Deliverer:
         wanted = []
         for w in work:
             m = w.message
+            # Its tenant: a task's callback secret; the notify_url of a job the batch completes.
+            wanted.append(keys.tenant(m.tenant_id))
             if m.kind == "task":
-                wanted += [keys.task(m.tenant_id, m.subject_id), keys.tenant(m.tenant_id)]
+                wanted.append(keys.task(m.tenant_id, m.subject_id))
             else:
                 wanted += [keys.item(m.tenant_id, m.subject_id), keys.webhook(m.tenant_id, m.webhook_id)]
             wanted += _record_keys(m, _likely_indexes(m))
             # Its job, in the same round: is it paused or cancelled (SPEC §11)?
             wanted.append(keys.job(m.tenant_id, m.job_id))
         found = self._store.get_records(_unique(wanted))
+        self._tenants = {w.message.tenant_id: None for w in work}
         for w in work:
             m = w.message
+            self._tenants[m.tenant_id] = found.get(_key(keys.tenant(m.tenant_id)))
             job = found.get(_key(keys.job(m.tenant_id, m.job_id))) or {}
             self._job_states[(m.tenant_id, m.job_id)] = (time.monotonic(), job.get("state"))
             if job.get("state") in (PAUSED, CANCELLED):
@@ -711,7 +718,7 @@ class Deliverer:
                 (o.tenant_id, o.job_id) for _, o in outcomes if o.terminal and id(o) not in unwritten_ids
             }
             counted |= {(w.message.tenant_id, w.message.job_id) for w in work if w.already_done}
-            self._notifier.jobs_counted(counted)
+            self._notifier.jobs_counted(counted, self._tenants)
 
         for w, outcome in outcomes:
             message_id = w.incoming.message_id

@@ -21,7 +21,7 @@ whatever is pending.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,11 +54,16 @@ def notify(
     data: dict[str, Any],
     *,
     keep_days: int = DEFAULT_KEEP_DAYS,
+    tenants: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> EventDelivery | None:
     """Send `event_type` with `data` to the tenant's notify_url: its record written, its message
-    queued. None when the tenant has no notify_url. AWS errors propagate (nothing was queued, or
+    queued. None when the tenant has no notify_url. `tenants`: tenant records the caller read
+    already (the consumer's batch read them with its subjects; None: a tenant that does not
+    exist); a tenant not among them is read here. AWS errors propagate (nothing was queued, or
     the record says what was not)."""
-    tenant = store.get_tenant(tenant_id)
+    tenant = (
+        tenants[tenant_id] if tenants is not None and tenant_id in tenants else store.get_tenant(tenant_id)
+    )
     url = (tenant or {}).get("notify_url")
     if not url:
         return None
@@ -110,11 +115,13 @@ def announce_job_end(
     *,
     drained: bool = True,
     keep_days: int = DEFAULT_KEEP_DAYS,
+    tenants: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> EventDelivery | None:
     """Announce that a job ended, once: claim its end (`Store.claim_job_end`; with `drained`, only
     once nothing is pending) and, when this call won, `notify`. None when the job is not ended,
     was announced already, or the tenant has no notify_url. One consistent read decides whether
-    the conditional write is worth making, so a batch that leaves pairs pending writes nothing."""
+    the conditional write is worth making, so a batch that leaves pairs pending writes nothing.
+    `tenants`: as `notify`'s."""
     record = store.job_record(tenant_id, job_id)
     # A counter update of a job that is gone (its retention ended) leaves a bare item, no job.
     if record is None or END_NOTIFIED in record or "created_on" not in record:
@@ -129,7 +136,8 @@ def announce_job_end(
     )
     if claimed is None:
         return None  # another batch won: it sends
-    return notify(store, publisher, tenant_id, event_type, job_end_data(claimed), keep_days=keep_days)
+    data = job_end_data(claimed)
+    return notify(store, publisher, tenant_id, event_type, data, keep_days=keep_days, tenants=tenants)
 
 
 @dataclass
@@ -146,10 +154,15 @@ class Notifier:
     ) -> EventDelivery | None:
         return notify(self.store, self.publisher, tenant_id, event_type, data, keep_days=self.keep_days)
 
-    def jobs_counted(self, jobs: Iterable[tuple[str, str]]) -> int:
-        """After a commit moved these jobs' counters: announce each one it completed. An AWS error
-        is logged, never raised: the batch's results are written already. Answers how many
-        completions this call announced (or claimed, for a tenant without a notify_url)."""
+    def jobs_counted(
+        self,
+        jobs: Iterable[tuple[str, str]],
+        tenants: Mapping[str, dict[str, Any] | None] | None = None,
+    ) -> int:
+        """After a commit moved these jobs' counters: announce each one it completed (`tenants`:
+        the tenant records the batch read already, see `notify`). An AWS error is logged, never
+        raised: the batch's results are written already. Answers how many completions this call
+        announced (or claimed, for a tenant without a notify_url)."""
         announced = 0
         for tenant_id, job_id in sorted(set(jobs)):
             try:
@@ -160,6 +173,7 @@ class Notifier:
                     job_id,
                     "resend.completed",
                     keep_days=self.keep_days,
+                    tenants=tenants,
                 ):
                     announced += 1
             except (ClientError, BotoCoreError) as exc:
