@@ -32,7 +32,14 @@ from webhook_resend.aws.dynamodb import END_NOTIFIED, Store, failure_causes, job
 from webhook_resend.aws.publisher import PublishResult
 from webhook_resend.models import progress
 from webhook_resend.models.messages import EventMessage
-from webhook_resend.models.records import CANCELLED, PAUSED, SELECTING, EventDelivery, OperationalEventType
+from webhook_resend.models.records import (
+    CANCELLED,
+    PAUSED,
+    SELECTED,
+    SELECTING,
+    EventDelivery,
+    OperationalEventType,
+)
 from webhook_resend.observability import logger
 
 DEFAULT_KEEP_DAYS = 30
@@ -140,6 +147,40 @@ def announce_job_end(
     return notify(store, publisher, tenant_id, event_type, data, keep_days=keep_days, tenants=tenants)
 
 
+@dataclass(frozen=True)
+class Ending:
+    """A job a batch's own counts may have ended, by the batch's read of it before its commit:
+    its end is claimed at once, without the consistent read `announce_job_end` makes first (the
+    claim's condition decides, as always). `windows`: the progress windows commits may have
+    written since that read, removed by the claim with the ones the read saw."""
+
+    record: dict[str, Any]
+    windows: tuple[int, ...]
+
+
+def likely_ended(
+    read: Mapping[tuple[str, str], tuple[dict[str, Any] | None, float]],
+    counted: Mapping[tuple[str, str], int],
+    now: float,
+) -> dict[tuple[str, str], Ending]:
+    """The jobs whose pending pairs, as a batch read them (`read`: the job item, or None, and when
+    it was read, epoch s), were all counted by the batch (`counted`: the pairs its commit counted
+    per job). Only a running job (not selecting, paused or cancelled) whose end was not announced
+    yet: anything else goes through `announce_job_end`'s read."""
+    found = {}
+    for key, count in counted.items():
+        record, read_at = read.get(key, (None, 0.0))
+        if record is None or "created_on" not in record or END_NOTIFIED in record:
+            continue
+        if record.get("state") not in (None, SELECTED) or int(record.get("pending", 0)) > count:
+            continue
+        # A window of the last minute before the read (an eventually consistent read may miss a
+        # count just made) up to the next one after now (a commit's clock may be a little ahead).
+        first = progress.window_of(read_at) - progress.WINDOWS
+        found[key] = Ending(record, tuple(range(first, progress.window_of(now) + 2)))
+    return found
+
+
 @dataclass
 class Notifier:
     """What the consumers hold to raise events: the store, the events queue's publisher and how
@@ -158,14 +199,32 @@ class Notifier:
         self,
         jobs: Iterable[tuple[str, str]],
         tenants: Mapping[str, dict[str, Any] | None] | None = None,
+        ending: Mapping[tuple[str, str], Ending] | None = None,
     ) -> int:
         """After a commit moved these jobs' counters: announce each one it completed (`tenants`:
-        the tenant records the batch read already, see `notify`). An AWS error is logged, never
+        the tenant records the batch read already, see `notify`; `ending`: the jobs the batch's
+        counts likely ended, claimed without a read first, see `likely_ended`). An AWS error is logged, never
         raised: the batch's results are written already. Answers how many completions this call
         announced (or claimed, for a tenant without a notify_url)."""
         announced = 0
         for tenant_id, job_id in sorted(set(jobs)):
             try:
+                seen = (ending or {}).get((tenant_id, job_id))
+                if seen is not None:
+                    claimed = self.store.claim_job_end(
+                        tenant_id,
+                        job_id,
+                        "resend.completed",
+                        clock.now_text(),
+                        drained=True,
+                        record=seen.record,
+                        windows=seen.windows,
+                        running=True,
+                    )
+                    if claimed is not None:
+                        announced += self.notify_once(tenant_id, claimed, tenants)
+                        continue
+                    # Refused: announced already, not drained, or paused or cancelled meanwhile.
                 if announce_job_end(
                     self.store,
                     self.publisher,
@@ -179,6 +238,22 @@ class Notifier:
             except (ClientError, BotoCoreError) as exc:
                 logger.warning("job completion not announced", extra={"error": _aws_error(exc)})
         return announced
+
+    def notify_once(
+        self, tenant_id: str, claimed: dict[str, Any], tenants: Mapping[str, dict[str, Any] | None] | None
+    ) -> int:
+        """`resend.completed` of a job whose end this call claimed; 1 if an event was sent."""
+        data = job_end_data(claimed)
+        sent = notify(
+            self.store,
+            self.publisher,
+            tenant_id,
+            "resend.completed",
+            data,
+            keep_days=self.keep_days,
+            tenants=tenants,
+        )
+        return int(sent is not None)
 
     def webhook_deactivated(self, tenant_id: str, data: dict[str, Any]) -> None:
         try:
