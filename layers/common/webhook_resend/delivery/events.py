@@ -203,9 +203,9 @@ class Notifier:
     ) -> int:
         """After a commit moved these jobs' counters: announce each one it completed (`tenants`:
         the tenant records the batch read already, see `notify`; `ending`: the jobs the batch's
-        counts likely ended, claimed without a read first, see `likely_ended`). An AWS error is logged, never
-        raised: the batch's results are written already. Answers how many completions this call
-        announced (or claimed, for a tenant without a notify_url)."""
+        counts likely ended, claimed without a read first, see `likely_ended`). An AWS error is
+        logged, never raised: the batch's results are written already. Answers how many
+        completions this call announced (or claimed, for a tenant without a notify_url)."""
         announced = 0
         for tenant_id, job_id in sorted(set(jobs)):
             try:
