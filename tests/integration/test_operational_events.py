@@ -327,6 +327,137 @@ def test_events_two_batches_finishing_a_job_at_once_send_one_completion(
     assert _job(api, token, job["resend_id"])["delivered"] == 2
 
 
+class _Calls:
+    """The store's DynamoDB client, counting the calls made through it by operation."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.made: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name == "exceptions" or not callable(attribute):
+            return attribute
+
+        def call(**kwargs: Any) -> Any:
+            self.made.append((name, kwargs))
+            return attribute(**kwargs)
+
+        return call
+
+
+def _one_batch(store: Any, messages: list[dict[str, Any]]) -> Any:
+    """Run the consumer's Deliverer on these messages as one batch, through `store`."""
+    from webhook_resend.aws import clients
+    from webhook_resend.delivery.deliverer import Deliverer, Incoming
+    from webhook_resend.delivery.events import Notifier
+    from webhook_resend.delivery.sender import HttpSender, default_transport
+
+    deliverer = Deliverer(
+        store,
+        clients.settings(),
+        lambda: HttpSender(2.0, transport_factory=lambda: default_transport(True), allow_private=True),
+        notifier=Notifier(store, clients.event_publisher()),
+    )
+    batch = [Incoming(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in messages]
+    return asyncio.run(deliverer.run(batch))
+
+
+def test_events_a_batch_completing_its_job_claims_its_end_on_what_it_read_first(
+    api: Api,
+    tenant: dict[str, Any],
+    sqs: Any,
+    queue: str,
+    receiver: Receiver,
+    deliveries: Callable[..., int],
+) -> None:
+    from webhook_resend.aws import clients, keys
+    from webhook_resend.aws.dynamodb import ENDED_PREFIX, Store
+
+    # Given a notify_url and a job of two pairs, both messages in one batch
+    token = tenant["token"]
+    _set_notify_url(api, token, f"{receiver.url}/ops")
+    ids = _put_items(api, token, 2)
+    job = _resend(api, token, _webhook(api, token, [f"{receiver.url}/hook"])["id"], ids)
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=600)["Messages"]
+    assert len(received) == 2
+    table = clients.settings().table_name
+    client = _Calls(clients.boto_client("dynamodb"))
+
+    # When the batch runs: it counts both pairs, so it completes the job
+    result = _one_batch(Store(client, table), received)
+    deliveries()  # the events queue
+
+    # Then the tenant and the job were read once, with the batch's subjects (one BatchGetItem),
+    # and the job's end claimed at once on that read: no GetItem of either after the commit (the
+    # PutItem: the event's record, written by `notify`)
+    assert result.failed_message_ids == []
+    assert [name for name, _ in client.made] == [
+        "batch_get_item",
+        "transact_write_items",
+        "update_item",
+        "put_item",
+    ]
+    read_keys = client.made[0][1]["RequestItems"][table]["Keys"]
+    for key in (keys.tenant(tenant["tenant_id"]), keys.job(tenant["tenant_id"], job["resend_id"])):
+        assert {k: {"S": v} for k, v in key.items()} in read_keys
+    claim = client.made[2][1]
+    assert "end_notified" in claim["UpdateExpression"]
+    assert "pending <= :zero" in claim["ConditionExpression"]
+    # and its completion arrived at the notify_url it read, signed with its callback_secret
+    event = _verified(tenant["callback_secret"], receiver.to("/ops")[-1])
+    assert event["type"] == "resend.completed"
+    assert (event["data"]["job"]["id"], event["data"]["job"]["delivered"]) == (job["resend_id"], 2)
+    assert [r["type"] for r in _events(api, token)] == ["resend.completed"]
+    # and the claim removed the progress window the commit wrote: the ended job shows no rate
+    record = clients.store().job_record(tenant["tenant_id"], job["resend_id"])
+    assert record is not None
+    assert record["end_notified"] == "resend.completed"
+    assert [name for name in record if name.startswith(ENDED_PREFIX)] == []
+    assert _job(api, token, job["resend_id"])["status"] == "completed"
+
+
+def test_events_a_batch_that_leaves_pairs_pending_claims_nothing_and_the_last_one_announces(
+    api: Api,
+    tenant: dict[str, Any],
+    sqs: Any,
+    queue: str,
+    receiver: Receiver,
+    deliveries: Callable[..., int],
+) -> None:
+    from webhook_resend.aws import clients
+    from webhook_resend.aws.dynamodb import Store
+
+    # Given a job of two pairs, worked by two batches one after the other
+    token = tenant["token"]
+    _set_notify_url(api, token, f"{receiver.url}/ops")
+    ids = _put_items(api, token, 2)
+    job = _resend(api, token, _webhook(api, token, [f"{receiver.url}/hook"])["id"], ids)
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=600)["Messages"]
+    assert len(received) == 2
+    table = clients.settings().table_name
+    first, second = _Calls(clients.boto_client("dynamodb")), _Calls(clients.boto_client("dynamodb"))
+
+    # When the first batch counts one pair: the job it read had two pending
+    _one_batch(Store(first, table), received[:1])
+    # Then it reads the job consistently after its commit, sees one pending, and claims nothing
+    assert [name for name, _ in first.made] == ["batch_get_item", "transact_write_items", "get_item"]
+
+    # When the second batch counts the other: the job it read (after the first commit) had one
+    _one_batch(Store(second, table), received[1:])
+    deliveries()
+    # Then it claims the end at once, and the completion is sent once
+    assert [name for name, _ in second.made] == [
+        "batch_get_item",
+        "transact_write_items",
+        "update_item",
+        "put_item",
+    ]
+    events = [_verified(tenant["callback_secret"], r) for r in receiver.to("/ops")]
+    assert [(e["type"], e["data"]["job"]["delivered"]) for e in events] == [("resend.completed", 2)]
+    assert _job(api, token, job["resend_id"])["status"] == "completed"
+
+
 # -- webhook.deactivated ------------------------------------------------------------------------------
 def test_events_a_410_sends_webhook_deactivated_with_the_url_and_the_answer(
     api: Api, tenant: dict[str, Any], receiver: Receiver, deliveries: Callable[..., int]

@@ -979,20 +979,31 @@ class Store:
         *,
         drained: bool,
         record: dict[str, Any],
+        windows: Sequence[int] = (),
+        running: bool = False,
     ) -> dict[str, Any] | None:
         """Mark the job's end announced (`end_notified`), only if no one has and, with `drained`,
         only while nothing is pending; the job item after the write when this call won, else None.
         Of two batches that finish a job at once, exactly one wins. The progress windows of
-        `record` (the item as read) are removed: a job that ended shows no rate."""
+        `record` (the item as read) are removed, and those of `windows` (the windows commits may
+        have written since it was read; removing one that is not there is no error): a job that
+        ended shows no rate. With `running`, only while the job is running (not selecting,
+        paused or cancelled): a claim made on a read older than the last counts."""
         condition = f"attribute_exists(created_on) AND attribute_not_exists({END_NOTIFIED})"
         values: dict[str, Any] = {":type": event_type, ":when": when}
         if drained:
             condition += " AND pending <= :zero"
             values[":zero"] = 0
-        names = {f"#ow{i}": name for i, name in enumerate(n for n in record if n.startswith(ENDED_PREFIX))}
+        ended = [n for n in record if n.startswith(ENDED_PREFIX)]
+        ended += [f"{ENDED_PREFIX}{w}" for w in windows if f"{ENDED_PREFIX}{w}" not in record]
+        names = {f"#ow{i}": name for i, name in enumerate(ended)}
+        if running:
+            condition += " AND (attribute_not_exists(#state) OR #state = :selected)"
+            names["#state"] = "state"
+            values[":selected"] = SELECTED
         expression = f"SET {END_NOTIFIED} = :type, end_notified_on = :when"
-        if names:
-            expression += " REMOVE " + ", ".join(names)
+        if ended:
+            expression += " REMOVE " + ", ".join(n for n in names if n.startswith("#ow"))
         try:
             answer = self._client.update_item(
                 TableName=self._table,

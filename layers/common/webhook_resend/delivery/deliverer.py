@@ -17,6 +17,7 @@ import gzip
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from pydantic import ValidationError
 from webhook_resend import clock
 from webhook_resend.aws import keys
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, ParkedPair, Store, StoreBusyError, delivery_from
-from webhook_resend.delivery import backoff, callbacks, pacing, parking, signing
+from webhook_resend.delivery import backoff, callbacks, events, pacing, parking, signing
 from webhook_resend.delivery.events import Notifier
 from webhook_resend.delivery.sender import Attempt, HttpSender, failed_attempt
 from webhook_resend.models import progress
@@ -185,6 +186,11 @@ class Deliverer:
         self._job_locks: dict[tuple[str, str], asyncio.Lock] = {}
         # id of a Work → the state (paused, cancelled) that kept one of its attempts from starting
         self._stopped_late: dict[int, str] = {}
+        # tenant id → its record as the batch read it (None: no such tenant), for the batch's
+        # operational events: a batch that completes a job reads no tenant again to announce it
+        self._tenants: dict[str, dict[str, Any] | None] = {}
+        # (tenant id, job id) → the job item as the batch read it (None: none) and when (epoch s)
+        self._jobs_read: dict[tuple[str, str], tuple[dict[str, Any] | None, float]] = {}
 
     def _soon(self) -> int:
         return soon(self._rng)
@@ -213,17 +219,24 @@ class Deliverer:
         wanted = []
         for w in work:
             m = w.message
+            # Its tenant: a task's callback secret; the notify_url of a job the batch completes.
+            wanted.append(keys.tenant(m.tenant_id))
             if m.kind == "task":
-                wanted += [keys.task(m.tenant_id, m.subject_id), keys.tenant(m.tenant_id)]
+                wanted.append(keys.task(m.tenant_id, m.subject_id))
             else:
                 wanted += [keys.item(m.tenant_id, m.subject_id), keys.webhook(m.tenant_id, m.webhook_id)]
             wanted += _record_keys(m, _likely_indexes(m))
             # Its job, in the same round: is it paused or cancelled (SPEC §11)?
             wanted.append(keys.job(m.tenant_id, m.job_id))
         found = self._store.get_records(_unique(wanted))
+        self._tenants = {w.message.tenant_id: None for w in work}
+        self._jobs_read = {}
+        read_at = clock.now().timestamp()
         for w in work:
             m = w.message
+            self._tenants[m.tenant_id] = found.get(_key(keys.tenant(m.tenant_id)))
             job = found.get(_key(keys.job(m.tenant_id, m.job_id))) or {}
+            self._jobs_read[m.job_key] = (job or None, read_at)
             self._job_states[(m.tenant_id, m.job_id)] = (time.monotonic(), job.get("state"))
             if job.get("state") in (PAUSED, CANCELLED):
                 w.stopped = job["state"]
@@ -711,7 +724,11 @@ class Deliverer:
                 (o.tenant_id, o.job_id) for _, o in outcomes if o.terminal and id(o) not in unwritten_ids
             }
             counted |= {(w.message.tenant_id, w.message.job_id) for w in work if w.already_done}
-            self._notifier.jobs_counted(counted)
+            counts = Counter(
+                (o.tenant_id, o.job_id) for _, o in outcomes if o.terminal and id(o) not in unwritten_ids
+            )
+            ending = events.likely_ended(self._jobs_read, counts, clock.now().timestamp())
+            self._notifier.jobs_counted(counted, self._tenants, ending)
 
         for w, outcome in outcomes:
             message_id = w.incoming.message_id

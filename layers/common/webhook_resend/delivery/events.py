@@ -21,7 +21,7 @@ whatever is pending.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,7 +32,14 @@ from webhook_resend.aws.dynamodb import END_NOTIFIED, Store, failure_causes, job
 from webhook_resend.aws.publisher import PublishResult
 from webhook_resend.models import progress
 from webhook_resend.models.messages import EventMessage
-from webhook_resend.models.records import CANCELLED, PAUSED, SELECTING, EventDelivery, OperationalEventType
+from webhook_resend.models.records import (
+    CANCELLED,
+    PAUSED,
+    SELECTED,
+    SELECTING,
+    EventDelivery,
+    OperationalEventType,
+)
 from webhook_resend.observability import logger
 
 DEFAULT_KEEP_DAYS = 30
@@ -54,11 +61,16 @@ def notify(
     data: dict[str, Any],
     *,
     keep_days: int = DEFAULT_KEEP_DAYS,
+    tenants: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> EventDelivery | None:
     """Send `event_type` with `data` to the tenant's notify_url: its record written, its message
-    queued. None when the tenant has no notify_url. AWS errors propagate (nothing was queued, or
+    queued. None when the tenant has no notify_url. `tenants`: tenant records the caller read
+    already (the consumer's batch read them with its subjects; None: a tenant that does not
+    exist); a tenant not among them is read here. AWS errors propagate (nothing was queued, or
     the record says what was not)."""
-    tenant = store.get_tenant(tenant_id)
+    tenant = (
+        tenants[tenant_id] if tenants is not None and tenant_id in tenants else store.get_tenant(tenant_id)
+    )
     url = (tenant or {}).get("notify_url")
     if not url:
         return None
@@ -110,11 +122,13 @@ def announce_job_end(
     *,
     drained: bool = True,
     keep_days: int = DEFAULT_KEEP_DAYS,
+    tenants: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> EventDelivery | None:
     """Announce that a job ended, once: claim its end (`Store.claim_job_end`; with `drained`, only
     once nothing is pending) and, when this call won, `notify`. None when the job is not ended,
     was announced already, or the tenant has no notify_url. One consistent read decides whether
-    the conditional write is worth making, so a batch that leaves pairs pending writes nothing."""
+    the conditional write is worth making, so a batch that leaves pairs pending writes nothing.
+    `tenants`: as `notify`'s."""
     record = store.job_record(tenant_id, job_id)
     # A counter update of a job that is gone (its retention ended) leaves a bare item, no job.
     if record is None or END_NOTIFIED in record or "created_on" not in record:
@@ -129,7 +143,42 @@ def announce_job_end(
     )
     if claimed is None:
         return None  # another batch won: it sends
-    return notify(store, publisher, tenant_id, event_type, job_end_data(claimed), keep_days=keep_days)
+    data = job_end_data(claimed)
+    return notify(store, publisher, tenant_id, event_type, data, keep_days=keep_days, tenants=tenants)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A job a batch's own counts may have ended, by the batch's read of it before its commit:
+    its end is claimed at once, without the consistent read `announce_job_end` makes first (the
+    claim's condition decides, as always). `windows`: the progress windows commits may have
+    written since that read, removed by the claim with the ones the read saw."""
+
+    record: dict[str, Any]
+    windows: tuple[int, ...]
+
+
+def likely_ended(
+    read: Mapping[tuple[str, str], tuple[dict[str, Any] | None, float]],
+    counted: Mapping[tuple[str, str], int],
+    now: float,
+) -> dict[tuple[str, str], Ending]:
+    """The jobs whose pending pairs, as a batch read them (`read`: the job item, or None, and when
+    it was read, epoch s), were all counted by the batch (`counted`: the pairs its commit counted
+    per job). Only a running job (not selecting, paused or cancelled) whose end was not announced
+    yet: anything else goes through `announce_job_end`'s read."""
+    found = {}
+    for key, count in counted.items():
+        record, read_at = read.get(key, (None, 0.0))
+        if record is None or "created_on" not in record or END_NOTIFIED in record:
+            continue
+        if record.get("state") not in (None, SELECTED) or int(record.get("pending", 0)) > count:
+            continue
+        # A window of the last minute before the read (an eventually consistent read may miss a
+        # count just made) up to the next one after now (a commit's clock may be a little ahead).
+        first = progress.window_of(read_at) - progress.WINDOWS
+        found[key] = Ending(record, tuple(range(first, progress.window_of(now) + 2)))
+    return found
 
 
 @dataclass
@@ -146,13 +195,36 @@ class Notifier:
     ) -> EventDelivery | None:
         return notify(self.store, self.publisher, tenant_id, event_type, data, keep_days=self.keep_days)
 
-    def jobs_counted(self, jobs: Iterable[tuple[str, str]]) -> int:
-        """After a commit moved these jobs' counters: announce each one it completed. An AWS error
-        is logged, never raised: the batch's results are written already. Answers how many
+    def jobs_counted(
+        self,
+        jobs: Iterable[tuple[str, str]],
+        tenants: Mapping[str, dict[str, Any] | None] | None = None,
+        ending: Mapping[tuple[str, str], Ending] | None = None,
+    ) -> int:
+        """After a commit moved these jobs' counters: announce each one it completed (`tenants`:
+        the tenant records the batch read already, see `notify`; `ending`: the jobs the batch's
+        counts likely ended, claimed without a read first, see `likely_ended`). An AWS error is
+        logged, never raised: the batch's results are written already. Answers how many
         completions this call announced (or claimed, for a tenant without a notify_url)."""
         announced = 0
         for tenant_id, job_id in sorted(set(jobs)):
             try:
+                seen = (ending or {}).get((tenant_id, job_id))
+                if seen is not None:
+                    claimed = self.store.claim_job_end(
+                        tenant_id,
+                        job_id,
+                        "resend.completed",
+                        clock.now_text(),
+                        drained=True,
+                        record=seen.record,
+                        windows=seen.windows,
+                        running=True,
+                    )
+                    if claimed is not None:
+                        announced += self.notify_once(tenant_id, claimed, tenants)
+                        continue
+                    # Refused: announced already, not drained, or paused or cancelled meanwhile.
                 if announce_job_end(
                     self.store,
                     self.publisher,
@@ -160,11 +232,28 @@ class Notifier:
                     job_id,
                     "resend.completed",
                     keep_days=self.keep_days,
+                    tenants=tenants,
                 ):
                     announced += 1
             except (ClientError, BotoCoreError) as exc:
                 logger.warning("job completion not announced", extra={"error": _aws_error(exc)})
         return announced
+
+    def notify_once(
+        self, tenant_id: str, claimed: dict[str, Any], tenants: Mapping[str, dict[str, Any] | None] | None
+    ) -> int:
+        """`resend.completed` of a job whose end this call claimed; 1 if an event was sent."""
+        data = job_end_data(claimed)
+        sent = notify(
+            self.store,
+            self.publisher,
+            tenant_id,
+            "resend.completed",
+            data,
+            keep_days=self.keep_days,
+            tenants=tenants,
+        )
+        return int(sent is not None)
 
     def webhook_deactivated(self, tenant_id: str, data: dict[str, Any]) -> None:
         try:
