@@ -45,8 +45,11 @@ def test_put_content_items_keeps_created_on_of_the_replaced_item() -> None:
     outcomes = put_content_items(store, TENANT, [body(id=A), body(id=B)])  # type: ignore[arg-type]
 
     assert [(o.status, o.id) for o in outcomes] == [("replaced", A), ("created", B)]
-    assert outcomes[0].item is not None and outcomes[0].item.created_on == OLD
-    assert outcomes[1].item is not None and outcomes[1].item.created_on != OLD
+    replaced, created = outcomes[0].item, outcomes[1].item
+    assert replaced is not None
+    assert replaced.created_on == OLD
+    assert created is not None
+    assert created.created_on != OLD
     assert store.asked == [(TENANT, [A, B])]
     assert [i.id for i in store.written[0][1]] == [A, B]
 
@@ -70,7 +73,8 @@ def test_put_content_items_passes_validation_problems_through_and_writes_nothing
     assert [o.status for o in outcomes] == ["refused", "refused"]
     assert outcomes[0].problems == problems
     assert outcomes[1].problems[0].field == "id"
-    assert store.asked == [] and store.written == []
+    assert store.asked == []
+    assert store.written == []
 
 
 def test_put_content_items_answers_failed_for_what_the_store_did_not_take() -> None:
