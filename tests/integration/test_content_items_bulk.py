@@ -201,3 +201,46 @@ def test_content_items_bulk_without_credentials_is_401(api):
     reply = api.request("PUT", "/content_items", json_body=[{"id": ITEM_A, "model": "Post"}])
 
     assert reply.status == 401
+
+
+def test_content_items_bulk_read_left_unprocessed_is_503_and_writes_nothing(call, monkeypatch):
+    # Given DynamoDB keeps the BatchGetItem's keys unprocessed through every retry
+    from webhook_resend.aws.dynamodb import Store, StoreBusyError
+
+    def busy(self: Any, tenant_id: str, item_ids: Any) -> Any:
+        raise StoreBusyError("2 keys still unprocessed after 6 rounds")
+
+    monkeypatch.setattr(Store, "get_items", busy)
+
+    # When a bulk write comes
+    reply = _bulk(call, [{"id": ITEM_A, "model": "Post"}, {"id": ITEM_B, "model": "Post"}])
+
+    # Then it is a 503 to retry, and nothing was written
+    assert reply.status == 503, reply.body
+    assert reply.json["errors"][0]["field"] == "service"
+    monkeypatch.undo()
+    assert call("GET", "/content_items").json["total"] == 0
+
+
+def test_content_items_bulk_write_dynamodb_did_not_take_is_failed_item_by_item(call, monkeypatch):
+    # Given DynamoDB takes the first item of a bulk write but not the second
+    from webhook_resend.aws.dynamodb import Store
+
+    real = Store.put_items
+
+    def half(self: Any, tenant_id: str, items: Any) -> set[str]:
+        real(self, tenant_id, items[:1])
+        return {i.id for i in items[1:]}
+
+    monkeypatch.setattr(Store, "put_items", half)
+
+    reply = _bulk(call, [{"id": ITEM_A, "model": "Post"}, {"id": ITEM_B, "model": "Post"}])
+
+    assert reply.status == 200, reply.body
+    assert (reply.json["created"], reply.json["failed"]) == (1, 1)
+    failed = reply.json["results"][1]
+    assert failed["status"] == "failed"
+    assert failed["errors"] == [
+        {"field": "service", "message": "the service is busy; send this item again shortly"}
+    ]
+    assert call("GET", f"/content_items/{ITEM_B}").status == 404
