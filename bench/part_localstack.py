@@ -12,7 +12,8 @@ by the project's own Store), and timed through the HTTP API:
     select    POST /resends by filter over every item: 202 to the end of its selection
     deliver   pairs/s: the prepr page's 1,000 pairs delivered to a local receiver that answers
               at once (bench/receiver.py), or what ended of them within DELIVERY_WINDOW_S
-    import    items/s of `webhook-resend items import` (8 threads) of IMPORT_ITEMS new items
+    import    items/s of `webhook-resend items import` (PUT /content_items, 100 lines a request,
+              4 in flight) of IMPORT_ITEMS new items
 
 By hand, at any size (the 100,000 figures in the README were taken so):
 
@@ -41,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 # 100,000 figures are in the README, measured by hand with main().
 SIZES = (3_000,)
 BASELINE_DELIVERY_WINDOW_S = 20.0
-IMPORT_ITEMS = 300
+IMPORT_ITEMS = 2_000
 DELIVERY_WINDOW_S = 60.0
 EVENT = "content_item.published"
 FILTER_QS = "tags[0][in][0]=news"
@@ -175,7 +176,7 @@ def measure_stack(
                     "".join(json.dumps(sample_item(10**7 + n)) + "\n" for n in range(IMPORT_ITEMS))
                 )
                 progress = importer.Progress(path.with_suffix(".progress"), importer.progress_header("bench"))
-                summary = importer.import_items(path, ApiClient(local.url, token), progress, workers=8)
+                summary = importer.import_items(path, ApiClient(local.url, token), progress)
                 progress.close()
                 assert summary.imported == IMPORT_ITEMS, importer.format_summary(summary, str(path))
                 figures["import_items_per_s"] = summary.imported / summary.seconds

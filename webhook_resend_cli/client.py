@@ -173,6 +173,10 @@ class ApiClient:
     def put_content_item(self, item_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("PUT", f"/content_items/{_path_id(item_id)}", body=body)
 
+    def put_content_items(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """`PUT /content_items`: up to 100 items, each with its id; answered item by item."""
+        return self._call("PUT", "/content_items", body=items)
+
     def target_digest(self) -> str:
         """Which API and tenant this client writes to, with the token only as a digest."""
         token_digest = hashlib.sha256((self._token or "").encode()).hexdigest()[:16]

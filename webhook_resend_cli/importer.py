@@ -1,9 +1,12 @@
 """`webhook-resend items import FILE.jsonl`: load content items, one JSON object a line.
 
-Each line is a content item in the shape `GET /content_items/{id}` answers (its `id` included);
-it is sent as `PUT /content_items/{id}` by a pool of threads. What the API refuses (a 4xx) is
-listed by line number with the API's message; what could not be sent at all (a 5xx, a timeout,
-the server gone) is retried a few times and then listed too. Neither stops the import.
+Each line is a content item in the shape `GET /content_items/{id}` answers (its `id` included).
+Lines are sent in batches (up to 100 lines and 768 KiB a request, under the API's 1 MB body
+limit) with the bulk write `PUT /content_items`, several batches in flight from a pool of threads.
+What the API refuses (its per-item 422, or a 4xx of the whole request) is listed by line number
+with the API's message; what could not be stored (a request answered 5xx or not at all, an item
+answered `failed`) is sent again a few times, only what was not stored, then listed too. Neither
+stops the import.
 
 Resumable: every line the API accepted is recorded, with a digest of its text, in a progress file
 beside the input (`FILE.jsonl.progress`, or `--progress`), under a header naming the API and a
@@ -27,14 +30,16 @@ from typing import Any, Protocol, TextIO
 from webhook_resend_cli.client import ApiError, CliError, ConnectionFailedError
 from webhook_resend_cli.render import clean, format_duration, format_errors, format_rate
 
-DEFAULT_WORKERS = 8
-RETRIES = 3  # further attempts of a line whose PUT got a 5xx or no answer
+DEFAULT_WORKERS = 4  # batches in flight
+BATCH_ITEMS = 100  # the bulk write's cap
+BATCH_BYTES = 768 * 1024  # a request's body stays under the API's 1 MB limit
+RETRIES = 3  # further attempts of what a request answered 5xx, not at all, or `failed`
 PROGRESS_SUFFIX = ".progress"
 _PROGRESS_VERSION = 1
 
 
-class ItemPutter(Protocol):
-    def put_content_item(self, item_id: str, body: dict[str, Any]) -> dict[str, Any]: ...
+class ItemWriter(Protocol):
+    def put_content_items(self, items: list[dict[str, Any]]) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -132,19 +137,31 @@ def api_message(error: ApiError) -> str:
     return f"HTTP {error.status}: {text}" if f"HTTP {error.status}" not in text else text
 
 
-def _put(client: ItemPutter, item_id: str, body: dict[str, Any], sleep: Callable[[float], None]) -> None:
-    """PUT one item, retrying a 5xx or no answer; raises the last error."""
-    for attempt in range(RETRIES + 1):
-        try:
-            client.put_content_item(item_id, body)
-            return
-        except ApiError as error:
-            if error.status < 500 or attempt == RETRIES:
-                raise
-        except ConnectionFailedError:
-            if attempt == RETRIES:
-                raise
-        sleep(0.5 * 2**attempt)
+@dataclass
+class _Line:
+    number: int
+    digest: str
+    body: dict[str, Any]
+    size: int
+
+
+def item_message(errors: list[dict[str, Any]]) -> str:
+    """An item the bulk write refused, worded as the single PUT's 422 would be."""
+    return api_message(ApiError(422, {"errors": errors}))
+
+
+def batches(lines: Iterator[_Line], max_items: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[_Line]]:
+    """Consecutive lines, at most `max_items` and (but for a lone line) `max_bytes` a batch."""
+    batch: list[_Line] = []
+    size = 0
+    for line in lines:
+        if batch and (len(batch) >= max_items or size + line.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(line)
+        size += line.size + 1
+    if batch:
+        yield batch
 
 
 class Bar:
@@ -181,10 +198,11 @@ class Bar:
 
 def import_items(
     path: Path,
-    client: ItemPutter,
+    client: ItemWriter,
     progress: Progress,
     *,
     workers: int = DEFAULT_WORKERS,
+    batch_items: int = BATCH_ITEMS,
     on_progress: Callable[[ImportSummary], None] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> ImportSummary:
@@ -194,43 +212,76 @@ def import_items(
     lock = threading.Lock()
     started = time.monotonic()
 
-    def send(number: int, digest: str, item_id: str, body: dict[str, Any]) -> None:
-        try:
-            _put(client, item_id, body, pause)
-        except ApiError as error:
-            with lock:
-                target = summary.refused if error.status < 500 else summary.failed
-                target.append(Refusal(number, api_message(error)))
-            return
-        except CliError as error:
-            with lock:
-                summary.failed.append(Refusal(number, clean(error)))
-            return
-        progress.record(number, digest)
+    def stored(line: _Line) -> None:
+        progress.record(line.number, line.digest)
         with lock:
             summary.imported += 1
+
+    def ended(target: list[Refusal], lines: list[_Line], message: str) -> None:
+        with lock:
+            target.extend(Refusal(line.number, message) for line in lines)
+
+    def send(batch: list[_Line]) -> None:
+        todo = batch
+        for attempt in range(RETRIES + 1):
+            last = attempt == RETRIES
+            try:
+                answer = client.put_content_items([line.body for line in todo])
+            except ApiError as error:
+                if error.status < 500:
+                    return ended(summary.refused, todo, api_message(error))
+                if last:
+                    return ended(summary.failed, todo, api_message(error))
+            except ConnectionFailedError as error:
+                if last:
+                    return ended(summary.failed, todo, clean(error))
+            except CliError as error:
+                return ended(summary.failed, todo, clean(error))
+            else:
+                busy: list[_Line] = []
+                for result in answer.get("results", []):
+                    line = todo[int(result["index"])]
+                    if result["status"] in ("created", "replaced"):
+                        stored(line)
+                    elif result["status"] == "refused":
+                        ended(summary.refused, [line], item_message(result.get("errors") or []))
+                    else:
+                        busy.append(line)
+                answered = {int(r["index"]) for r in answer.get("results", [])}
+                busy.extend(line for n, line in enumerate(todo) if n not in answered)
+                if not busy:
+                    return None
+                todo = busy
+                if last:
+                    return ended(summary.failed, todo, "the service was busy and did not store it")
+            pause(0.5 * 2**attempt)
+        return None
+
+    def readable() -> Iterator[_Line]:
+        for number, text in read_lines(path):
+            summary.total += 1
+            digest = line_digest(text)
+            if progress.loaded(number, digest):
+                summary.skipped += 1
+                continue
+            try:
+                _, body = parse_line(text)
+            except ValueError as error:
+                summary.refused.append(Refusal(number, str(error)))
+                continue
+            yield _Line(number, digest, body, len(text.encode()))
 
     pending: set[Future[None]] = set()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
         try:
-            for number, text in read_lines(path):
-                summary.total += 1
-                digest = line_digest(text)
-                if progress.loaded(number, digest):
-                    summary.skipped += 1
-                    continue
-                try:
-                    item_id, body = parse_line(text)
-                except ValueError as error:
-                    summary.refused.append(Refusal(number, str(error)))
-                    continue
-                while len(pending) >= workers * 4:
+            for batch in batches(readable(), batch_items):
+                while len(pending) >= workers * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
                         future.result()
                     if on_progress:
                         on_progress(summary)
-                pending.add(pool.submit(send, number, digest, item_id, body))
+                pending.add(pool.submit(send, batch))
             while pending:
                 finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in finished:

@@ -175,6 +175,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def batch_size(text: str) -> int:
+    value = positive_int(text)
+    if value > importer.BATCH_ITEMS:
+        raise argparse.ArgumentTypeError(f"must be at most {importer.BATCH_ITEMS} (the bulk write's cap)")
+    return value
+
+
 def _connection_options(parser: argparse.ArgumentParser, *, on_command: bool) -> None:
     # Accepted before and after the command. On a command the default is SUPPRESS, so an option
     # given before the command is not overwritten by the command parser's default.
@@ -598,9 +605,10 @@ def _items_parser(commands: Any) -> None:
         "import",
         help="load content items from a JSON Lines file (resumable)",
         description="Load content items, one JSON object a line in the shape GET "
-        "/content_items/{id} answers (id included), with PUT /content_items/{id} from a pool of "
-        "threads. Lines the API accepted are recorded in a progress file beside the input: a "
-        "re-run skips them (unless their text changed) and sends the rest. What is refused is "
+        "/content_items/{id} answers (id included), in batches of up to 100 lines with the bulk "
+        "write PUT /content_items, several batches in flight. Lines the API accepted are recorded "
+        "in a progress file beside the input: a re-run skips them (unless their text changed) "
+        "and sends the rest. What is refused is "
         "listed by line number with the API's message. Exit code 1 if any line was refused or "
         "could not be sent.",
     )
@@ -609,7 +617,14 @@ def _items_parser(commands: Any) -> None:
         "--workers",
         type=positive_int,
         default=importer.DEFAULT_WORKERS,
-        help="concurrent requests (default: 8)",
+        help=f"batches in flight (default: {importer.DEFAULT_WORKERS})",
+    )
+    load.add_argument(
+        "--batch",
+        type=batch_size,
+        default=importer.BATCH_ITEMS,
+        metavar="N",
+        help=f"lines a request, 1 to {importer.BATCH_ITEMS} (default: {importer.BATCH_ITEMS})",
     )
     load.add_argument(
         "--progress", type=Path, metavar="FILE", help="the progress file (default: FILE.jsonl.progress)"
@@ -636,6 +651,7 @@ def cmd_items_import(args: argparse.Namespace, client: Client, io: Io) -> int:
             client,
             progress,
             workers=args.workers,
+            batch_items=args.batch,
             on_progress=bar.show,  # type: ignore[arg-type]
         )
     finally:

@@ -217,6 +217,7 @@ MORE_BAD_CREDENTIALS: dict[str, Presenter] = {
 TENANT_ROUTES = [
     ("GET", "/webhooks", None),
     ("GET", "/content_items", None),
+    ("PUT", "/content_items", [{"id": SOME_ID, "model": "Post"}]),
     ("GET", f"/content_items/{SOME_ID}", None),
     ("PUT", f"/tasks/{SOME_ID}", VALID_TASK),
     ("GET", f"/resends/{SOME_ID}", None),
@@ -294,8 +295,8 @@ def test_gateway_unknown_route_is_json_404(api, tenant, method, target):
 @pytest.mark.parametrize(
     ("method", "target", "allowed"),
     [
-        ("DELETE", "/content_items", {"GET"}),
-        ("POST", "/content_items", {"GET"}),
+        ("DELETE", "/content_items", {"GET", "PUT"}),
+        ("POST", "/content_items", {"GET", "PUT"}),
         ("PATCH", f"/content_items/{SOME_ID}", {"GET", "PUT", "DELETE"}),
         ("POST", f"/tasks/{SOME_ID}", {"GET", "PUT", "DELETE"}),
         ("PUT", "/webhooks", {"GET", "POST"}),

@@ -24,32 +24,46 @@ def item(n: int, **extra: Any) -> dict[str, Any]:
 
 
 class Api:
-    """PUT /content_items/{id} answered from rules; every call recorded (from several threads)."""
+    """PUT /content_items answered from rules, item by item; every item sent is recorded as a call
+    (from several threads), every request's size in `requests`."""
 
     def __init__(self, target: str = "http://api.test abc") -> None:
         self.target = target
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.requests: list[int] = []
         self.stored: dict[str, dict[str, Any]] = {}
-        self.fail_first: dict[str, int] = {}  # id -> 5xx answers before it succeeds
-        self.unreachable: set[str] = set()
+        self.failing_requests = 0  # requests answered 503 before any succeeds
+        self.busy_first: dict[str, int] = {}  # id -> answers `failed` before it is stored
+        self.unreachable = False
         self._lock = threading.Lock()
 
     def target_digest(self) -> str:
         return self.target
 
-    def put_content_item(self, item_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def put_content_items(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         with self._lock:
-            self.calls.append((item_id, body))
-            if item_id in self.unreachable:
+            self.requests.append(len(items))
+            self.calls.extend((body["id"], body) for body in items)
+            if self.unreachable:
                 raise ConnectionFailedError("cannot connect to http://api.test: connection refused")
-            if self.fail_first.get(item_id, 0) > 0:
-                self.fail_first[item_id] -= 1
+            if self.failing_requests > 0:
+                self.failing_requests -= 1
                 raise ApiError(503, {"message": "Service Unavailable"})
-        if body.get("model") == "":
-            raise ApiError(422, {"errors": [{"field": "model", "message": "must not be empty"}]})
-        with self._lock:
-            self.stored[item_id] = body
-        return body
+        results = []
+        for index, body in enumerate(items):
+            result: dict[str, Any] = {"index": index, "id": body["id"], "errors": []}
+            with self._lock:
+                if body.get("model") == "":
+                    result["status"] = "refused"
+                    result["errors"] = [{"field": "model", "message": "must not be empty"}]
+                elif self.busy_first.get(body["id"], 0) > 0:
+                    self.busy_first[body["id"]] -= 1
+                    result["status"] = "failed"
+                else:
+                    result["status"] = "replaced" if body["id"] in self.stored else "created"
+                    self.stored[body["id"]] = body
+            results.append(result)
+        return {"results": results}
 
 
 def write(path: Path, lines: list[Any]) -> Path:
@@ -135,25 +149,80 @@ def test_progress_written_for_another_api_or_tenant_is_not_trusted(tmp_path: Pat
     assert "written for another API or tenant" in err
 
 
-def test_no_answer_is_retried_then_listed_and_sent_by_the_next_run(tmp_path: Path) -> None:
+def test_a_request_without_answer_is_retried_then_listed_and_sent_by_the_next_run(tmp_path: Path) -> None:
     source = write(tmp_path / "items.jsonl", [item(1), item(2), item(3)])
     api = Api()
-    api.fail_first[item(1)["id"]] = 2  # two 503s, then stored
-    api.unreachable.add(item(3)["id"])
+    api.unreachable = True
 
     code, out, _ = run(["items", "import", str(source)], api)
 
     assert code == 1
-    assert sorted(api.stored) == [item(1)["id"], item(2)["id"]]
-    assert [i for i, _ in api.calls].count(item(3)["id"]) == importer.RETRIES + 1
-    assert out.splitlines()[1] == (
-        "line 3: not sent: cannot connect to http://api.test: connection refused (a re-run sends it again)"
-    )
+    assert api.stored == {}
+    assert api.requests == [3] * (importer.RETRIES + 1)
+    assert out.splitlines()[1:] == [
+        f"line {n}: not sent: cannot connect to http://api.test: connection refused (a re-run sends it again)"
+        for n in (1, 2, 3)
+    ]
 
-    api.unreachable.clear()
+    api.unreachable = False
     api.calls.clear()
     assert run(["items", "import", str(source)], api)[0] == 0
-    assert [i for i, _ in api.calls] == [item(3)["id"]]
+    assert sorted(api.stored) == [item(n)["id"] for n in (1, 2, 3)]
+
+
+def test_a_5xx_is_retried_and_only_items_answered_failed_are_sent_again(tmp_path: Path) -> None:
+    source = write(tmp_path / "items.jsonl", [item(1), item(2), item(3)])
+    api = Api()
+    api.failing_requests = 2  # two 503s of the whole request
+    api.busy_first[item(2)["id"]] = 1  # then item 2 answered `failed` once
+
+    code, out, _ = run(["items", "import", str(source)], api)
+
+    assert code == 0, out
+    assert api.requests == [3, 3, 3, 1]
+    assert sorted(api.stored) == [item(n)["id"] for n in (1, 2, 3)]
+
+
+def test_an_item_failed_through_every_retry_is_listed_by_line(tmp_path: Path) -> None:
+    source = write(tmp_path / "items.jsonl", [item(1), item(2)])
+    api = Api()
+    api.busy_first[item(2)["id"]] = importer.RETRIES + 1
+
+    code, out, _ = run(["items", "import", str(source)], api)
+
+    assert code == 1
+    assert sorted(api.stored) == [item(1)["id"]]
+    assert out.splitlines()[1] == (
+        "line 2: not sent: the service was busy and did not store it (a re-run sends it again)"
+    )
+
+
+def test_lines_go_in_batches_of_at_most_n_items_and_768_kib(tmp_path: Path) -> None:
+    big = "x" * (300 * 1024)
+    source = write(
+        tmp_path / "items.jsonl",
+        [item(n) for n in range(1, 251)] + [item(n, payload={"b": big}) for n in range(251, 255)],
+    )
+    api = Api()
+
+    code, _, _ = run(["items", "import", str(source), "--batch", "100", "--workers", "1"], api)
+
+    assert code == 0
+    assert len(api.stored) == 254
+    # 100 + 100 + 50 small lines, then the 50 and two big ones would pass 768 KiB: cut before them
+    assert api.requests == [100, 100, 52, 2]
+
+
+def test_a_batch_over_the_bulk_writes_cap_is_refused_by_the_cli(tmp_path: Path) -> None:
+    source = write(tmp_path / "items.jsonl", [item(1)])
+
+    api = Api()
+
+    code, _, err = run(["items", "import", str(source), "--batch", "101"], api)
+
+    assert code == 1
+    assert "must be at most 100 (the bulk write's cap)" in err
+    assert api.requests == []
 
 
 def test_a_missing_file_is_an_error(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError as Powe
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from webhook_resend.aws.dynamodb import StoreBusyError
 from webhook_resend.errors import (
     ConflictError,
     FieldProblem,
@@ -233,10 +234,11 @@ def build_resolver(guard: Guard | None = tenant_guard) -> APIGatewayHttpResolver
         }
         return json_response(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": "5"})
 
-    @app.exception_handler([ClientError, BotoCoreError])
+    @app.exception_handler([ClientError, BotoCoreError, StoreBusyError])
     def _aws_unavailable(error: Exception) -> Response:
-        # Throttling or an outage of DynamoDB/SQS after botocore's own retries: nothing was
-        # half-done (writes come before queueing), so the client may simply try again.
+        # Throttling or an outage of DynamoDB/SQS after botocore's own retries (or keys a batch
+        # read left unprocessed through its own): nothing was half-done (writes come before
+        # queueing), so the client may simply try again.
         code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
         logger.warning("AWS call failed", extra={"error": code or type(error).__name__})
         problem = FieldProblem("service", "the service is busy; try again shortly")

@@ -463,6 +463,36 @@ class Store:
         """Store the item; True when it did not exist before."""
         return self._put(item_record(tenant_id, item)) is None
 
+    def put_items(self, tenant_id: str, items: Sequence[ContentItem]) -> set[str]:
+        """Store the items (ids unique), 25 a BatchWriteItem, in the record `put_item` writes;
+        answer the ids not written (unprocessed through every retry, or DynamoDB unavailable).
+
+        Unprocessed items are asked again with backoff. A call that fails (after botocore's own
+        retries) leaves its chunk and every later one unwritten: the caller says which.
+        """
+        unwritten: set[str] = set()
+        for start in range(0, len(items), _BATCH_WRITE_MAX):
+            chunk = items[start : start + _BATCH_WRITE_MAX]
+            if unwritten:
+                unwritten.update(i.id for i in chunk)
+                continue
+            pending = [{"PutRequest": {"Item": to_attrs(item_record(tenant_id, i))}} for i in chunk]
+            for round_number in range(_READ_ROUNDS):
+                try:
+                    answer = self._client.batch_write_item(RequestItems={self._table: pending})
+                except (ClientError, BotoCoreError) as exc:
+                    logger.warning(
+                        "item batch write failed", extra={"error": _error_code(exc), "items": len(pending)}
+                    )
+                    break
+                pending = answer.get("UnprocessedItems", {}).get(self._table, [])
+                if not pending:
+                    break
+                # Unprocessed items mean the table is throttled: back off before asking again.
+                _pause(round_number)
+            unwritten.update(r["PutRequest"]["Item"]["id"]["S"] for r in pending)
+        return unwritten
+
     def delete_item(self, tenant_id: str, item_id: str) -> bool:
         return self._delete(keys.item(tenant_id, item_id))
 

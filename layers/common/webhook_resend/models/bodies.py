@@ -89,6 +89,34 @@ class ContentItemList(Model):
     total: int
 
 
+class ErrorDetail(Model):
+    field: str
+    message: str
+
+
+class ContentItemBulkOutcome(Model):
+    """One element of `PUT /content_items`, by its place in the list."""
+
+    index: int
+    id: str | None = Field(description="the canonical id; null when the element has none")
+    status: Literal["created", "replaced", "refused", "failed"] = Field(
+        description="failed: not stored, the service was busy; sending it again is safe"
+    )
+    created_on: str | None = None
+    changed_on: str | None = None
+    errors: list[ErrorDetail] = Field(
+        description="why it was refused, as the single PUT's 422 says it (field, message)"
+    )
+
+
+class ContentItemBulkResult(Model):
+    created: int
+    replaced: int
+    refused: int
+    failed: int
+    results: list[ContentItemBulkOutcome]
+
+
 # ------------------------------------------------------------------------------------------------
 # Tasks (DataForSEO-style)
 # ------------------------------------------------------------------------------------------------
