@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from moto.core.utils import unix_time, unix_time_millis
+from moto.sqs import models as sqs_models
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import Message, Queue, SQSBackend
 
@@ -85,7 +85,7 @@ def _patched_change_message_visibility(original: Callable[..., None]) -> Callabl
             return original(self, queue_name, receipt_handle, visibility_timeout)  # moto's walk
         # moto's body for the message it found, unchanged
         visibility_timeout_msec = int(visibility_timeout) * 1000
-        given_visibility_timeout = unix_time_millis() + visibility_timeout_msec
+        given_visibility_timeout = sqs_models.unix_time_millis() + visibility_timeout_msec
         if given_visibility_timeout - message.sent_timestamp > 43200 * 1000:  # type: ignore[operator]
             raise InvalidParameterValue(
                 f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
@@ -122,7 +122,7 @@ def _patched_retention(original: Callable[..., bool]) -> Callable[..., bool]:
         if value is None or isinstance(value, bool):
             return original(self, queue_name, message)
         retain_until = value + message.sent_timestamp / 1000  # type: ignore[operator]
-        return not retain_until <= unix_time()
+        return not retain_until <= sqs_models.unix_time()
 
     is_message_valid_based_on_retention_period.__wrapped__ = original  # type: ignore[attr-defined]
     return is_message_valid_based_on_retention_period
@@ -132,7 +132,7 @@ def _patched_messages(original: property) -> property:
     def messages(self: Queue) -> list[Message]:
         # moto's `visible and not delayed` of every message, each reading the clock twice (13 µs a
         # reading): the same test against one reading of the clock.
-        now = unix_time_millis()
+        now = sqs_models.unix_time_millis()
         return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
 
     patched = property(messages)

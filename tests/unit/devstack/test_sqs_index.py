@@ -190,3 +190,29 @@ def test_receive_send_and_delete_do_not_walk_the_queue(unpatched_at_first: None)
     assert len(backend.get_queue("deep")._messages) == 1991
     assert walked == len(received) == 10
     get_backend("sqs").reset()
+
+
+def test_patched_receive_and_visibility_read_moto_s_own_clock(
+    unpatched_at_first: None, sqs_clock: Any
+) -> None:
+    # Given the patches installed (as a local stack alive on the same test worker leaves them)
+    sqs_index.install()
+    get_backend("sqs").reset()
+    backend = get_backend("sqs")["123456789012"]["us-east-1"]
+    backend.create_queue("clocked")
+    backend.send_message("clocked", "m")
+    first = backend.receive_message("clocked", 1, 0, 30)
+    assert len(first) == 1
+    assert backend.receive_message("clocked", 1, 0, 30) == []
+
+    # When moto's SQS clock (the one the tests' sqs_clock moves) passes the visibility timeout
+    sqs_clock(31)
+
+    # Then the patched receive sees the message again, and a visibility change counts from that clock
+    again = backend.receive_message("clocked", 1, 0, 30)
+    assert [m.body for m in again] == ["m"]
+    backend.change_message_visibility("clocked", again[0].receipt_handle, 10)
+    assert backend.receive_message("clocked", 1, 0, 30) == []
+    sqs_clock(11)
+    assert [m.body for m in backend.receive_message("clocked", 1, 0, 30)] == ["m"]
+    get_backend("sqs").reset()
