@@ -14,7 +14,7 @@ not weigh on the next; their output, Powertools' logs included, is kept out of t
                                           capacity units, SQS requests and GB-seconds per pair
     selection   bench/part_selection.py   a native filter resend: the API's answer at 20,000 vs 10 matching
                                           items, the fan-out's walk of 20,000 vs raw boto3 Query + SQS,
-                                          index entries transferred per match (bench/ddb_index.py)
+                                          index entries transferred per match (make run's patched moto)
     status      bench/part_status.py      reads per GET /resends/{id} (10 vs 10,000 pairs), p50/p99
     coldstart   bench/part_coldstart.py   every function's entry module and first invocation's imports
                                           vs import boto3
