@@ -101,7 +101,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ratio = f"{r['ratio']:.3f}x" if isinstance(r["ratio"], int | float) else ""
         met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
         lines.append([r["key"], _num(r["value"], r["unit"]), baseline, ratio, r["target"], met, r["note"]])
-    widths = [max(len(header[i]), *(len(line[i]) for line in lines)) for i in range(len(header) - 1)]
+    widths = [max([len(header[i]), *(len(line[i]) for line in lines)]) for i in range(len(header) - 1)]
 
     def fmt(cells: list[str]) -> str:
         aligned = [
