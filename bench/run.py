@@ -54,7 +54,7 @@ sys.path.insert(0, str(BENCH))
 PARTS: dict[str, tuple[str, float]] = {  # name -> (module, time limit in seconds)
     "enqueue": ("part_enqueue", 200.0),
     "delivery": ("part_delivery", 200.0),
-    "selection": ("part_selection", 150.0),
+    "selection": ("part_selection", 200.0),
     "status": ("part_status", 150.0),
     "coldstart": ("part_coldstart", 200.0),
     "transports": ("part_transports", 100.0),
