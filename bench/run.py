@@ -12,8 +12,8 @@ not weigh on the next; their output, Powertools' logs included, is kept out of t
     delivery    bench/part_delivery.py    DeliverFunction batches of the template's BatchSize (1 URL and
                                           10 URLs a webhook) vs raw aiohttp + boto3 batch_write_item;
                                           capacity units, SQS requests and GB-seconds per pair
-    selection   bench/part_selection.py   a native filter resend: the API's answer at 20,000 vs 10 matching
-                                          items, the fan-out's walk of 20,000 vs raw boto3 Query + SQS,
+    selection   bench/part_selection.py   a native filter resend: the API's answer at 10,000 vs 10 matching
+                                          items, the fan-out's walk of 10,000 vs raw boto3 Query + SQS,
                                           index entries transferred per match (make run's patched moto)
     status      bench/part_status.py      reads per GET /resends/{id} (10 vs 10,000 pairs), p50/p99
     coldstart   bench/part_coldstart.py   every function's entry module and first invocation's imports
