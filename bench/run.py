@@ -19,8 +19,8 @@ not weigh on the next; their output, Powertools' logs included, is kept out of t
     coldstart   bench/part_coldstart.py   every function's entry module and first invocation's imports
                                           vs import boto3
     transports  bench/part_transports.py  bench/transports.py, reduced
-    localstack  bench/part_localstack.py  make run's stack at 3,000 items + 3,000 delivery records:
-                                          list, dry run, Prepr page, deliveries, import, selection,
+    localstack  bench/part_localstack.py  make run's stack at 1,000 items + 1,000 delivery records:
+                                          list, dry run, a Prepr page of 250, deliveries, import, selection,
                                           vs moto as released (issue 19)
 
 After the parts, bench/cost.py turns the measured units into dollars per million pairs.
