@@ -155,6 +155,20 @@ sys.stdin.read()
 server.stop()
 """
 
+# The local stack's moto (`make run`'s): devstack.aws.MotoServer, with devstack.dynamodb_index and
+# devstack.sqs_index installed (a Query in time that grows with what it reads, a transaction that
+# backs up only what it touches) and DynamoDB requests taken one at a time.
+PATCHED_MOTO_SERVER = """\
+import sys
+sys.path.insert(0, sys.argv[1])
+from devstack.aws import MotoServer
+server = MotoServer(ip_address="127.0.0.1", port=0)
+server.start()
+print("moto-port", server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
 
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of another process (Linux /proc; nan elsewhere)."""
@@ -166,13 +180,19 @@ def process_cpu_s(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def _moto_server() -> Iterator[int]:
+def _moto_server(*, patched: bool = False) -> Iterator[int]:
     """moto in a process of its own on 127.0.0.1, every boto3 client pointed at it: this process
     then holds what a Lambda holds, not moto's tables and the garbage of its deep copies (which
-    the collector would walk in the measured code)."""
+    the collector would walk in the measured code). With `patched`, the local stack's moto
+    (`devstack.aws.MotoServer`, its patches installed); else moto as released."""
+    command = (
+        [sys.executable, "-c", PATCHED_MOTO_SERVER, str(ROOT)]
+        if patched
+        else [sys.executable, "-c", MOTO_SERVER]
+    )
     # Our own interpreter and snippet, nothing from outside.
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-c", MOTO_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
         port = 0
@@ -202,18 +222,22 @@ def moto_stack(
     *,
     out_of_process: bool = False,
     sqs_endpoint: str | None = None,
+    patched_moto: bool = False,
 ) -> Iterator[MotoStack]:
     """Every resource of template.yaml on moto, the functions' environment set (as
     tests/conftest.py's `stack` fixture does), and the SQS client of `webhook_resend.aws.clients`
     replaced by a stub, or with `sqs_endpoint` (bench/sqs_endpoint.py; moto out of process) a
     real botocore client sent there (AWS_ENDPOINT_URL_SQS, set once the queues exist on moto).
-    moto runs in this process (mock_aws), or with `out_of_process` in a server process of its own."""
+    moto runs in this process (mock_aws), or with `out_of_process` in a server process of its own:
+    moto as released, or with `patched_moto` the local stack's (devstack.aws.MotoServer)."""
+    if patched_moto and not out_of_process:
+        raise ValueError("the patched moto is the local stack's server: it needs moto out of process")
     if sqs_endpoint and not out_of_process:
         raise ValueError("an SQS endpoint needs moto out of process (mock_aws would see its calls)")
     offline_env()
     from moto import mock_aws
 
-    with _moto_server() if out_of_process else mock_aws() as moto:
+    with _moto_server(patched=patched_moto) if out_of_process else mock_aws() as moto:
         from devstack.cfn import load_template
         from devstack.lambdas import Invokers
         from devstack.resources import create_resources

@@ -5,28 +5,28 @@ matching entries, DynamoDB evaluating the filter, each page's pairs queued). Thr
 next to its baseline in the same run:
 
 * `selection_answer_large_over_small`: the ResendApiFunction handler's answer to a filter resend
-  matching 20,000 items over the same call matching 10 (another tenant, same table), alternated;
+  matching 10,000 items over the same call matching 10 (another tenant, same table), alternated;
 * `selection_cpu_over_boto3`: the process CPU of the FanoutFunction handler, invoked step message
-  by step message (its BatchSize is 1) until the job is `running`, selecting and queueing 20,000
+  by step message (its BatchSize is 1) until the job is `running`, selecting and queueing 10,000
   items x 1 webhook, over raw boto3 doing the same job by hand: a paginated Query of the same
   index with the same key condition, FilterExpression and projection, then `send_message_batch`
-  of the same 20,000 pair messages (as the endpoint received them from the fan-out) from 16
+  of the same 10,000 pair messages (as the endpoint received them from the fan-out) from 16
   threads (the publisher's concurrency); alternated;
 * `selection_transferred_over_matched`: index entries the fan-out's Queries answered (their
   `Count`, entries on the wire) over the entries the filter matches, for a filter matching 10 %
-  of the 20,000 items; `ScannedCount` (what DynamoDB read, and bills) beside it.
+  of the 10,000 items; `ScannedCount` (what DynamoDB read, and bills) beside it.
 
-DynamoDB is moto in a server process of its own behind bench/ddb_index.py, a front that answers
-the Queries of the items index itself, from its own sorted copy of the entries, evaluating the key
-condition, FilterExpression, Limit, 1 MB pages, projection and Select=COUNT as DynamoDB does, and
-forwards every other call (the job, its claims, the webhooks, idempotency) to moto. moto walks and
-sorts every item of the table through its typed values for each Query and backs the whole table
-up for each transaction: at 20,000 items a page took it 2 to 4 s and a claim 3 s, minutes a walk.
-The items' entries are the table's own records (`webhook_resend.aws.dynamodb.item_record`)
-projected as template.yaml projects the index; they are loaded into the front, not into moto (the
-selection reads only the index). The time the front or moto takes to answer (botocore's
-`before-send` to `before-parse`) is the only time taken out of a wall; no CPU is taken out
-anywhere: the client's serialising, signing and parsing of every call count. SQS is a real
+DynamoDB is the local stack's moto (`make run`'s: devstack.aws.MotoServer, with
+devstack.dynamodb_index installed) in a server process of its own, holding the items themselves:
+moto as released walks and sorts every item of the table through its typed values for each Query
+page and copies the whole table for each transaction, so at 20,000 items a page took it 2 to 4 s
+and a claim 3 s, minutes a walk; patched, a Query walks only what it answers and a transaction
+backs up only what it touches, with moto's own answers byte for byte
+(tests/unit/devstack/test_dynamodb_index.py). The items are the table's own records
+(`webhook_resend.aws.dynamodb.item_record`), written with BatchWriteItem before anything is timed.
+The time moto takes to answer (botocore's `before-send` to `before-parse`) is the only time taken
+out of a wall; no CPU is taken out anywhere: the client's serialising, signing and parsing of every
+call count. SQS is a real
 botocore client sent to bench/sqs_endpoint.py (15 ms an answer), not moto's SQS, whose cost grows
 with the queue's depth.
 """
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import statistics
 import sys
 import time
@@ -44,12 +43,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ddb_index import INDEX as ITEMS_INDEX
-from ddb_index import IndexEndpoint
-from harness import ROOT, CallMeter, PartResult, Row, http_event, moto_stack, new_tenant_id, settle
+from harness import CallMeter, PartResult, Row, http_event, moto_stack, new_tenant_id, settle
 from sqs_endpoint import SqsEndpoint
 
-LARGE = 20_000
+LARGE = 10_000  # 20,000 took 160 to 190 s of make bench at a load of 5 to 8; 10,000 halves it
 SMALL = 10
 TAGS = 10  # item n carries the tag t{n % 10}: a one-tag filter matches 10 % of the items
 SQS_LATENCY_MS = 15.0
@@ -65,27 +62,19 @@ PATH = "/resends"
 
 
 # -- the data -------------------------------------------------------------------------------------
-def index_projection() -> list[str]:
-    """The items index's keys and projected attributes, as template.yaml defines it."""
-    from devstack.cfn import load_template
+def seed(local: Any, tenant_id: str, items: int) -> str:
+    """`items` content items, each the table's own record (`webhook_resend.aws.dynamodb.item_record`),
+    written to moto with BatchWriteItem (untimed), and one webhook. Answers the webhook's id."""
+    import boto3
 
-    table = load_template(ROOT / "template.yaml")["Resources"]["DataTable"]["Properties"]
-    index = next(i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == ITEMS_INDEX)
-    keys = [k["AttributeName"] for k in table["KeySchema"] + index["KeySchema"]]
-    return keys + list(index["Projection"]["NonKeyAttributes"])
-
-
-def seed(local: Any, index: IndexEndpoint, tenant_id: str, items: int) -> str:
-    """`items` content items' index entries, each the table's own record
-    (`webhook_resend.aws.dynamodb.item_record`) projected as the template's index projects it,
-    loaded into the index endpoint; and one webhook, in moto. Answers the webhook's id."""
     from webhook_resend.aws.dynamodb import item_record, to_attrs
     from webhook_resend.models.records import ContentItem, Webhook
 
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    projected = index_projection()
+    client = boto3.client("dynamodb")
+    table = local.stack.ref("DataTable")
 
-    def entry(n: int) -> dict[str, Any]:
+    def record(n: int) -> dict[str, Any]:
         created = (start + timedelta(seconds=n)).isoformat().replace("+00:00", ".000Z")
         item = ContentItem(
             id=str(uuid.UUID(int=n + 1)),
@@ -97,11 +86,15 @@ def seed(local: Any, index: IndexEndpoint, tenant_id: str, items: int) -> str:
             changed_on=created,
             payload={"n": n, "title": f"item {n}"},
         )
-        record = to_attrs(item_record(tenant_id, item))
-        return {k: v for k, v in record.items() if k in projected}
+        return to_attrs(item_record(tenant_id, item))
 
-    for first in range(0, items, 5000):
-        index.load([entry(n) for n in range(first, min(items, first + 5000))])
+    for first in range(0, items, BATCH_WRITE_MAX):
+        requests = [
+            {"PutRequest": {"Item": record(n)}} for n in range(first, min(items, first + BATCH_WRITE_MAX))
+        ]
+        while requests:
+            answer = client.batch_write_item(RequestItems={table: requests})
+            requests = answer.get("UnprocessedItems", {}).get(table, [])
     stamp = start.isoformat().replace("+00:00", ".000Z")
     webhook = Webhook(
         id=str(uuid.uuid4()),
@@ -140,7 +133,7 @@ def step_event(body: str, queue_arn: str) -> dict[str, Any]:
 
 # -- the part -------------------------------------------------------------------------------------
 class Bench:
-    def __init__(self, local: Any, sqs: SqsEndpoint, index: IndexEndpoint) -> None:
+    def __init__(self, local: Any, sqs: SqsEndpoint) -> None:
         import boto3
 
         self.local, self.sqs = local, sqs
@@ -149,8 +142,8 @@ class Bench:
         self.fanout_arn = local.stack.get_att("FanoutQueue", "Arn")
         self.meter = CallMeter(local.dynamodb)  # the client clients.store() uses
         self.large, self.small = new_tenant_id(), new_tenant_id()
-        self.large_webhook = seed(local, index, self.large, LARGE)
-        seed(local, index, self.small, SMALL)
+        self.large_webhook = seed(local, self.large, LARGE)
+        seed(local, self.small, SMALL)
         self.raw_ddb = boto3.client("dynamodb")  # the baseline's: plain boto3, its defaults
         self.raw_sqs = boto3.client("sqs")
         self.raw_meter = CallMeter(self.raw_ddb)
@@ -305,18 +298,14 @@ def measure(answer_rounds: int = 15, walk_rounds: int = 5) -> PartResult:
     out = PartResult()
     with (
         SqsEndpoint(SQS_LATENCY_MS) as sqs,
-        IndexEndpoint() as index,
-        # Every DynamoDB client made in the stack goes through the index endpoint (moto behind it).
-        moto_stack(
-            out_of_process=True, sqs_endpoint=sqs.url, env={"AWS_ENDPOINT_URL_DYNAMODB": index.url}
-        ) as local,
+        # make run's moto: devstack.aws.MotoServer, its DynamoDB index installed.
+        moto_stack(out_of_process=True, sqs_endpoint=sqs.url, patched_moto=True) as local,
     ):
-        index.forward_to(os.environ["AWS_ENDPOINT_URL"])
         began = time.perf_counter()
-        bench = Bench(local, sqs, index)
+        bench = Bench(local, sqs)
         seed_s = time.perf_counter() - began
 
-        # 1. The API's answer, 20,000 matching items against 10, alternated (after a warm call each).
+        # 1. The API's answer, 10,000 matching items against 10, alternated (after a warm call each).
         bench.answer(bench.large, ALL)
         bench.answer(bench.small, ALL)
         large, small = [], []
@@ -328,7 +317,7 @@ def measure(answer_rounds: int = 15, walk_rounds: int = 5) -> PartResult:
         # 3. Entries transferred for a 10 % filter (one walk, its exchanges kept).
         tenth = bench.walk(TENTH, keep=True)
 
-        # 2. The walk of 20,000 items against raw boto3, alternated; the first walk (warm, kept)
+        # 2. The walk of 10,000 items against raw boto3, alternated; the first walk (warm, kept)
         # gives the baseline its pair batches.
         capture = bench.walk(ALL, keep=True)
         batches = capture["kept_pairs"]
@@ -358,7 +347,7 @@ def measure(answer_rounds: int = 15, walk_rounds: int = 5) -> PartResult:
             f"{SMALL} items",
             round(ratio, 3),
             note=f"POST /resends through {API}, a filter matching {LARGE:,} items, the answer time of"
-            f" moto and the front removed; "
+            f" moto removed; "
             f"{med(large, 'ddb_calls'):g} DynamoDB calls; runs "
             + " ".join(f"{r['wall'] * 1000:.1f}" for r in large)
             + " ms",
@@ -465,9 +454,9 @@ def measure(answer_rounds: int = 15, walk_rounds: int = 5) -> PartResult:
     out.figures["selection_entries_transferred"] = transferred
     out.figures["selection_entries_scanned"] = scanned + counted_scanned
     out.notes.append(
-        f"selection: {LARGE:,} index entries (and a tenant of {SMALL}), the table's own records projected as "
-        f"the template's index, loaded in {seed_s:.0f} s (untimed) into bench/ddb_index.py, which answers "
-        "the items index's Queries itself and forwards every other DynamoDB call to moto (its own process; "
+        f"selection: {LARGE:,} content items (and a tenant of {SMALL}), "
+        f"the table's own records, written in {seed_s:.0f} s (untimed) to make run's moto "
+        "(devstack.aws.MotoServer with devstack.dynamodb_index, its own process; "
         f"{med(walks, 'moto_cpu'):.1f} s of moto's CPU a walk); SQS is the local endpoint "
         f"({SQS_LATENCY_MS:g} ms). Raw baseline: boto3's paginated Query (1 MB pages, same key condition, "
         "FilterExpression and projection), then send_message_batch of the walk's own pair batches from "
