@@ -17,6 +17,13 @@ request shapes against patched and unpatched moto and compares them). A Query of
 shape (legacy `QueryFilter`, multi-attribute keys, a table without a sort key, key types other
 than S and N, a consistent read of a GSI...) takes moto's own path.
 
+Each item in an index has one record (`_Record`), shared by its entries and kept current by the
+same writes: the item, its size and its projection to each INCLUDE/KEYS_ONLY index, built once and
+dropped when the item is written. A Query walk reads its items, their sizes and their projections
+from the records, without looking any item up by key (moto's `DynamoType.__hash__` computes
+`cast_value` on every lookup) and without projecting an unchanged item again: what is left per
+entry is moto's FilterExpression and, for the entries answered, moto's serialisation.
+
 A TransactWriteItems backs up only the items it touches (a copy of each, or its absence) and
 puts them back if it fails, instead of a copy of each table.
 
