@@ -17,6 +17,13 @@ request shapes against patched and unpatched moto and compares them). A Query of
 shape (legacy `QueryFilter`, multi-attribute keys, a table without a sort key, key types other
 than S and N, a consistent read of a GSI...) takes moto's own path.
 
+Each item in an index has one record (`_Record`), shared by its entries and kept current by the
+same writes: the item, its size and its projection to each INCLUDE/KEYS_ONLY index, built once and
+dropped when the item is written. A Query walk reads its items, their sizes and their projections
+from the records, without looking any item up by key (moto's `DynamoType.__hash__` computes
+`cast_value` on every lookup) and without projecting an unchanged item again: what is left per
+entry is moto's FilterExpression and, for the entries answered, moto's serialisation.
+
 A TransactWriteItems backs up only the items it touches (a copy of each, or its absence) and
 puts them back if it fails, instead of a copy of each table.
 
@@ -44,8 +51,25 @@ _SORTABLE_TYPES = frozenset({"S", "N"})
 _STATE = "_webhook_resend_index"
 
 PrimaryKey = tuple[DynamoType, DynamoType | None]
-# (the sort key's values as DynamoType.cast_value gives them, the item's primary key)
-Entry = tuple[tuple[Any, ...], PrimaryKey]
+
+
+class _Record:
+    """One indexed item as a Query walk needs it, shared by all its entries and kept current by
+    every write (`_TableIndex.touch`): the item itself (found without hashing its key: moto's
+    `DynamoType.__hash__` computes `cast_value` on every lookup), its `Item.size()`, and its
+    projection to each INCLUDE/KEYS_ONLY index (index name -> projected item), built on first use
+    and dropped when the item is written."""
+
+    __slots__ = ("item", "projections", "size")
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.size = item.size()
+        self.projections: dict[str, Item] = {}
+
+
+# (the sort key's values as DynamoType.cast_value gives them, the item's primary key, its record)
+Entry = tuple[tuple[Any, ...], PrimaryKey, _Record]
 
 # One lock for every patched call: moto's server threads (which the local stack serializes
 # already) and in-process moto (which does not) see the index and the items change together.
@@ -79,7 +103,7 @@ class _Partitions:
         # in one partition): Queries of this index then take moto's own path.
         self.unsafe = False
 
-    def entry_of(self, item: Item, key: PrimaryKey) -> tuple[DynamoType, Entry] | None:
+    def entry_of(self, item: Item, key: PrimaryKey, record: _Record) -> tuple[DynamoType, Entry] | None:
         attrs = item.attrs
         for name in self.member_attrs:
             if attrs.get(name) is None:
@@ -93,7 +117,7 @@ class _Partitions:
                 self.unsafe = True
                 return None
             values.append(value.cast_value)  # str or Decimal: DynamoType's own order, natively
-        return attrs[self.hash_attr], (tuple(values), key)
+        return attrs[self.hash_attr], (tuple(values), key, record)
 
     def add(self, part: DynamoType, entry: Entry) -> None:
         entries = self.parts.setdefault(part, [])
@@ -151,37 +175,41 @@ class _TableIndex:
                 index.name, hashes[0], ranges[0], sort_attrs, [hashes[0], ranges[0]]
             )
         self.entries: dict[PrimaryKey, list[tuple[_Partitions, DynamoType, Entry]]] = {}
-        # Item.size() of every indexed item, kept on each write (a Query walks items by their size)
-        self.sizes: dict[PrimaryKey, int] = {}
         for key, item in _items_of(table):
             self._insert(key, item)
 
     def _insert(self, key: PrimaryKey, item: Item) -> None:
         found = []
+        record = _Record(item)
         for structure in self.structures.values():
-            placed = structure.entry_of(item, key)
+            placed = structure.entry_of(item, key, record)
             if placed is not None:
                 part, entry = placed
                 structure.add(part, entry)
                 found.append((structure, part, entry))
         if found:
             self.entries[key] = found
-            self.sizes[key] = item.size()
 
     def touch(self, table: Table, key: PrimaryKey) -> None:
         """The item at `key` was written, updated or deleted: move its entries."""
         old = self.entries.pop(key, None)
-        self.sizes.pop(key, None)
         item = _item_at(table, key)
         if old:
             if item is not None:
-                new = [(s, *placed) for s in self.structures.values() if (placed := s.entry_of(item, key))]
+                record = old[0][2][2]
+                new = [
+                    (s, *placed)
+                    for s in self.structures.values()
+                    if (placed := s.entry_of(item, key, record))
+                ]
                 if len(new) == len(old) and all(
                     a[0] is b[0] and a[1] == b[1] and a[2][0] == b[2][0]
                     for a, b in zip(old, new, strict=True)
                 ):
                     self.entries[key] = old  # its keys did not change (a counter update)
-                    self.sizes[key] = item.size()
+                    record.item = item  # the same item, or the one a put replaced it with
+                    record.size = item.size()
+                    record.projections = {}
                     return
             for structure, part, entry in old:
                 structure.remove(part, entry)
@@ -300,9 +328,10 @@ def _partition_query(
     consistent_read: bool,
     hash_key_conditions: list[tuple[str, DynamoType]] | None,
     range_key_conditions: list[tuple[str, str, list[DynamoType]]] | None,
-) -> tuple[list[Item], int, dict[str, Any] | None]:
+) -> tuple[list[_Record], int, dict[str, Any] | None]:
     """moto's `Table.query` walk (5.2.5) over one partition's sorted entries; raises `_Fallback`
-    for a shape it does not answer. Returns the items before moto's deep copy and projection."""
+    for a shape it does not answer. Returns the records of the items before moto's deep copy and
+    projection."""
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise _Fallback
     if range_key_conditions and len(range_key_conditions) > 1:
@@ -356,45 +385,35 @@ def _partition_query(
         walk = range(max(lo, after), hi)
         tail = range(max(hi, after), n)
 
-    def item_of(i: int) -> tuple[Item, int]:
-        key = entries[i][1]
-        found = _item_at(table, key)
-        if found is None:
-            raise _Fallback  # the index lost track of a write: moto's own path
-        size = state.sizes.get(key)
-        return found, found.size() if size is None else size
-
-    results: list[Item] = []
+    # Each entry's record holds its item and size (kept current by every write): no key lookups.
+    results: list[_Record] = []
     result_size = 0
     scanned_count = 0
     last_evaluated_key = None
     stopped = False
     for i in walk:
-        result, size = item_of(i)
-        reached_length_limit = len(results) == limit
-        reached_size_limit = (result_size + size) > RESULT_SIZE_LIMIT
-        if reached_length_limit or reached_size_limit:
-            last_evaluated_key = table._get_last_evaluated_key(results[-1], index_name)
+        record = entries[i][2]
+        size = record.size
+        if len(results) == limit or (result_size + size) > RESULT_SIZE_LIMIT:
+            last_evaluated_key = table._get_last_evaluated_key(results[-1].item, index_name)
             stopped = True
             break
-        if not range_comparison:
-            matches = True
-        else:
-            value = result.attrs.get(range_attr)
-            matches = value is not None and value.compare(range_comparison, range_objs)
-        if matches:
-            results.append(result)
-            result_size += size
-            scanned_count += 1
+        if range_comparison:
+            value = record.item.attrs.get(range_attr)
+            if value is None or not value.compare(range_comparison, range_objs):
+                continue
+        results.append(record)
+        result_size += size
+        scanned_count += 1
     if not stopped and len(tail):
         # moto walks on past the range, appending nothing: its next item still ends the page if
         # the limit was reached, and any item that would not fit in 1 MB does.
         if len(results) == limit:
-            last_evaluated_key = table._get_last_evaluated_key(results[-1], index_name)
+            last_evaluated_key = table._get_last_evaluated_key(results[-1].item, index_name)
         elif result_size + ITEM_SIZE_MAX > RESULT_SIZE_LIMIT:
             for i in tail:
-                if result_size + item_of(i)[1] > RESULT_SIZE_LIMIT:
-                    last_evaluated_key = table._get_last_evaluated_key(results[-1], index_name)
+                if result_size + entries[i][2].size > RESULT_SIZE_LIMIT:
+                    last_evaluated_key = table._get_last_evaluated_key(results[-1].item, index_name)
                     break
     return results, scanned_count, last_evaluated_key
 
@@ -485,7 +504,7 @@ def _patched_query(original: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 if filter_kwargs:
                     raise _Fallback
-                results, scanned_count, last_evaluated_key = _partition_query(
+                records, scanned_count, last_evaluated_key = _partition_query(
                     self,
                     hash_key,
                     range_comparison,
@@ -521,7 +540,17 @@ def _patched_query(original: Callable[..., Any]) -> Callable[..., Any]:
             if index_name:
                 index = self.get_index(index_name)
                 names = _index_projection(index)
-                results = [_project(r, names) if names is not None else index.project(r) for r in results]
+                if names is None:
+                    results = [index.project(r.item) for r in records]
+                else:
+                    results = []
+                    for r in records:
+                        projected = r.projections.get(index_name)
+                        if projected is None:
+                            projected = r.projections[index_name] = _project(r.item, names)
+                        results.append(projected)
+            else:
+                results = [r.item for r in records]
             if filter_expression is not None:
                 results = [item for item in results if filter_expression.expr(item)]
             if projection_expressions:

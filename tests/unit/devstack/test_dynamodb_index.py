@@ -70,6 +70,18 @@ def item(rng: random.Random, tenant: str, n: int) -> dict[str, Any]:
             created_on=s(created),
             payload=s("x" * rng.randint(0, 200)),
         )
+        # Numbers and other types among the index's INCLUDE attributes: some written the way
+        # Decimal writes them (projected as they are), some not ("1e2", "007": moto's projection
+        # rewrites them), a string set (reordered), a list and a map holding numbers.
+        extra = rng.randint(0, 3)
+        if extra == 1:
+            attrs["publish_on"] = {"N": rng.choice(["7", "1.50", "-3", "1e2", "007", "0.000"])}
+        elif extra == 2:
+            attrs["locales"] = {
+                "L": [s("nl"), {"N": rng.choice(["2", "2.0", "1E1"])}, {"M": {"k": {"N": "5"}}}]
+            }
+        elif extra == 3:
+            attrs["workflow_stage"] = {"SS": ["done", "draft", "review"]}
     elif kind == "JOB":
         attrs.update(gsi5pk=s(f"{tenant}#JOBS"), gsi5sk=s(f"2026-01-{rng.randint(10, 28)}#{key}"))
         attrs["status"] = s(rng.choice(["running", "completed"]))
@@ -142,6 +154,38 @@ def queries(rng: random.Random, tenant: str) -> Iterator[dict[str, Any]]:
         "Select": "COUNT",
         "Limit": limit,
     }
+    # The list's total: COUNT with a filter, page after page (Limit, then each ExclusiveStartKey),
+    # and a filter on an attribute the index does not project (moto filters the projection).
+    yield {
+        "IndexName": "items_by_created",
+        "KeyConditionExpression": "gsi1pk = :pk",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#ITEMS"), ":t": s(rng.choice(["news", "tech"]))},
+        "FilterExpression": "contains(tags, :t)",
+        "Select": "COUNT",
+        "Limit": limit,
+    }
+    yield {
+        "IndexName": "items_by_created",
+        "KeyConditionExpression": "gsi1pk = :pk AND gsi1sk >= :since",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#ITEMS"), ":since": s(day), ":z": {"N": "0"}},
+        "FilterExpression": "n >= :z OR attribute_exists(publish_on)",
+        "Select": "COUNT",
+    }
+    # The index's projection (keys and INCLUDE attributes, numbers among them) unfiltered, both ways.
+    yield {
+        "IndexName": "items_by_created",
+        "KeyConditionExpression": "gsi1pk = :pk",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#ITEMS")},
+        "ScanIndexForward": rng.choice([True, False]),
+        "Limit": limit,
+    }
+    yield {
+        "IndexName": "items_by_created",
+        "KeyConditionExpression": "gsi1pk = :pk",
+        "ExpressionAttributeValues": {":pk": s(f"{tenant}#ITEMS"), ":v": {"N": "100"}},
+        "FilterExpression": "publish_on = :v",
+        "ProjectionExpression": "id, publish_on, locales",
+    }
     yield {
         "IndexName": "deliveries_by_job",
         "KeyConditionExpression": "gsi2pk = :pk AND begins_with(gsi2sk, :st)",
@@ -172,7 +216,23 @@ def queries(rng: random.Random, tenant: str) -> Iterator[dict[str, Any]]:
     }
 
 
-def writes(rng: random.Random, counter: Iterator[int]) -> Iterator[tuple[str, dict[str, Any]]]:
+def fixed_item(tenant: str, n: int) -> dict[str, Any]:
+    """A content item at the same keys every time, its projected attributes different."""
+    return {
+        "pk": s(tenant),
+        "sk": s("ITEM#00001"),
+        "gsi1pk": s(f"{tenant}#ITEMS"),
+        "gsi1sk": s("2026-01-01#00001"),
+        "id": s("00001"),
+        "tags": {"L": [s("news"), s(f"put{n}")]},
+        "publish_on": {"N": str(n)},
+    }
+
+
+def writes(
+    rng: random.Random, counter: Iterator[int], indexed: dict[str, list[dict[str, str]]]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`indexed`: the sort keys of each tenant's content items as loaded."""
     tenant = rng.choice(TENANTS)
     n = rng.randint(0, 90)
     key = {"pk": s(tenant), "sk": s(f"ITEM#{n:05d}")}
@@ -190,6 +250,18 @@ def writes(rng: random.Random, counter: Iterator[int]) -> Iterator[tuple[str, di
             },
         },
     )
+    # Writes that change an item's projected attributes and not its keys (a cached projection
+    # must not outlive them): an update, and a put over an item with the same keys.
+    yield (
+        "UpdateItem",
+        {
+            "TableName": TABLE,
+            "Key": {"pk": s(tenant), "sk": rng.choice(indexed[tenant])},
+            "UpdateExpression": "SET model = :m, publish_on = :p, tags = :t",
+            "ExpressionAttributeValues": {":m": s("Changed"), ":p": {"N": "1e2"}, ":t": {"L": [s("news")]}},
+        },
+    )
+    yield "PutItem", {"TableName": TABLE, "Item": fixed_item(tenant, next(counter))}
     yield (
         "UpdateItem",
         {
@@ -254,15 +326,18 @@ def script(seed: int) -> list[tuple[str, dict[str, Any]]]:
     rng = random.Random(seed)
     steps: list[tuple[str, dict[str, Any]]] = [("CreateTable", create_table_request())]
     counter = iter(range(10**6))
+    indexed: dict[str, list[dict[str, str]]] = {}
     for tenant in TENANTS:
         rows = [item(rng, tenant, n) for n in range(80)]
+        indexed[tenant] = [row["sk"] for row in rows if "gsi1pk" in row]
+        rows.append(fixed_item(tenant, next(counter)))
         for start in range(0, len(rows), 25):
             batch = [{"PutRequest": {"Item": row}} for row in rows[start : start + 25]]
             steps.append(("BatchWriteItem", {"RequestItems": {TABLE: batch}}))
     for _ in range(2):
         for tenant in TENANTS:
             steps.extend(("Query", {"TableName": TABLE, **q}) for q in queries(rng, tenant))
-        steps.extend(writes(rng, counter))
+        steps.extend(writes(rng, counter, indexed))
     return steps
 
 
