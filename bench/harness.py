@@ -572,3 +572,22 @@ class Spans:
                 self._add(name, start)
 
         return run
+
+
+def received(body: str, now_ms: str | None = None) -> dict[str, Any]:
+    """An SQS message as Lambda's event source hands it over (received once, now)."""
+    import base64
+    import uuid
+
+    now_ms = now_ms or str(int(time.time() * 1000))
+    return {
+        "MessageId": str(uuid.uuid4()),
+        "ReceiptHandle": base64.b64encode(uuid.uuid4().bytes * 4).decode(),
+        "Body": body,
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": now_ms,
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": now_ms,
+        },
+    }

@@ -53,6 +53,7 @@ from harness import (
     Spans,
     moto_stack,
     new_tenant_id,
+    received,
     settle,
 )
 from receiver import start_receiver
@@ -143,20 +144,7 @@ def new_batch(local: Any, tenant_id: str, pairs: list[tuple[str, str]]) -> tuple
     )
     stub.keep_bodies = False
     now_ms = str(int(time.time() * 1000))
-    messages = [
-        {
-            "MessageId": str(uuid.uuid4()),
-            "ReceiptHandle": base64.b64encode(uuid.uuid4().bytes * 4).decode(),
-            "Body": body,
-            "Attributes": {
-                "ApproximateReceiveCount": "1",
-                "SentTimestamp": now_ms,
-                "SenderId": "AIDAEXAMPLE",
-                "ApproximateFirstReceiveTimestamp": now_ms,
-            },
-        }
-        for body in stub.bodies
-    ]
+    messages = [received(body, now_ms) for body in stub.bodies]
     stub.reset()
     return sqs_event(messages, local.stack.get_att(QUEUE, "Arn")), result.job.id
 

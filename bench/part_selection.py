@@ -33,7 +33,6 @@ with the queue's depth.
 
 from __future__ import annotations
 
-import base64
 import json
 import statistics
 import sys
@@ -43,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness import CallMeter, PartResult, Row, http_event, moto_stack, new_tenant_id, settle
+from harness import CallMeter, PartResult, Row, http_event, moto_stack, new_tenant_id, received, settle
 from sqs_endpoint import SqsEndpoint
 
 LARGE = 10_000  # 20,000 took 160 to 190 s of make bench at a load of 5 to 8; 10,000 halves it
@@ -116,19 +115,7 @@ def is_step(entry: dict[str, Any]) -> bool:
 def step_event(body: str, queue_arn: str) -> dict[str, Any]:
     from devstack.sqs import sqs_event
 
-    now_ms = str(int(time.time() * 1000))
-    message = {
-        "MessageId": str(uuid.uuid4()),
-        "ReceiptHandle": base64.b64encode(uuid.uuid4().bytes * 4).decode(),
-        "Body": body,
-        "Attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": now_ms,
-            "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": now_ms,
-        },
-    }
-    return sqs_event([message], queue_arn)
+    return sqs_event([received(body)], queue_arn)
 
 
 # -- the part -------------------------------------------------------------------------------------
