@@ -37,6 +37,8 @@ USER_AGENT = "webhook-resend/0.1 (+https://www.standardwebhooks.com)"
 # sender (KeptSender) carries its connections from one batch to the next.
 KEEPALIVE_SECONDS = 4.0
 DNS_CACHE_SECONDS = 60
+# A request extension of the sender's own: the URL's text as str(request.url) gives it.
+URL_TEXT = "webhook_resend.url_text"
 T = TypeVar("T")
 
 # httpx logs every request URL at INFO; a receiver URL may carry a token in its query string.
@@ -129,6 +131,16 @@ def lean_transport_class() -> type[httpx.AsyncBaseTransport]:
     from httpx_aiohttp import AiohttpTransport
     from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
 
+    class LeanResponseStream(AiohttpResponseStream):
+        """The library's response stream, reading the same chunks without an iterator object
+        around aiohttp's reads."""
+
+        async def __aiter__(self) -> Any:
+            read = self._aiohttp_response.content.read
+            with map_aiohttp_exceptions():
+                while chunk := await read(self.CHUNK_SIZE):
+                    yield chunk
+
     class LeanAiohttpTransport(AiohttpTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             if not isinstance(self.client, aiohttp.ClientSession):
@@ -141,8 +153,13 @@ def lean_transport_class() -> type[httpx.AsyncBaseTransport]:
             with map_aiohttp_exceptions():
                 response = await self.client.request(
                     method=request.method,
-                    url=str(request.url),
-                    headers=request.headers.multi_items(),
+                    # The sender's requests carry their URL's text (URL_TEXT), rendered once per URL.
+                    url=request.extensions.get(URL_TEXT) or str(request.url),
+                    # As Headers.multi_items() gives them (lower-case names), decoded as the
+                    # sender encoded them, without guessing each header's encoding again.
+                    headers=[
+                        (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers.raw
+                    ],
                     data=data,
                     allow_redirects=False,
                     auto_decompress=False,
@@ -152,7 +169,7 @@ def lean_transport_class() -> type[httpx.AsyncBaseTransport]:
             return httpx.Response(
                 status_code=response.status,
                 headers=response.raw_headers,
-                stream=AiohttpResponseStream(response),
+                stream=LeanResponseStream(response),
                 request=request,
                 extensions={"http_version": b"HTTP/1.1"},
             )
@@ -168,9 +185,12 @@ def _client_timeout(connect: float | None, read: float | None, pool: float | Non
 
 
 @functools.lru_cache(maxsize=4096)
-def _url(text: str) -> httpx.URL:
-    # Parsed once per container: a batch sends to the same few URLs many times (URLs are immutable).
-    return httpx.URL(text)
+def _url(text: str) -> tuple[httpx.URL, str]:
+    # Parsed once per container: a batch sends to the same few URLs many times (URLs are
+    # immutable). With it, its text as httpx renders it (str(url)), which the transport hands
+    # aiohttp: rendering it again for every request is ~10 us.
+    url = httpx.URL(text)
+    return url, str(url)
 
 
 @functools.cache
@@ -285,13 +305,15 @@ class HttpSender:
         self._concurrency = concurrency
         self._transport_factory = transport_factory
         self._client: httpx.AsyncClient | None = None
+        self._transport: httpx.AsyncBaseTransport | None = None
         self._defaults: dict[str, str] = {}
         self._timeouts: dict[str, float | None] = {}
         self._slots: asyncio.Semaphore | None = None
 
     async def __aenter__(self) -> HttpSender:
+        self._transport = self._transport_factory()
         self._client = WebhookClient(
-            transport=self._transport_factory(),
+            transport=self._transport,
             # Nothing from the environment (netrc credentials, CA bundle overrides) reaches a receiver.
             trust_env=False,
             follow_redirects=False,
@@ -311,7 +333,7 @@ class HttpSender:
     async def __aexit__(self, *exc_info: Any) -> None:
         if self._client is not None:
             await self._client.aclose()
-        self._client = None
+        self._client = self._transport = None
 
     @overload
     async def send(
@@ -385,23 +407,28 @@ class HttpSender:
     async def _attempt(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None, started: float
     ) -> Attempt:
-        client = self._client
-        if client is None:
+        transport = self._transport
+        if transport is None:
             raise RuntimeError("use `async with HttpSender(...)`")
         # Built from a stream with every header given as bytes: httpx's content path would encode
         # each header and look each up again to add Host and Content-Length, which aiohttp adds
         # on the wire itself.
+        parsed, text = _url(url)
         request = httpx.Request(
             method,
-            _url(url),
+            parsed,
             headers=[
                 (k.encode("latin-1"), v.encode("latin-1")) for k, v in {**self._defaults, **headers}.items()
             ],
             stream=httpx.ByteStream(content or b""),
-            extensions={"timeout": self._timeouts},
+            extensions={"timeout": self._timeouts, URL_TEXT: text},
         )
         request.read()  # the body as `request.content`, which the transport hands aiohttp whole
-        response = await client.send(request, stream=True)
+        # Straight to the client's transport: what AsyncClient.send adds around it (an auth flow,
+        # a redirect loop, cookie extraction, event hooks, a timer on the response stream) is
+        # all configured off here (no auth, no redirects, no cookies, no hooks), and its
+        # generators and wrappers cost ~40 us of CPU a request (`make bench`, delivery).
+        response = await transport.handle_async_request(request)
         try:
             kept = bytearray()
             read = 0
