@@ -15,6 +15,7 @@ import gc
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -97,6 +98,16 @@ def settle() -> None:
     but not in a Lambda's, each time the code measured next triggers a full collection."""
     gc.collect()
     gc.freeze()
+
+
+def paired_ratio(subject: list[float], baseline: list[float]) -> float:
+    """The median of the rounds' ratios: round i's subject over round i's baseline, the two run
+    back to back (in alternating order). A change in the machine's load during the part then
+    moves both sides of each ratio alike, where a ratio of the two medians can pair a quiet
+    run of one side with a busy run of the other."""
+    if len(subject) != len(baseline) or not subject:
+        raise ValueError(f"{len(subject)} subject runs for {len(baseline)} baseline runs")
+    return statistics.median(s / b for s, b in zip(subject, baseline, strict=True))
 
 
 def percentile(values: list[float], pct: float) -> float:

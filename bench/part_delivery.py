@@ -53,6 +53,7 @@ from harness import (
     Spans,
     moto_stack,
     new_tenant_id,
+    paired_ratio,
     received,
     settle,
 )
@@ -653,6 +654,9 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
 
     wall, base_wall = med(runs, "wall"), med(base, "wall")
     cpu, base_cpu = med(runs, "cpu"), med(base, "cpu")
+    # The ratios: medians of each round's consumer run over the baseline run next to it.
+    wall_ratio = paired_ratio([r["wall"] for r in runs], [r["wall"] for r in base])
+    cpu_ratio = paired_ratio([r["cpu"] for r in runs], [r["cpu"] for r in base])
     posts_cpu = med(base, "posts_cpu")
     read_cpu, write_cpu = med(runs, "ddb_read_cpu"), med(runs, "ddb_write_cpu")
     if not prefix:
@@ -678,7 +682,7 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
             "s",
             round(base_wall, 4),
             "raw",
-            round(wall / base_wall, 3),
+            round(wall_ratio, 3),
             note=f"{label}: handler wall, moto's answer time removed; runs "
             + " ".join(f"{r['wall']:.3f}" for r in runs),
         )
@@ -698,11 +702,12 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
     out.add(
         Row(
             f"{key}wall_over_baseline",
-            round(wall / base_wall, 3),
+            round(wall_ratio, 3),
             "x",
             target="<= 1.25",
-            met=wall / base_wall <= 1.25,
-            note=label,
+            met=wall_ratio <= 1.25,
+            note=f"{label}: median of the {len(runs)} rounds' ratios (ratio of the medians "
+            f"{wall / base_wall:.3f})",
         )
     )
     out.add(
@@ -712,7 +717,7 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
             "s",
             round(base_cpu, 4),
             "raw",
-            round(cpu / base_cpu, 3),
+            round(cpu_ratio, 3),
             note=f"{label}: process CPU, DynamoDB client work included (raw: POSTs {posts_cpu * 1000:.1f} "
             f"ms, records {(base_cpu - posts_cpu) * 1000:.1f} ms); runs "
             + " ".join(f"{r['cpu'] * 1000:.1f}" for r in runs)
@@ -724,11 +729,12 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
     out.add(
         Row(
             f"{key}cpu_over_baseline",
-            round(cpu / base_cpu, 3),
+            round(cpu_ratio, 3),
             "x",
             target="<= 1.5",
-            met=cpu / base_cpu <= 1.5,
-            note=label,
+            met=cpu_ratio <= 1.5,
+            note=f"{label}: median of the {len(runs)} rounds' ratios (ratio of the medians "
+            f"{cpu / base_cpu:.3f})",
         )
     )
     ddb_cpu, base_ddb_cpu = med(runs, "ddb_cpu"), med(base, "ddb_cpu")
