@@ -123,8 +123,12 @@ def seed(store: Any, tenant_id: str, url: str, items: int, urls: int) -> list[tu
     return [(i, w) for i in item_ids for w in webhook_ids]
 
 
-def new_batch(local: Any, tenant_id: str, pairs: list[tuple[str, str]]) -> tuple[dict[str, Any], str]:
-    """A new job of these pairs (written by resends.jobs.fan_out) and the SQS event of its messages."""
+def new_batch(
+    local: Any, tenant_id: str, pairs: list[tuple[str, str]], more: list[tuple[str, str]] = ()
+) -> tuple[dict[str, Any], str]:
+    """A new job of these pairs (written by resends.jobs.fan_out) and the SQS event of their
+    messages; with `more`, the job also holds those pairs, whose messages the batch leaves out (a
+    batch from the middle of a job, which does not complete it)."""
     from devstack.sqs import sqs_event
     from webhook_resend.aws.publisher import SqsPublisher
     from webhook_resend.resends import jobs
@@ -139,13 +143,20 @@ def new_batch(local: Any, tenant_id: str, pairs: list[tuple[str, str]]) -> tuple
         source="api",
         event=EVENT,
         kind="item",
-        pairs=[jobs.Pair(i, w) for i, w in pairs],
-        total_items=len({i for i, _ in pairs}),
+        pairs=[jobs.Pair(i, w) for i, w in [*pairs, *more]],
+        total_items=len({i for i, _ in [*pairs, *more]}),
         retention_days=30,
     )
     stub.keep_bodies = False
     now_ms = str(int(time.time() * 1000))
-    messages = [received(body, now_ms) for body in stub.bodies]
+    wanted = set(pairs)
+    messages = []
+    for body in stub.bodies:
+        message = json.loads(body)
+        if (message["subject_id"], message["webhook_id"]) in wanted:
+            messages.append(received(body, now_ms))
+    if len(messages) != len(pairs):
+        raise RuntimeError(f"{len(messages)} messages for {len(pairs)} pairs")
     stub.reset()
     return sqs_event(messages, local.stack.get_att(QUEUE, "Arn")), result.job.id
 
@@ -348,6 +359,7 @@ def phases(spans: Spans) -> contextlib.ExitStack:
     """Wrap the consumer's phases so their CPU and wall can be told apart."""
     from webhook_resend.aws.dynamodb import Store
     from webhook_resend.delivery.deliverer import Deliverer
+    from webhook_resend.delivery.events import Notifier
     from webhook_resend.delivery.sender import KeptSender
 
     stack = contextlib.ExitStack()
@@ -355,6 +367,7 @@ def phases(spans: Spans) -> contextlib.ExitStack:
         (Deliverer, "_load_subjects", "read"),
         (Deliverer, "_load_records", "read"),
         (Store, "commit", "commit"),
+        (Notifier, "jobs_counted", "job_end"),
     ):
         stack.enter_context(mock.patch.object(cls, name, spans.wrap(phase, getattr(cls, name))))
     for cls, name, phase in (
@@ -395,7 +408,8 @@ class Variant:
         self.tenant_id = new_tenant_id()
         self.store = local.store()
         items = math.ceil(batch_size / WEBHOOKS)
-        self.pairs = seed(self.store, self.tenant_id, receiver_url, items, urls)[:batch_size]
+        seeded = seed(self.store, self.tenant_id, receiver_url, items, urls)
+        self.pairs, self.more_pairs = seeded[:batch_size], seeded[batch_size:]
         self.requests = baseline_requests(self.store, self.tenant_id, self.pairs)
         self.meter = CallMeter(consumer_client())
         self.spans = Spans(self.meter)
@@ -405,8 +419,8 @@ class Variant:
         self._raw_loop: Any = None
         self._poster: RawPoster | None = None
 
-    def new_batch(self) -> tuple[dict[str, Any], str]:
-        return new_batch(self.local, self.tenant_id, self.pairs)
+    def new_batch(self, *, mid_job: bool = False) -> tuple[dict[str, Any], str]:
+        return new_batch(self.local, self.tenant_id, self.pairs, self.more_pairs if mid_job else [])
 
     def swapped_loop(self, loop: Any) -> contextlib.ExitStack:
         from webhook_resend.aws import clients
@@ -555,7 +569,8 @@ class Variant:
         raw_sender = raw_aiohttp_sender_class()
         with_raw = [rep for rep in range(rounds) if raw_sender_every and rep % raw_sender_every == 0]
         batches = [self.new_batch() for _ in range(rounds + 2 * len(with_raw))]
-        runs, base, raw_runs, fresh_base, fresh_runs = [], [], [], [], []
+        mid_batches = [self.new_batch(mid_job=True) for _ in with_raw] if self.more_pairs else []
+        runs, base, raw_runs, fresh_base, fresh_runs, mid_runs = [], [], [], [], [], []
         with phases(self.spans):
             for rep in range(rounds):
                 if rep % 2 == 0:
@@ -568,18 +583,22 @@ class Variant:
                     raw_runs.append(self.consumer(batches.pop(), sender=raw_sender))
                     fresh_base.append(self.baseline(kept=False))
                     fresh_runs.append(self.consumer(batches.pop(), per_batch=True))
+                    if mid_batches:
+                        mid_runs.append(self.consumer(mid_batches.pop()))
         for closing in (self._poster, self._raw_loop):
             if closing is not None:
                 closing.close()
         return {
             "urls": self.urls,
             "pairs": len(self.pairs),
+            "more_pairs": self.more_pairs,
             "posts": len(self.requests),
             "runs": runs,
             "base": base,
             "raw_sender": raw_runs,
             "fresh_base": fresh_base,
             "fresh_runs": fresh_runs,
+            "mid_runs": mid_runs,
             "capture": capture,
             "base_capture": base_capture,
             "memory_mb": self.local.stack.function(FUNCTION).memory,
@@ -754,10 +773,11 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
             ),
         )
     )
-    phase_cpu = {k: med(runs, f"cpu_{k}") for k in ("run", "read", "commit", "sender_setup")}
-    phase_wall = {k: med(runs, f"wall_{k}") for k in ("run", "read", "commit", "sender_setup")}
-    send_cpu = phase_cpu["run"] - phase_cpu["read"] - phase_cpu["commit"] - phase_cpu["sender_setup"]
-    send_wall = phase_wall["run"] - phase_wall["read"] - phase_wall["commit"] - phase_wall["sender_setup"]
+    names = ("run", "read", "commit", "job_end", "sender_setup")
+    phase_cpu = {k: med(runs, f"cpu_{k}") if f"cpu_{k}" in runs[0] else 0.0 for k in names}
+    phase_wall = {k: med(runs, f"wall_{k}") if f"wall_{k}" in runs[0] else 0.0 for k in names}
+    send_cpu = phase_cpu["run"] - sum(phase_cpu[k] for k in names[1:])
+    send_wall = phase_wall["run"] - sum(phase_wall[k] for k in names[1:])
     for phase, value, note in (
         ("handler", cpu - phase_cpu["run"], "around Deliverer.run: asyncio.run, BatchProcessor, logs"),
         ("read", phase_cpu["read"], "_load_subjects + _load_records, BatchGetItem calls included"),
@@ -766,8 +786,19 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
             phase_cpu["sender_setup"],
             "KeptSender enter + exit (the container's sender, opened on its first batch)",
         ),
-        ("send", send_cpu, f"the {posts} attempts: sign, httpx -> httpx-aiohttp -> aiohttp, _apply"),
+        (
+            "send",
+            send_cpu,
+            f"the rest of Deliverer.run: parsing the messages, the {posts} attempts (sign, httpx -> "
+            "httpx-aiohttp -> aiohttp, _apply), the outcomes",
+        ),
         ("commit", phase_cpu["commit"], "Store.commit: building and sending the transactions"),
+        (
+            "job_end",
+            phase_cpu["job_end"],
+            "Notifier.jobs_counted: the job this batch completes claims its end (an UpdateItem) and "
+            "queues its resend.completed event; every measured batch is a whole job of its own",
+        ),
     ):
         out.add(
             Row(
@@ -791,6 +822,7 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
             note=(
                 f"{label}: the attempts alone; sequential around them: read {phase_wall['read']:.3f}, "
                 f"sender setup {phase_wall['sender_setup']:.3f}, commit {phase_wall['commit']:.3f}, "
+                f"job end {phase_wall['job_end']:.3f}, "
                 f"handler {wall - phase_wall['run']:.3f} s (moto's answers out)"
             ),
         )
@@ -825,6 +857,24 @@ def report(out: PartResult, prefix: str, found: dict[str, Any], batch_size: int)
                     f"before it kept them) over the raw baseline likewise per batch: {old_cpu * 1000:.1f} vs "
                     f"{old_base * 1000:.1f} ms; kept, the consumer takes {cpu * 1000:.1f} ms "
                     f"({(old_cpu - cpu) * 1000:.1f} ms less a batch); medians of {len(found['fresh_runs'])}"
+                ),
+            )
+        )
+    if found["mid_runs"]:
+        mid_cpu = med(found["mid_runs"], "cpu")
+        out.add(
+            Row(
+                f"{key}mid_job_cpu_over_baseline",
+                round(mid_cpu / base_cpu, 3),
+                "x",
+                round(base_cpu, 4),
+                "raw",
+                note=(
+                    f"{label}, informative: batches from the middle of a job (its job holds "
+                    f"{len(found['more_pairs'])} more pairs, so the batch does not complete it: no end "
+                    f"claim, no resend.completed): CPU {mid_cpu * 1000:.1f} ms, medians of "
+                    f"{len(found['mid_runs'])}; the headline batches each complete a job, as a job of "
+                    f"{pairs} pairs would; a resend of thousands of pairs completes in one batch of many"
                 ),
             )
         )
