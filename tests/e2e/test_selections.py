@@ -48,18 +48,28 @@ def capped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSt
 
 
 def _put_items(client: httpx.Client, count: int, every: int = 1) -> list[str]:
-    """`count` items, one in `every` tagged TAG, 8 requests at a time; the tagged ids."""
+    """`count` items, one in `every` tagged TAG, with the bulk write (100 a request, 4 requests
+    at a time); the tagged ids."""
 
-    def put(n: int) -> str:
-        item_id = f"00000000-0000-4000-8000-{n:012d}"
+    def item(n: int) -> dict[str, Any]:
         created_on = f"2024-05-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
-        body = {"model": "Post", "tags": [TAG] if n % every == 0 else ["other"], "created_on": created_on}
-        reply = client.put(f"/content_items/{item_id}", json={**body, "payload": {"n": n}})
-        assert reply.status_code == 201, reply.text
-        return item_id
+        tags = [TAG] if n % every == 0 else ["other"]
+        return {
+            "id": f"00000000-0000-4000-8000-{n:012d}",
+            "model": "Post",
+            "tags": tags,
+            "created_on": created_on,
+            "payload": {"n": n},
+        }
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return [item_id for n, item_id in enumerate(pool.map(put, range(count))) if n % every == 0]
+    def put(start: int) -> None:
+        reply = client.put("/content_items", json=[item(n) for n in range(start, min(start + 100, count))])
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["created"] == min(100, count - start), reply.text
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(put, range(0, count, 100)))
+    return [item(n)["id"] for n in range(count) if n % every == 0]
 
 
 def _webhook(client: httpx.Client, receiver: Receiver, name: str) -> tuple[str, dict[str, Any]]:
