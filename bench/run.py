@@ -227,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             if r["key"] in figures and isinstance(r["baseline"], int | float):
                 figures[f"{r['key']}.baseline"] = r["baseline"]
+            # And whether a targeted figure met its target (1 or 0): bench/compare.py reads it.
+            if r["key"] in figures and r["met"] is not None:
+                figures[f"{r['key']}.met"] = int(bool(r["met"]))
         clean = {
             k: v for k, v in sorted(figures.items()) if isinstance(v, int | float) and not isinstance(v, bool)
         }
