@@ -33,10 +33,18 @@ from pydantic import ValidationError
 from webhook_resend import clock
 from webhook_resend.aws.dynamodb import COUNTED, PairOutcome, Store
 from webhook_resend.delivery import callbacks
-from webhook_resend.delivery.deliverer import CANCELLED_ERROR
 from webhook_resend.delivery.events import Notifier
 from webhook_resend.models.messages import HeldMessage, PageMessage, PairMessage, SelectionMessage
-from webhook_resend.models.records import CANCELLED, CLAIM, REJECTED, RESUME, SELECTED, SELECTING, Delivery
+from webhook_resend.models.records import (
+    CANCELLED,
+    CANCELLED_ERROR,
+    CLAIM,
+    REJECTED,
+    RESUME,
+    SELECTED,
+    SELECTING,
+    Delivery,
+)
 from webhook_resend.observability import logger
 
 # Pairs read and committed together: a page of 1,000 × 10 pairs is written as it goes, so a run

@@ -35,7 +35,7 @@ from webhook_resend.delivery.events import Notifier
 from webhook_resend.delivery.sender import Attempt, HttpSender, failed_attempt
 from webhook_resend.models import progress
 from webhook_resend.models.messages import PairMessage
-from webhook_resend.models.records import CANCELLED, PAUSED, Delivery
+from webhook_resend.models.records import CANCELLED, CANCELLED_ERROR, PAUSED, Delivery
 from webhook_resend.observability import logger
 from webhook_resend.settings import Settings
 
@@ -43,8 +43,6 @@ from webhook_resend.settings import Settings
 SOON = 5
 # Room left in the invocation after the last attempt, to write the results.
 COMMIT_MARGIN_SECONDS = 3.0
-# The last error of a pair's records that its job's cancel ended before it was delivered.
-CANCELLED_ERROR = "the resend was cancelled before this was delivered"
 # An attempt that waited for its rate slot (up to pacing.INLINE_SECONDS) is sent only if its job,
 # read at most this long ago, is not paused or cancelled: a pause stops what a batch had not sent.
 JOB_RECHECK_SECONDS = 1.0

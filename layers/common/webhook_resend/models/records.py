@@ -142,6 +142,9 @@ SELECTED = "selected"
 REJECTED = "rejected"
 PAUSED = "paused"
 CANCELLED = "cancelled"
+# The last error of a pair's records that its job's cancel ended before it was delivered (the
+# deliverer's and the dead-letter consumer's alike).
+CANCELLED_ERROR = "the resend was cancelled before this was delivered"
 
 
 def job_status(pending: int, state: str | None = None, total_queued: int = 0, taken_back: int = 0) -> str:
