@@ -45,7 +45,9 @@ def text_or_other(rng: random.Random, choices: list[str]) -> dict[str, Any] | No
     if roll < 0.15:
         return None
     if roll < 0.25:
-        return rng.choice([n(rng.choice(NUMBERS)), {"L": [s(rng.choice(choices))]}, {"NULL": True}])
+        return rng.choice(
+            [n(rng.choice(NUMBERS)), {"L": [s(rng.choice(choices))]}, {"NULL": True}, {"BOOL": False}]
+        )
     return s(rng.choice(choices))
 
 
