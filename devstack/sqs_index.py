@@ -152,6 +152,20 @@ def _patched_receive_message(original: Callable[..., list[Message]]) -> Callable
     return receive_message
 
 
+def _patched_wait_for_messages(original: Callable[..., None]) -> Callable[..., None]:
+    def wait_for_messages(self: Queue, timeout: int) -> None:
+        # A long poll waits until `messages` is not empty: a list, not a walk (always true).
+        outer = _receiving.active
+        _receiving.active = False
+        try:
+            original(self, timeout)
+        finally:
+            _receiving.active = outer
+
+    wait_for_messages.__wrapped__ = original  # type: ignore[attr-defined]
+    return wait_for_messages
+
+
 def _patched_messages(original: property) -> property:
     def messages(self: Queue) -> Iterable[Message]:
         # moto's `visible and not delayed` of every message, each reading the clock twice (13 µs a
@@ -206,6 +220,7 @@ def install() -> None:
         )
         SQSBackend.send_message = _patched_send_message(SQSBackend.send_message)  # type: ignore[method-assign]
         SQSBackend.receive_message = _patched_receive_message(SQSBackend.receive_message)  # type: ignore[method-assign]
+        Queue.wait_for_messages = _patched_wait_for_messages(Queue.wait_for_messages)  # type: ignore[method-assign]
         SQSBackend.is_message_valid_based_on_retention_period = _patched_retention(  # type: ignore[method-assign]
             SQSBackend.is_message_valid_based_on_retention_period
         )
@@ -229,6 +244,7 @@ def uninstall() -> None:
             (SQSBackend, "change_message_visibility"),
             (SQSBackend, "send_message"),
             (SQSBackend, "receive_message"),
+            (Queue, "wait_for_messages"),
             (SQSBackend, "is_message_valid_based_on_retention_period"),
         ):
             setattr(owner, name, getattr(owner, name).__wrapped__)

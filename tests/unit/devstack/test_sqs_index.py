@@ -257,3 +257,29 @@ def test_a_receive_that_redrives_to_a_fifo_dead_letter_queue(unpatched_at_first:
 
     assert _redrive_to_fifo_dlq() == expected
     assert expected == (["m"], [], "1")
+
+
+def test_a_long_poll_of_an_empty_queue_waits(unpatched_at_first: None) -> None:
+    """A receive with a wait time on an empty queue sleeps until it ends (the walk a receive
+    makes lazily must not answer the long poll's 'any messages?' with a generator, always true)."""
+    from moto.sqs.models import Queue
+
+    sqs_index.install()
+    get_backend("sqs").reset()
+    backend = get_backend("sqs")["123456789012"]["us-east-1"]
+    backend.create_queue("empty")
+    listed = 0
+    messages = Queue.__dict__["messages"]
+
+    def counting(self: Queue) -> Any:
+        nonlocal listed
+        listed += 1
+        return messages.fget(self)  # type: ignore[misc]
+
+    Queue.messages = property(counting)  # type: ignore[method-assign,assignment]
+    try:
+        assert backend.receive_message("empty", 10, 1, 30) == []
+    finally:
+        Queue.messages = messages  # type: ignore[method-assign]
+        get_backend("sqs").reset()
+    assert listed < 10  # moto's own: a few; a spinning wait: tens of thousands
