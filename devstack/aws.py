@@ -12,7 +12,10 @@ each item write atomic and isolates transactions.
 requests taken one at a time. Other services (SQS long polls in particular) are not serialized.
 Its DynamoDB also answers a Query in time that grows with what the Query reads, and backs up only
 the items a TransactWriteItems touches (`devstack.dynamodb_index`), where moto sorts the whole
-table for every Query page and copies it for every transaction.
+table for every Query page and copies it for every transaction, and every request skips moto's
+listing of its own package directory and of the response class's methods
+(`devstack.moto_dispatch`), and DynamoDB's answers skip moto's generic walk of every attribute
+value (`devstack.dynamodb_json`).
 Unless `verbose`, it does not log a line per request either (werkzeug's default): those lines
 would bury everything else `make run` and the tests print.
 """
@@ -27,7 +30,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from devstack import dynamodb_index, sqs_index
+from devstack import dynamodb_index, dynamodb_json, moto_dispatch, sqs_index
 
 # The X-Amz-Target of every DynamoDB (and DynamoDB Streams) call: "DynamoDB_20120810.UpdateItem"
 _DYNAMODB_TARGET = "DynamoDB"
@@ -71,9 +74,13 @@ class MotoServer(ThreadedMotoServer):
         if self.fast:
             dynamodb_index.install()
             sqs_index.install()
+            moto_dispatch.install()
+            dynamodb_json.install()
         else:
             dynamodb_index.uninstall()
             sqs_index.uninstall()
+            moto_dispatch.uninstall()
+            dynamodb_json.uninstall()
         app = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
         handler = MotoRequestHandler if self._verbose else _QuietRequestHandler
         self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=handler)

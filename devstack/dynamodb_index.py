@@ -46,6 +46,8 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 
+from devstack.dynamodb_filter import compile_filter
+
 ITEM_SIZE_MAX = 400_000  # DynamoDB's (and moto's LimitedSizeDict's) largest item, in bytes
 _SORTABLE_TYPES = frozenset({"S", "N"})
 _STATE = "_webhook_resend_index"
@@ -60,12 +62,22 @@ class _Record:
     projection to each INCLUDE/KEYS_ONLY index (index name -> projected item), built on first use
     and dropped when the item is written."""
 
-    __slots__ = ("item", "projections", "size")
+    __slots__ = ("casts", "item", "projections", "size")
 
     def __init__(self, item: Item) -> None:
         self.item = item
         self.size = item.size()
         self.projections: dict[str, Item] = {}
+        # index name (None: the table) -> attribute name -> (its type, its cast_value) in what
+        # the Query filters (the item, or its projection to that index); None: not there.
+        self.casts: dict[str | None, dict[str, tuple[str, Any] | None]] = {}
+
+    def written(self, item: Item) -> None:
+        """The item at this record's keys was written (the same object or a new one)."""
+        self.item = item
+        self.size = item.size()
+        self.projections = {}
+        self.casts = {}
 
 
 # (the sort key's values as DynamoType.cast_value gives them, the item's primary key, its record)
@@ -207,9 +219,7 @@ class _TableIndex:
                     for a, b in zip(old, new, strict=True)
                 ):
                     self.entries[key] = old  # its keys did not change (a counter update)
-                    record.item = item  # the same item, or the one a put replaced it with
-                    record.size = item.size()
-                    record.projections = {}
+                    record.written(item)  # the same item, or the one a put replaced it with
                     return
             for structure, part, entry in old:
                 structure.remove(part, entry)
@@ -483,6 +493,35 @@ def _project(item: Item, names: list[str] | None) -> Item:
     return result
 
 
+def _filtered(
+    filter_expression: Any, records: list[_Record], results: list[Item], index_name: str | None
+) -> list[Item]:
+    """moto's `[item for item in results if filter_expression.expr(item)]`, each item's attributes
+    cast once while its record lasts (`dynamodb_filter`); moto's own evaluation for expressions
+    of other shapes."""
+    evaluate = compile_filter(filter_expression)
+    if evaluate is None:
+        return [item for item in results if filter_expression.expr(item)]
+    kept = []
+    for record, item in zip(records, results, strict=True):
+        casts = record.casts.get(index_name)
+        if casts is None:
+            casts = record.casts[index_name] = {}
+        attrs = item.attrs
+
+        def lookup(name: str, casts: dict[str, Any] = casts, attrs: Any = attrs) -> Any:
+            try:
+                return casts[name]
+            except KeyError:
+                value = attrs.get(name)
+                found = casts[name] = None if value is None else (value.type, value.cast_value)
+                return found
+
+        if evaluate(lookup):
+            kept.append(item)
+    return kept
+
+
 def _patched_query(original: Callable[..., Any]) -> Callable[..., Any]:
     def query(
         self: Table,
@@ -552,7 +591,7 @@ def _patched_query(original: Callable[..., Any]) -> Callable[..., Any]:
             else:
                 results = [r.item for r in records]
             if filter_expression is not None:
-                results = [item for item in results if filter_expression.expr(item)]
+                results = _filtered(filter_expression, records, results, index_name)
             if projection_expressions:
                 names = _top_level(projection_expressions)
                 results = [

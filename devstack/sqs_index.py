@@ -11,14 +11,16 @@ made each of those calls cost a walk of 100,000 messages.
 answers SendMessage's one question without the counts, and ReceiveMessage's retention check of
 each message it hands out (moto reads the retention period through GetQueueAttributes: nine
 counts of the queue per message received). Everything else, and every answer, is
-moto's own: the same checks in the same order, the same errors. ReceiveMessage still lists the
-visible messages of the queue, with one reading of the clock rather than two a message.
+moto's own: the same checks in the same order, the same errors. ReceiveMessage finds the visible
+messages of the queue as it walks them, with one reading of the clock rather than two a message,
+and stops with its count (moto listed every visible message of the queue first), and a delete
+takes its message out of the queue's list in place (moto copied the list without it).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.sqs import models as sqs_models
@@ -33,6 +35,13 @@ class _Sending(threading.local):
 
 
 _sending = _Sending()
+
+
+class _Receiving(threading.local):
+    active = False
+
+
+_receiving = _Receiving()
 
 
 def _message_of(queue: Queue, receipt_handle: str) -> Message | None:
@@ -64,9 +73,11 @@ def _patched_queue_delete_message(original: Callable[..., None]) -> Callable[...
             return original(self, receipt_handle)  # moto's walk: a handle from before install()
         self.pending_messages.discard(message)
         self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
-        remaining = list(self._messages)  # a new list, as moto's: a receive may be walking the old
-        remaining.remove(message)
-        self._messages = remaining
+        # In place, not moto's copy of the queue without it: a queue 100,000 deep made every
+        # delete copy 100,000 references, and the messages a consumer deletes are near the front.
+        # A receive walking the list on another thread may then pass over one message, which it
+        # leaves in the queue for the next receive (SQS may answer fewer messages than it has).
+        self._messages.remove(message)
         for handle in message.all_receipt_handles:
             if handle is not None:
                 _handles.pop(handle, None)
@@ -128,12 +139,42 @@ def _patched_retention(original: Callable[..., bool]) -> Callable[..., bool]:
     return is_message_valid_based_on_retention_period
 
 
+def _patched_receive_message(original: Callable[..., list[Message]]) -> Callable[..., list[Message]]:
+    def receive_message(self: SQSBackend, *args: Any, **kwargs: Any) -> list[Message]:
+        outer = _receiving.active
+        _receiving.active = True
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _receiving.active = outer
+
+    receive_message.__wrapped__ = original  # type: ignore[attr-defined]
+    return receive_message
+
+
+def _patched_wait_for_messages(original: Callable[..., None]) -> Callable[..., None]:
+    def wait_for_messages(self: Queue, timeout: int) -> None:
+        # A long poll waits until `messages` is not empty: a list, not a walk (always true).
+        outer = _receiving.active
+        _receiving.active = False
+        try:
+            original(self, timeout)
+        finally:
+            _receiving.active = outer
+
+    wait_for_messages.__wrapped__ = original  # type: ignore[attr-defined]
+    return wait_for_messages
+
+
 def _patched_messages(original: property) -> property:
-    def messages(self: Queue) -> list[Message]:
+    def messages(self: Queue) -> Iterable[Message]:
         # moto's `visible and not delayed` of every message, each reading the clock twice (13 µs a
-        # reading): the same test against one reading of the clock.
+        # reading): the same test against one reading of the clock. Inside ReceiveMessage, which
+        # only walks them until it has its count, they are found as it walks, not all first: a
+        # receive from a queue 100,000 deep read every message of it.
         now = sqs_models.unix_time_millis()
-        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+        found = (m for m in self._messages if now > m.visible_at and not now < m.delayed_until)
+        return found if _receiving.active else list(found)
 
     patched = property(messages)
     patched.fget.__wrapped__ = original  # type: ignore[union-attr]
@@ -142,6 +183,12 @@ def _patched_messages(original: property) -> property:
 
 def _patched_attributes(original: property) -> property:
     def attributes(self: Queue) -> dict[str, Any]:
+        if _receiving.active:  # a receive's redrive or retention check: its counts need lists
+            _receiving.active = False
+            try:
+                return attributes(self)
+            finally:
+                _receiving.active = True
         if not _sending.active:
             return original.fget(self)  # type: ignore[misc]
         # Inside SendMessage moto reads only ContentBasedDeduplication, which `attributes` holds
@@ -172,6 +219,8 @@ def install() -> None:
             SQSBackend.change_message_visibility
         )
         SQSBackend.send_message = _patched_send_message(SQSBackend.send_message)  # type: ignore[method-assign]
+        SQSBackend.receive_message = _patched_receive_message(SQSBackend.receive_message)  # type: ignore[method-assign]
+        Queue.wait_for_messages = _patched_wait_for_messages(Queue.wait_for_messages)  # type: ignore[method-assign]
         SQSBackend.is_message_valid_based_on_retention_period = _patched_retention(  # type: ignore[method-assign]
             SQSBackend.is_message_valid_based_on_retention_period
         )
@@ -194,6 +243,8 @@ def uninstall() -> None:
             (Queue, "delete_message"),
             (SQSBackend, "change_message_visibility"),
             (SQSBackend, "send_message"),
+            (SQSBackend, "receive_message"),
+            (Queue, "wait_for_messages"),
             (SQSBackend, "is_message_valid_based_on_retention_period"),
         ):
             setattr(owner, name, getattr(owner, name).__wrapped__)

@@ -165,6 +165,18 @@ def test_receive_send_and_delete_do_not_walk_the_queue(unpatched_at_first: None)
         return delayed.fget(self)  # type: ignore[misc]
 
     # One of the counts (a walk of the queue) moto's `attributes` makes.
+    class CountingList(list):  # type: ignore[type-arg]
+        """The queue's messages, counting how many a walk reads."""
+
+        read = 0
+
+        def __iter__(self) -> Iterator[Any]:
+            for message in super().__iter__():
+                CountingList.read += 1
+                yield message
+
+    queue = backend.get_queue("deep")
+    queue._messages = CountingList(queue._messages)
     Queue.approximate_number_of_messages_delayed = property(counting_delayed)  # type: ignore[method-assign,assignment]
     try:
         received = backend.receive_message("deep", 10, 0, 30)
@@ -173,6 +185,7 @@ def test_receive_send_and_delete_do_not_walk_the_queue(unpatched_at_first: None)
         Queue.approximate_number_of_messages_delayed = delayed  # type: ignore[method-assign]
     assert len(received) == 10
     assert counted == 0  # unpatched: 3 times a message received, once a send
+    assert CountingList.read == 10  # unpatched: the 2,000 of the queue
     walked = 0
     original = Message.had_receipt_handle
 
@@ -216,3 +229,57 @@ def test_patched_receive_and_visibility_read_moto_s_own_clock(
     sqs_clock(11)
     assert [m.body for m in backend.receive_message("clocked", 1, 0, 30)] == ["m"]
     get_backend("sqs").reset()
+
+
+def _redrive_to_fifo_dlq() -> tuple[list[str], list[str], str]:
+    """A FIFO queue whose message moves to its FIFO dead-letter queue inside a receive (moto's
+    add_message reads the DLQ's attributes, which count its messages)."""
+    get_backend("sqs").reset()
+    backend = get_backend("sqs")["123456789012"]["us-east-1"]
+    dlq = backend.create_queue("dead.fifo", FifoQueue="true", ContentBasedDeduplication="true")
+    backend.create_queue(
+        "work.fifo",
+        FifoQueue="true",
+        ContentBasedDeduplication="true",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.queue_arn, "maxReceiveCount": 1}),
+    )
+    backend.send_message("work.fifo", "m", group_id="g")
+    first = [m.body for m in backend.receive_message("work.fifo", 10, 0, 0)]
+    second = [m.body for m in backend.receive_message("work.fifo", 10, 0, 0)]
+    count = backend.get_queue("dead.fifo").attributes["ApproximateNumberOfMessages"]
+    get_backend("sqs").reset()
+    return first, second, str(count)
+
+
+def test_a_receive_that_redrives_to_a_fifo_dead_letter_queue(unpatched_at_first: None) -> None:
+    expected = _redrive_to_fifo_dlq()
+    sqs_index.install()
+
+    assert _redrive_to_fifo_dlq() == expected
+    assert expected == (["m"], [], "1")
+
+
+def test_a_long_poll_of_an_empty_queue_waits(unpatched_at_first: None) -> None:
+    """A receive with a wait time on an empty queue sleeps until it ends (the walk a receive
+    makes lazily must not answer the long poll's 'any messages?' with a generator, always true)."""
+    from moto.sqs.models import Queue
+
+    sqs_index.install()
+    get_backend("sqs").reset()
+    backend = get_backend("sqs")["123456789012"]["us-east-1"]
+    backend.create_queue("empty")
+    listed = 0
+    messages = Queue.__dict__["messages"]
+
+    def counting(self: Queue) -> Any:
+        nonlocal listed
+        listed += 1
+        return messages.fget(self)  # type: ignore[misc]
+
+    Queue.messages = property(counting)  # type: ignore[method-assign,assignment]
+    try:
+        assert backend.receive_message("empty", 10, 1, 30) == []
+    finally:
+        Queue.messages = messages  # type: ignore[method-assign]
+        get_backend("sqs").reset()
+    assert listed < 10  # moto's own: a few; a spinning wait: tens of thousands

@@ -1,0 +1,82 @@
+"""moto's server without the per-request work whose answer never changes while it runs.
+
+moto 5.2.5 (pinned), for every request of every service its server handles:
+
+* `DomainDispatcherApplication.get_backend_for_host` asks `moto.backends.list_of_moto_modules()`
+  whether the host names a service, and that lists moto's package directory and stats each of its
+  ~170 entries (twice a request: about 1 ms of a 7.6 ms SendMessageBatch of 10 messages);
+* `BaseResponse.call_action` lists the response class's methods with `inspect.getmembers`
+  (`moto.core.utils.method_names_from_class`) to find the action's handler.
+
+`install()` answers both from what they answered the first time: the package directory does not
+change while the server runs, and the response classes' methods are the classes' own (nothing
+adds or removes one at run time; the devstack layers patch model classes, not response classes).
+Every answer stays moto's own (`tests/unit/devstack/test_moto_dispatch.py` runs the DynamoDB
+and SQS comparison scripts with it). DynamoDB requests, which the local stack takes one at a
+time (`devstack.aws`), spend less time holding that lock too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import moto.backends as moto_backends
+import moto.core.responses as moto_responses
+
+_lock = threading.Lock()
+_installed = False
+_originals: dict[str, Callable[..., Any]] = {}
+
+
+def _cached_modules(original: Callable[[], Iterable[str]]) -> Callable[[], Iterable[str]]:
+    found: list[tuple[str, ...]] = []
+
+    def list_of_moto_modules() -> Iterable[str]:
+        if not found:
+            found.append(tuple(original()))
+        return iter(found[0])
+
+    return list_of_moto_modules
+
+
+def _cached_method_names(original: Callable[[object], list[str]]) -> Callable[[object], list[str]]:
+    found: dict[object, list[str]] = {}
+
+    def method_names_from_class(clazz: object) -> list[str]:
+        names = found.get(clazz)
+        if names is None:
+            names = found[clazz] = original(clazz)
+        return list(names)  # a list of its own, as moto's answer is
+
+    return method_names_from_class
+
+
+def install() -> None:
+    """Patch moto's request dispatch (5.2.5) in this process; idempotent."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _originals["list_of_moto_modules"] = moto_backends.list_of_moto_modules
+        _originals["method_names_from_class"] = moto_responses.method_names_from_class
+        moto_backends.list_of_moto_modules = _cached_modules(moto_backends.list_of_moto_modules)  # type: ignore[assignment]
+        moto_responses.method_names_from_class = _cached_method_names(  # type: ignore[assignment]
+            moto_responses.method_names_from_class
+        )
+        _installed = True
+
+
+def installed() -> bool:
+    return _installed
+
+
+def uninstall() -> None:
+    global _installed
+    with _lock:
+        if not _installed:
+            return
+        moto_backends.list_of_moto_modules = _originals.pop("list_of_moto_modules")  # type: ignore[assignment]
+        moto_responses.method_names_from_class = _originals.pop("method_names_from_class")  # type: ignore[assignment]
+        _installed = False

@@ -1,0 +1,107 @@
+"""devstack.moto_dispatch and devstack.dynamodb_json leave every answer moto's own.
+
+The DynamoDB comparison scripts (test_dynamodb_index's request shapes and writes, and
+test_dynamodb_filter's filters over items holding strings, numbers in many forms, booleans, nulls,
+string and number sets, lists and maps) and the SQS script (test_sqs_index) run through moto's HTTP
+application as released and with every devstack layer installed (as `make run` has them); every
+answer is compared as bytes (SQS's with its timestamps masked). moto's own dispatch answers are
+compared with the cached ones directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import moto.backends as moto_backends
+import moto.core.responses as moto_responses
+import pytest
+from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.responses import SQSResponse
+
+from devstack import dynamodb_index, dynamodb_json, moto_dispatch, sqs_index
+from tests.unit.devstack import test_dynamodb_filter, test_dynamodb_index, test_sqs_index
+
+LAYERS = (dynamodb_index, dynamodb_json, moto_dispatch, sqs_index)
+
+
+@pytest.fixture
+def moto_as_released() -> Iterator[None]:
+    """Every layer off at the start; as it was (on if a local stack ran here) at the end."""
+    was = {layer: layer.installed() for layer in LAYERS}
+    for layer in LAYERS:
+        layer.uninstall()
+    try:
+        yield
+    finally:
+        for layer, on in was.items():
+            if on:
+                layer.install()
+            else:
+                layer.uninstall()
+
+
+def install_all() -> None:
+    for layer in LAYERS:
+        layer.install()
+
+
+def test_dynamodb_answers_with_every_layer_are_moto_s(moto_as_released: None) -> None:
+    expected = test_dynamodb_index.unpatched_answers(seed=19)
+    install_all()
+    answered = test_dynamodb_index.run(test_dynamodb_index.script(seed=19))
+
+    assert len(answered) == len(expected)
+    assert sum(1 for _, body in expected if b'"Items"' in body) > 100
+    for number, (want, got) in enumerate(zip(expected, answered, strict=True)):
+        assert got == want, f"answer {number} differs"
+
+
+def test_dynamodb_filter_answers_with_every_layer_are_moto_s(
+    moto_as_released: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = test_dynamodb_filter.unpatched_answers(seed=7)
+    install_all()
+    shortcuts = 0
+    plain = dynamodb_json._plain
+
+    def counting(value: Any) -> dict[str, Any]:
+        nonlocal shortcuts
+        shortcuts += 1
+        return plain(value)
+
+    monkeypatch.setattr(dynamodb_json, "_plain", counting)
+    answered = test_dynamodb_index.run(test_dynamodb_filter.filter_script(seed=7))
+
+    assert shortcuts > 1000  # the attribute values took the shortcut, not moto's walk
+
+    assert len(answered) == len(expected)
+    bodies = b"".join(body for _, body in expected)
+    for kind in (b'{"SS": [', b'{"NS": [', b'{"NULL": true}', b'{"BOOL": ', b'{"M": {', b'{"L": []}'):
+        assert kind in bodies  # each AttributeValue shape was answered and compared
+    for number, (want, got) in enumerate(zip(expected, answered, strict=True)):
+        assert got == want, f"answer {number} differs"
+
+
+def test_sqs_answers_with_every_layer_are_moto_s(moto_as_released: None) -> None:
+    expected = test_sqs_index.run()
+    install_all()
+    answered = test_sqs_index.run()
+
+    assert len(answered) == len(expected)
+    for number, (want, got) in enumerate(zip(expected, answered, strict=True)):
+        assert got == want, f"answer {number} differs"
+
+
+def test_dispatch_answers_what_moto_lists(moto_as_released: None) -> None:
+    modules = list(moto_backends.list_of_moto_modules())
+    names = {cls: moto_responses.method_names_from_class(cls) for cls in (DynamoHandler, SQSResponse)}
+    moto_dispatch.install()
+
+    assert "dynamodb" in modules
+    assert list(moto_backends.list_of_moto_modules()) == modules
+    assert list(moto_backends.list_of_moto_modules()) == modules  # cached, and again
+    for cls, listed in names.items():
+        assert "query" in listed or "send_message_batch" in listed
+        assert moto_responses.method_names_from_class(cls) == listed
+        assert moto_responses.method_names_from_class(cls) == listed
