@@ -22,8 +22,13 @@ would bury everything else `make run` and the tests print.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -86,3 +91,84 @@ class MotoServer(ThreadedMotoServer):
         self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=handler)
         self._server_ready_event.set()
         self._server.serve_forever()
+
+
+# The child's program: a MotoServer until its standard input closes (the parent stopping it, or
+# dying: a parent killed outright closes the pipe too), then out at once.
+_CHILD = """\
+import os, sys, threading
+sys.path.insert(0, sys.argv[1])
+from devstack.aws import MotoServer
+server = MotoServer(ip_address="127.0.0.1", port=0, verbose=False, fast=sys.argv[2] == "1")
+server.start()
+print("moto-port", server.get_host_and_port()[1], flush=True)
+try:
+    sys.stdin.read()
+except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent stops the stack
+    pass
+os._exit(0)
+"""
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 3.0
+
+
+class MotoProcess:
+    """A `MotoServer` in a process of its own, with the same `start`, `get_host_and_port` and
+    `stop`: moto's work (its models, its serialising, werkzeug) runs beside the stack's functions
+    and pollers on another core instead of taking turns with them for one interpreter lock, and
+    its patches (`fast`) never touch the parent's own moto, if it has one (tests)."""
+
+    def __init__(self, *, fast: bool = True) -> None:
+        self.fast = fast
+        self._process: subprocess.Popen[str] | None = None
+        self._port = 0
+
+    def start(self) -> None:
+        root = str(Path(__file__).resolve().parents[1])
+        # Our own interpreter and program, nothing from outside.
+        self._process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-c", _CHILD, root, "1" if self.fast else "0"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        found: list[int] = []
+
+        def read_port() -> None:
+            for line in self._process.stdout if self._process and self._process.stdout else []:
+                if line.startswith("moto-port "):
+                    found.append(int(line.split()[1]))
+                    return
+
+        reader = threading.Thread(target=read_port, daemon=True)
+        reader.start()
+        reader.join(START_TIMEOUT_SECONDS)
+        if not found:
+            self.stop()
+            raise RuntimeError(f"moto did not start within {START_TIMEOUT_SECONDS:g} s")
+        self._port = found[0]
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        if not self._port:
+            raise RuntimeError("start() first")
+        return "127.0.0.1", self._port
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def stop(self) -> None:
+        process, self._process, self._port = self._process, None, 0
+        if process is None:
+            return
+        if process.stdin:
+            with contextlib.suppress(OSError):  # a child that died first: the pipe is broken
+                process.stdin.close()
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT_SECONDS)
+        if process.stdout:
+            process.stdout.close()

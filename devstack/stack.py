@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import boto3
 
-from devstack.aws import MotoServer
+from devstack.aws import MotoProcess
 from devstack.cfn import load_template
 from devstack.gateway import Gateway
 from devstack.lambdas import PROJECT_ROOT, Invokers
@@ -111,7 +111,7 @@ class LocalStack:
         self._stack: Stack | None = None
         self._invokers: Invokers | None = None
         self._gateway: Gateway | None = None
-        self._moto: MotoServer | None = None
+        self._moto: MotoProcess | None = None
         self._aws_endpoint: str | None = None
         self._saved_env: dict[str, str | None] = {}
         self._started_workers: list[Worker] = []
@@ -184,7 +184,8 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        self._moto = MotoServer(ip_address="127.0.0.1", port=0, verbose=False, fast=self.fast_moto)
+        # moto in a process of its own: its work then runs on another core than the functions'.
+        self._moto = MotoProcess(fast=self.fast_moto)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         self._aws_endpoint = f"http://{moto_host}:{moto_port}"
