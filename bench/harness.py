@@ -16,7 +16,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -155,32 +154,6 @@ class MotoStack:
         return invoker.load(), invoker.new_context()
 
 
-MOTO_SERVER = """\
-import logging, sys
-logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-server.start()
-print("moto-port", server.get_host_and_port()[1], flush=True)
-sys.stdin.read()
-server.stop()
-"""
-
-# The local stack's moto (`make run`'s): devstack.aws.MotoServer, with devstack.dynamodb_index and
-# devstack.sqs_index installed (a Query in time that grows with what it reads, a transaction that
-# backs up only what it touches) and DynamoDB requests taken one at a time.
-PATCHED_MOTO_SERVER = """\
-import sys
-sys.path.insert(0, sys.argv[1])
-from devstack.aws import MotoServer
-server = MotoServer(ip_address="127.0.0.1", port=0)
-server.start()
-print("moto-port", server.get_host_and_port()[1], flush=True)
-sys.stdin.read()
-server.stop()
-"""
-
-
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of another process (Linux /proc; nan elsewhere)."""
     try:
@@ -192,38 +165,21 @@ def process_cpu_s(pid: int) -> float:
 
 @contextlib.contextmanager
 def _moto_server(*, patched: bool = False) -> Iterator[int]:
-    """moto in a process of its own on 127.0.0.1, every boto3 client pointed at it: this process
-    then holds what a Lambda holds, not moto's tables and the garbage of its deep copies (which
-    the collector would walk in the measured code). With `patched`, the local stack's moto
-    (`devstack.aws.MotoServer`, its patches installed); else moto as released."""
-    command = (
-        [sys.executable, "-c", PATCHED_MOTO_SERVER, str(ROOT)]
-        if patched
-        else [sys.executable, "-c", MOTO_SERVER]
-    )
-    # Our own interpreter and snippet, nothing from outside.
-    process = subprocess.Popen(  # noqa: S603
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    """moto in a process of its own on 127.0.0.1 (devstack.aws.MotoProcess), every boto3 client
+    pointed at it: this process then holds what a Lambda holds, not moto's tables and the garbage
+    of its deep copies (which the collector would walk in the measured code). With `patched`, the
+    local stack's moto (`devstack.aws.MotoServer` with its layers and its DynamoDB requests taken
+    one at a time); else moto's own server as released. Yields its process id."""
+    from devstack.aws import MotoProcess
+
+    server = MotoProcess(released=not patched)
+    server.start()
     try:
-        port = 0
-        for line in process.stdout or []:  # moto says a word of its own first
-            if line.startswith("moto-port "):
-                port = int(line.split()[1])
-                break
-        if not port:
-            raise RuntimeError("moto server did not start")
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-        yield process.pid
+        os.environ["AWS_ENDPOINT_URL"] = "http://{}:{}".format(*server.get_host_and_port())
+        yield server.pid or 0
     finally:
         os.environ.pop("AWS_ENDPOINT_URL", None)
-        if process.stdin:
-            process.stdin.close()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        server.stop()
 
 
 @contextlib.contextmanager

@@ -93,13 +93,20 @@ class MotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
 
-# The child's program: a MotoServer until its standard input closes (the parent stopping it, or
-# dying: a parent killed outright closes the pipe too), then out at once.
+# The child's program: a moto server until its standard input closes (the parent stopping it, or
+# dying: a parent killed outright closes the pipe too), then out at once. Its kinds: "fast" (a
+# MotoServer with the layers), "slow" (a MotoServer without), "released" (moto's own
+# ThreadedMotoServer, without the DynamoDB lock either: the benchmarks' moto as released).
 _CHILD = """\
-import os, sys, threading
+import logging, os, sys
 sys.path.insert(0, sys.argv[1])
-from devstack.aws import MotoServer
-server = MotoServer(ip_address="127.0.0.1", port=0, verbose=False, fast=sys.argv[2] == "1")
+if sys.argv[2] == "released":
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
+    from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+else:
+    from devstack.aws import MotoServer
+    server = MotoServer(ip_address="127.0.0.1", port=0, verbose=False, fast=sys.argv[2] == "fast")
 server.start()
 print("moto-port", server.get_host_and_port()[1], flush=True)
 try:
@@ -118,8 +125,10 @@ class MotoProcess:
     and pollers on another core instead of taking turns with them for one interpreter lock, and
     its patches (`fast`) never touch the parent's own moto, if it has one (tests)."""
 
-    def __init__(self, *, fast: bool = True) -> None:
-        self.fast = fast
+    def __init__(self, *, fast: bool = True, released: bool = False) -> None:
+        """`fast`: with the layers; `released`: moto's own server, as released (no layers, no
+        DynamoDB lock), which only the benchmarks' baselines want."""
+        self.kind = "released" if released else "fast" if fast else "slow"
         self._process: subprocess.Popen[str] | None = None
         self._port = 0
 
@@ -127,7 +136,7 @@ class MotoProcess:
         root = str(Path(__file__).resolve().parents[1])
         # Our own interpreter and program, nothing from outside.
         self._process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-c", _CHILD, root, "1" if self.fast else "0"],
+            [sys.executable, "-c", _CHILD, root, self.kind],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -17,6 +17,7 @@ from standardwebhooks import Webhook
 
 from tests.conftest import Api, LocalAws, Receiver
 from tests.counters import assert_counters_add_up
+from tests.parked import all_due_parked, job_parked
 from webhook_resend import clock
 from webhook_resend.aws import clients, keys
 from webhook_resend.delivery import parking
@@ -483,32 +484,6 @@ def test_controls_a_selection_of_nothing_announces_its_completion_once(
 
 
 # -- a cancel ends the pairs parked for a backoff or a deferral at once ----------------------------------
-def _parked(tenant_id: str, job_id: str) -> list[Any]:
-    """Every pair the job has parked, whatever the reason (the `parked_by_job` index), every shard."""
-    found: list[Any] = []
-    for shard in range(keys.PARK_SHARDS):
-        start = None
-        while True:
-            page, start = clients.store().job_parked(tenant_id, job_id, shard, 100, start)
-            found += page
-            if start is None:
-                break
-    return found
-
-
-def _all_due_parked(until: Any) -> list[Any]:
-    """What the waker would read at `until`: every shard's parked pairs due by then."""
-    found: list[Any] = []
-    for shard in range(keys.PARK_SHARDS):
-        start = None
-        while True:
-            page, start = clients.store().due_parked(shard, clock.canonical(until), 100, start)
-            found += page
-            if start is None:
-                break
-    return found
-
-
 class TestParkedPairs:
     """Pairs parked for hours (a 500 with a backoff of two hours, or a 429 with `Retry-After: 3600`)."""
 
@@ -536,7 +511,7 @@ class TestParkedPairs:
         receiver.script("/hook", [answer])
         deliveries()
         assert len(receiver.to("/hook")) == 4
-        parked = _parked(tenant_id, job_id)
+        parked = job_parked(tenant_id, job_id)
         assert sorted(p.reason for p in parked) == [reason] * 4
         assert all(p.due_on > clock.canonical(clock.now() + timedelta(minutes=50)) for p in parked)
         assert _job(api, token, job_id)["pending"] == 4
@@ -559,7 +534,7 @@ class TestParkedPairs:
         assert [r["status"] for r in records] == ["cancelled"] * 4
         assert all(r["attempts"] == 1 and r["next_attempt_on"] is None for r in records)
         assert all(r["last_error"] == "the resend was cancelled before this was delivered" for r in records)
-        assert _parked(tenant_id, job_id) == []
+        assert job_parked(tenant_id, job_id) == []
         # and the waker, run past their due time, has nothing of them to wake: the receiver saw
         # only the first attempts
         woken = parking.wake(
@@ -583,10 +558,10 @@ class TestParkedPairs:
         token, tenant_id, (job_id, _) = tenant["token"], tenant["tenant_id"], running_job
         receiver.script("/hook", [500])
         deliveries()
-        assert len(_parked(tenant_id, job_id)) == 4
+        assert len(job_parked(tenant_id, job_id)) == 4
         # Given the waker read the 4 pairs as due (two hours on) just before the cancel's walk
         late = clock.now() + timedelta(hours=3)
-        read_by_waker = _all_due_parked(late)
+        read_by_waker = all_due_parked(late)
         assert len(read_by_waker) == 4
 
         # When the walk ends them, then the waker sends what it read and deletes what is left
@@ -667,5 +642,5 @@ class TestParkedPairs:
         assert [c["status"] for c in cancelled] == ["cancelled"]
         job = _job(api, token, job_id)
         assert (job["status"], job["pending"], job["cancelled"], job["failed"]) == ("cancelled", 0, 4, 0)
-        assert _parked(tenant_id, job_id) == []
+        assert job_parked(tenant_id, job_id) == []
         assert len(receiver.to("/hook")) == 4

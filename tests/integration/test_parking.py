@@ -20,9 +20,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import Api, LocalAws, Receiver
+from tests.parked import all_due_parked
 from webhook_resend import clock
 from webhook_resend.aws import clients, keys
-from webhook_resend.aws.dynamodb import ParkedPair
 from webhook_resend.delivery import parking
 from webhook_resend.models.messages import PairMessage
 
@@ -98,19 +98,6 @@ def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
     return bodies
 
 
-def _all_parked(now: datetime) -> list[ParkedPair]:
-    """Every parked pair due by `now`, in every shard."""
-    found: list[ParkedPair] = []
-    for shard in range(keys.PARK_SHARDS):
-        start = None
-        while True:
-            page, start = clients.store().due_parked(shard, clock.canonical(now), 100, start)
-            found += page
-            if start is None:
-                break
-    return found
-
-
 def _message(subject_id: str | None = None, tenant_id: str = "tn00000000000000000000000a") -> PairMessage:
     return PairMessage(
         tenant_id=tenant_id,
@@ -172,7 +159,7 @@ def test_parking_a_503_with_an_hours_retry_after_parks_the_pair_and_completes_th
     assert _depth(sqs, queue) == (0, 0)
     assert all(seconds <= 900 for seconds in visibility_changes), visibility_changes
     # And the pair waits in DynamoDB, due in an hour, and is still pending
-    [parked] = _all_parked(clock.now() + timedelta(hours=2))
+    [parked] = all_due_parked(clock.now() + timedelta(hours=2))
     # (a 503 defers the pair without using up an attempt: SPEC §12)
     assert (parked.message.job_id, parked.reason) == (job_id, "deferred")
     due = clock.parse(parked.due_on)
@@ -199,7 +186,7 @@ def test_parking_a_wait_of_exactly_the_threshold_keeps_the_visibility_timeout(
 
     assert visibility_changes == [900]
     assert _depth(sqs, queue) == (0, 1)
-    assert _all_parked(clock.now() + timedelta(hours=1)) == []
+    assert all_due_parked(clock.now() + timedelta(hours=1)) == []
     assert _record(api, token, job_id)["status"] == "retrying"
 
 
@@ -232,7 +219,7 @@ def test_parking_a_failed_park_write_leaves_the_message_in_the_queue(
     assert failed_writes
     assert visibility_changes == [900]
     assert _depth(sqs, queue) == (0, 1)
-    assert _all_parked(clock.now() + timedelta(hours=2)) == []
+    assert all_due_parked(clock.now() + timedelta(hours=2)) == []
     # And the attempt is recorded, the pair still pending
     assert _record(api, token, job_id)["status"] == "retrying"
     assert _job(api, token, job_id)["pending"] == 1
@@ -258,7 +245,7 @@ def test_parking_then_waking_delivers_the_pair_and_completes_the_job(
     assert (record["status"], record["attempts"], record["next_attempt_on"]) == ("delivered", 2, None)
     job = _job(api, token, job_id)
     assert (job["delivered"], job["pending"], job["status"]) == (1, 0, "completed")
-    assert _all_parked(clock.now() + timedelta(days=1)) == []
+    assert all_due_parked(clock.now() + timedelta(days=1)) == []
 
 
 # -- the waker ----------------------------------------------------------------------------------------
@@ -274,7 +261,7 @@ def test_waker_requeues_exactly_the_due_pairs_and_deletes_their_items(
 
     assert _subjects(_drain(sqs, queue)) == sorted(m.subject_id for m in due)
     assert (report.woken, report.deleted, report.not_sent, report.shards_done) == (2, 2, 0, keys.PARK_SHARDS)
-    assert [p.message for p in _all_parked(now + timedelta(days=1))] == [later]
+    assert [p.message for p in all_due_parked(now + timedelta(days=1))] == [later]
 
 
 def test_waker_sends_the_message_the_pair_was_parked_with(stack: LocalAws, sqs: Any, queue: str) -> None:
@@ -293,13 +280,13 @@ def test_waker_wakes_a_pair_parked_twice_once(stack: LocalAws, sqs: Any, queue: 
     message = _message()
     _park((message, now - timedelta(minutes=2)))
     _park((message, now - timedelta(minutes=1)))
-    assert len(_all_parked(now)) == 1
+    assert len(all_due_parked(now)) == 1
 
     report = _wake(now)
 
     assert [body["subject_id"] for body in _drain(sqs, queue)] == [message.subject_id]
     assert report.woken == 1
-    assert _all_parked(now + timedelta(days=1)) == []
+    assert all_due_parked(now + timedelta(days=1)) == []
 
 
 def test_waker_reads_every_shard(stack: LocalAws, sqs: Any, queue: str) -> None:
@@ -334,7 +321,7 @@ def test_waker_stops_taking_pages_when_time_runs_low_and_the_next_run_continues(
     second = _wake(now, page_size=1)
     assert (second.woken, second.stopped_early) == (2, False)
     assert len(_drain(sqs, queue)) == 2
-    assert _all_parked(now + timedelta(days=1)) == []
+    assert all_due_parked(now + timedelta(days=1)) == []
 
 
 def test_waker_leaves_a_pair_that_sqs_did_not_take_parked(stack: LocalAws, sqs: Any, queue: str) -> None:
@@ -353,7 +340,7 @@ def test_waker_leaves_a_pair_that_sqs_did_not_take_parked(stack: LocalAws, sqs: 
 
     assert (report.woken, report.not_sent) == (0, 1)
     assert _depth(sqs, queue) == (0, 0)
-    assert [p.message for p in _all_parked(now)] == [message]
+    assert [p.message for p in all_due_parked(now)] == [message]
 
 
 def test_store_unpark_keeps_a_pair_parked_again_after_it_was_read(stack: LocalAws) -> None:
@@ -361,7 +348,7 @@ def test_store_unpark_keeps_a_pair_parked_again_after_it_was_read(stack: LocalAw
     now = clock.now()
     message = _message()
     _park((message, now - timedelta(seconds=1)))
-    [read] = _all_parked(now)
+    [read] = all_due_parked(now)
     _park((message, now + timedelta(hours=1)))
 
     # When the waker deletes the item it read
@@ -369,7 +356,7 @@ def test_store_unpark_keeps_a_pair_parked_again_after_it_was_read(stack: LocalAw
 
     # Then the new park stays
     assert (outcome["deleted"], outcome["changed"]) == (0, 1)
-    [kept] = _all_parked(now + timedelta(hours=2))
+    [kept] = all_due_parked(now + timedelta(hours=2))
     assert kept.due_on == clock.canonical(now + timedelta(hours=1))
 
 

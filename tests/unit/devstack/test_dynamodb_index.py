@@ -342,6 +342,20 @@ def script(seed: int) -> list[tuple[str, dict[str, Any]]]:
     return steps
 
 
+def post(client: Client, target: str, body: dict[str, Any]) -> Any:
+    """One DynamoDB call to moto's HTTP application, as botocore sends it."""
+    return client.post(
+        "/",
+        data=json.dumps(body),
+        headers={
+            "X-Amz-Target": f"DynamoDB_20120810.{target}",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": AUTH,
+            "Host": "dynamodb.us-east-1.amazonaws.com",
+        },
+    )
+
+
 def run(steps: list[tuple[str, dict[str, Any]]]) -> list[tuple[int, bytes]]:
     """Every step through moto's HTTP application on a fresh backend; each Query's pages in turn."""
     get_backend("dynamodb").reset()
@@ -350,16 +364,7 @@ def run(steps: list[tuple[str, dict[str, Any]]]) -> list[tuple[int, bytes]]:
 
     def call(target: str, body: dict[str, Any]) -> bytes:
         try:
-            response = client.post(
-                "/",
-                data=json.dumps(body),
-                headers={
-                    "X-Amz-Target": f"DynamoDB_20120810.{target}",
-                    "Content-Type": "application/x-amz-json-1.0",
-                    "Authorization": AUTH,
-                    "Host": "dynamodb.us-east-1.amazonaws.com",
-                },
-            )
+            response = post(client, target, body)
         except Exception as error:  # moto's server answers it 500; compare what was raised
             answers.append((500, repr(error).encode()))
             return b"{}"
@@ -424,17 +429,7 @@ def test_a_query_reads_its_partition_only(unpatched_then_patched: None) -> None:
     client = Client(DomainDispatcherApplication(create_backend_app))
 
     def call(target: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = client.post(
-            "/",
-            data=json.dumps(body),
-            headers={
-                "X-Amz-Target": f"DynamoDB_20120810.{target}",
-                "Content-Type": "application/x-amz-json-1.0",
-                "Authorization": AUTH,
-                "Host": "dynamodb.us-east-1.amazonaws.com",
-            },
-        )
-        return json.loads(response.get_data())
+        return json.loads(post(client, target, body).get_data())
 
     call("CreateTable", create_table_request())
     rows = [{"pk": s("big"), "sk": s(f"ITEM#{n:06d}")} for n in range(5000)] + [

@@ -29,7 +29,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.test import Client  # noqa: E402
 
 from devstack import dynamodb_index  # noqa: E402
-from tests.unit.devstack.test_dynamodb_index import AUTH, TABLE, create_table_request, s  # noqa: E402
+from tests.unit.devstack.test_dynamodb_index import TABLE, create_table_request, post, s  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
@@ -39,17 +39,7 @@ def main(argv: list[str]) -> None:
     client = Client(DomainDispatcherApplication(create_backend_app))
 
     def call(target: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = client.post(
-            "/",
-            data=json.dumps(body),
-            headers={
-                "X-Amz-Target": f"DynamoDB_20120810.{target}",
-                "Content-Type": "application/x-amz-json-1.0",
-                "Authorization": AUTH,
-                "Host": "dynamodb.us-east-1.amazonaws.com",
-            },
-        )
-        return json.loads(response.get_data())
+        return json.loads(post(client, target, body).get_data())
 
     call("CreateTable", create_table_request())
     backend = get_backend("dynamodb")["123456789012"]["us-east-1"]
