@@ -23,7 +23,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -470,27 +470,51 @@ class Store:
         Unprocessed items are asked again with backoff. A call that fails (after botocore's own
         retries) leaves its chunk and every later one unwritten: the caller says which.
         """
-        unwritten: set[str] = set()
+        unwritten = self._batch_put(
+            [to_attrs(item_record(tenant_id, i)) for i in items],
+            rounds=_READ_ROUNDS,
+            pause=_pause,
+            stop_on_error=True,
+            failure="item batch write failed",
+            counted="items",
+        )
+        return {item["id"]["S"] for item in unwritten}
+
+    def _batch_put(
+        self,
+        items: list[dict[str, Any]],
+        *,
+        rounds: int,
+        pause: Callable[[int], None],
+        stop_on_error: bool,
+        failure: str,
+        counted: str,
+    ) -> list[dict[str, Any]]:
+        """Put the items (AttributeValue form, keys unique) 25 a BatchWriteItem, asking again
+        for the unprocessed ones up to `rounds` times with `pause(round)` between; answer the
+        items not written. A call that fails (after botocore's own retries) is logged as
+        `failure` and leaves its chunk unwritten; with `stop_on_error`, once a chunk left anything
+        unwritten, every later chunk is left unwritten too, unasked.
+        """
+        unwritten: list[dict[str, Any]] = []
         for start in range(0, len(items), _BATCH_WRITE_MAX):
             chunk = items[start : start + _BATCH_WRITE_MAX]
-            if unwritten:
-                unwritten.update(i.id for i in chunk)
+            if unwritten and stop_on_error:
+                unwritten += chunk
                 continue
-            pending = [{"PutRequest": {"Item": to_attrs(item_record(tenant_id, i))}} for i in chunk]
-            for round_number in range(_READ_ROUNDS):
+            pending = [{"PutRequest": {"Item": item}} for item in chunk]
+            for round_number in range(rounds):
                 try:
                     answer = self._client.batch_write_item(RequestItems={self._table: pending})
                 except (ClientError, BotoCoreError) as exc:
-                    logger.warning(
-                        "item batch write failed", extra={"error": _error_code(exc), "items": len(pending)}
-                    )
+                    logger.warning(failure, extra={"error": _error_code(exc), counted: len(pending)})
                     break
                 pending = answer.get("UnprocessedItems", {}).get(self._table, [])
                 if not pending:
                     break
                 # Unprocessed items mean the table is throttled: back off before asking again.
-                _pause(round_number)
-            unwritten.update(r["PutRequest"]["Item"]["id"]["S"] for r in pending)
+                pause(round_number)
+            unwritten += [request["PutRequest"]["Item"] for request in pending]
         return unwritten
 
     def delete_item(self, tenant_id: str, item_id: str) -> bool:
@@ -1177,26 +1201,16 @@ class Store:
         also an entry of the sparse, sharded index `parked_by_due`, where the waker finds it.
         """
         unique = {(p.key["pk"], p.key["sk"]): p for p in pairs}
-        unwritten: list[ParkedPair] = []
-        chunks = list(unique.items())
-        for start in range(0, len(chunks), _BATCH_WRITE_MAX):
-            chunk = dict(chunks[start : start + _BATCH_WRITE_MAX])
-            pending = [{"PutRequest": {"Item": self._parked_item(p, parked_on)}} for p in chunk.values()]
-            for round_number in range(_PARK_ROUNDS):
-                try:
-                    answer = self._client.batch_write_item(RequestItems={self._table: pending})
-                except (ClientError, BotoCoreError) as exc:
-                    # botocore has retried already: these pairs stay on the queue instead.
-                    logger.warning("parking failed", extra={"error": _error_code(exc), "pairs": len(pending)})
-                    break
-                pending = answer.get("UnprocessedItems", {}).get(self._table, [])
-                if not pending:
-                    break
-                time.sleep(0.05 * 2**round_number)
-            for request in pending:
-                item = request["PutRequest"]["Item"]
-                unwritten.append(chunk[(item["pk"]["S"], item["sk"]["S"])])
-        return unwritten
+        # botocore has retried a call that fails already: its pairs stay on the queue instead.
+        unwritten = self._batch_put(
+            [self._parked_item(p, parked_on) for p in unique.values()],
+            rounds=_PARK_ROUNDS,
+            pause=lambda round_number: time.sleep(0.05 * 2**round_number),
+            stop_on_error=False,
+            failure="parking failed",
+            counted="pairs",
+        )
+        return [unique[(item["pk"]["S"], item["sk"]["S"])] for item in unwritten]
 
     def _parked_item(self, pair: ParkedPair, parked_on: str) -> dict[str, Any]:
         m = pair.message
