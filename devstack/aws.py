@@ -143,16 +143,22 @@ class MotoProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         found: list[int] = []
+        ready = threading.Event()
+        out = self._process.stdout
 
         def read_port() -> None:
-            for line in self._process.stdout if self._process and self._process.stdout else []:
-                if line.startswith("moto-port "):
-                    found.append(int(line.split()[1]))
-                    return
+            # Whatever the child prints after its port is read too (and dropped): a pipe left
+            # unread would block the child once its buffer is full.
+            if out is not None:
+                with out:  # closed at the child's end
+                    for line in out:
+                        if not found and line.startswith("moto-port "):
+                            found.append(int(line.split()[1]))
+                            ready.set()
+            ready.set()  # the child is gone (without saying its port, if `found` is empty)
 
-        reader = threading.Thread(target=read_port, daemon=True)
-        reader.start()
-        reader.join(START_TIMEOUT_SECONDS)
+        threading.Thread(target=read_port, daemon=True).start()
+        ready.wait(START_TIMEOUT_SECONDS)
         if not found:
             self.stop()
             raise RuntimeError(f"moto did not start within {START_TIMEOUT_SECONDS:g} s")
@@ -179,5 +185,3 @@ class MotoProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(STOP_TIMEOUT_SECONDS)
-        if process.stdout:
-            process.stdout.close()
