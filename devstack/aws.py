@@ -23,10 +23,13 @@ would bury everything else `make run` and the tests print.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import socket
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
 
 from devstack import dynamodb_index, dynamodb_json, moto_dispatch, sqs_index
 
@@ -63,6 +67,74 @@ class _QuietRequestHandler(MotoRequestHandler):
         pass
 
 
+class _KeepAliveRequestHandler(_QuietRequestHandler):
+    """`_QuietRequestHandler` that keeps its connection open between requests.
+
+    werkzeug's development server closes every connection after one answer (it cannot tell
+    where an unread body ends), so every boto3 call to moto paid a new TCP connection on both
+    sides and a new server thread, and werkzeug's drain of the closed socket (a selector made,
+    registered and closed per request): a sixth of moto's busy time while the local stack
+    selected 20,000 items. A request whose body has a Content-Length (every one boto3 makes)
+    is read whole before the application sees it, so its end is known; its answer is written
+    with a Content-Length in one send (headers and body: no Nagle wait between them), and the
+    connection stays open for the client's next request. Anything else (a chunked body, HTTP/1.0,
+    `Connection: close`, `Expect: 100-continue`) takes werkzeug's own path, which closes."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def run_wsgi(self) -> None:
+        length = self.headers.get("Content-Length", "0" if self.command in ("GET", "HEAD", "DELETE") else "")
+        if (
+            self.request_version != "HTTP/1.1"
+            or not length.isdigit()
+            or "Transfer-Encoding" in self.headers
+            or "Expect" in self.headers
+            or self.headers.get("Connection", "").lower() == "close"
+        ):
+            super().run_wsgi()
+            return
+        body = self.rfile.read(int(length))
+        if len(body) != int(length):  # the client went away mid-body
+            self.close_connection = True
+            return
+        environ = self.make_environ()
+        environ["wsgi.input"] = io.BytesIO(body)
+        self.environ = environ
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            started[:] = [status, headers]
+
+        try:
+            answer = self.server.app(environ, start_response)
+            try:
+                data = b"".join(answer)
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
+        except Exception:  # what werkzeug's own path answers: a 500, the traceback logged
+            self.server.log("error", "Error on request:\n%s", traceback.format_exc())
+            data = b"".join(Response("Internal Server Error", status=500)(environ, start_response))
+        status, headers = started
+        lines = [
+            f"{self.protocol_version} {status}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+        ]
+        has_length = False
+        for key, value in headers:
+            if key.lower() == "content-length":
+                has_length = True
+            lines.append(f"{key}: {value}")
+        if not has_length and self.command != "HEAD":
+            lines.append(f"Content-Length: {len(data)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + (b"" if self.command == "HEAD" else data))
+        self.close_connection = False
+
+
 class MotoServer(ThreadedMotoServer):
     """`ThreadedMotoServer` with its application wrapped in `OneDynamoDBRequestAtATime`, and
     quiet unless `verbose`. With `fast` (the default) moto's DynamoDB gets
@@ -87,23 +159,42 @@ class MotoServer(ThreadedMotoServer):
             moto_dispatch.uninstall()
             dynamodb_json.uninstall()
         app = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
-        handler = MotoRequestHandler if self._verbose else _QuietRequestHandler
+        if self._verbose:
+            handler: type[MotoRequestHandler] = MotoRequestHandler
+        else:
+            handler = _KeepAliveRequestHandler if self.fast else _QuietRequestHandler
         self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=handler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+class ReleasedMotoServer(ThreadedMotoServer):
+    """moto's own server as released (no layers, no DynamoDB lock), but for its connections,
+    which stay open between requests (`_KeepAliveRequestHandler`), as AWS's endpoints keep them
+    and boto3 reuses them: with werkzeug's handler every boto3 call paid for a new TCP connection,
+    which a deployed function does not. The benchmarks' baselines and subjects run against it."""
+
+    def _server_entry(self) -> None:
+        # ThreadedMotoServer._server_entry (moto 5.2.5, pinned) with the handler chosen.
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(
+            self._ip_address, self._port, app, threaded=True, request_handler=_KeepAliveRequestHandler
+        )
         self._server_ready_event.set()
         self._server.serve_forever()
 
 
 # The child's program: a moto server until its standard input closes (the parent stopping it, or
 # dying: a parent killed outright closes the pipe too), then out at once. Its kinds: "fast" (a
-# MotoServer with the layers), "slow" (a MotoServer without), "released" (moto's own
-# ThreadedMotoServer, without the DynamoDB lock either: the benchmarks' moto as released).
+# MotoServer with the layers), "slow" (a MotoServer without), "released" (moto's own server,
+# without the DynamoDB lock either, its connections kept open: the benchmarks' moto as released).
 _CHILD = """\
 import logging, os, sys
 sys.path.insert(0, sys.argv[1])
 if sys.argv[2] == "released":
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
-    from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    from devstack.aws import ReleasedMotoServer
+    server = ReleasedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 else:
     from devstack.aws import MotoServer
     server = MotoServer(ip_address="127.0.0.1", port=0, verbose=False, fast=sys.argv[2] == "fast")

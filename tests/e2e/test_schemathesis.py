@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 MAX_EXAMPLES = "10"
-MAX_SECONDS = "90"
+MAX_SECONDS = "60"
 
 
 def test_schemathesis_finds_no_server_error_and_no_undocumented_status(stack, create_tenant, tmp_path):
