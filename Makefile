@@ -98,7 +98,10 @@ build: tools
 	test -n "$$(find .aws-sam/build/CommonLayer -path '*webhook_resend/api/openapi.json')"
 	test -f .aws-sam/build/ConsoleFunction/static/index.html -a -f .aws-sam/build/ConsoleFunction/static/console.js
 
-test: lint scan validate build browser
+# The checks before the suite run side by side: filling three virtualenvs is mostly waiting on
+# the package registry, so together they take about as long as the longest of them.
+test:
+	$(MAKE) --jobs=4 --output-sync=target lint scan validate build browser
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 deploy: build
