@@ -242,10 +242,13 @@ def create_table(ctx: _Context, logical_id: str, props: dict[str, Any]) -> Physi
             "StreamEnabled": True,
             "StreamViewType": props["StreamSpecification"]["StreamViewType"],
         }
-    if props.get("SSESpecification"):
-        sse = props["SSESpecification"]
+    sse = props.get("SSESpecification") or {}
+    # SSEEnabled false is DynamoDB's default (an AWS owned key), as if there were no
+    # SSESpecification; moto, sent one, would make the AWS managed KMS key for it, and an RSA
+    # key pair with it (60 ms in every test's stack).
+    if _bool(sse.get("SSEEnabled", False)):
         request["SSESpecification"] = {
-            "Enabled": _bool(sse.get("SSEEnabled", False)),
+            "Enabled": True,
             **{key: sse[key] for key in ("SSEType", "KMSMasterKeyId") if key in sse},
         }
     if props.get("TableClass"):

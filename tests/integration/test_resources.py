@@ -106,6 +106,18 @@ def test_create_resources_leaves_point_in_time_recovery_off_when_the_parameter_s
     assert recovery["PointInTimeRecoveryStatus"] == "DISABLED"
 
 
+def test_create_resources_leaves_tables_on_dynamodb_s_own_key_without_a_kms_key(
+    template: dict, stack: Stack
+) -> None:
+    # Without KmsKeyArn the template says SSEEnabled: false, DynamoDB's default (an AWS owned key)
+    dynamodb = boto3.client("dynamodb")
+    for logical_id in resources_of_type(template, "AWS::DynamoDB::Table"):
+        table = dynamodb.describe_table(TableName=stack.ref(logical_id))["Table"]
+        assert "SSEDescription" not in table, logical_id
+    # and no KMS key is made for them (moto makes the AWS managed one for an SSESpecification)
+    assert boto3.client("kms").list_keys()["Keys"] == []
+
+
 def test_create_resources_builds_every_resource_under_a_customer_key(aws: None, template: dict) -> None:
     # Given KmsKeyArn, the local stack still creates the tables, queues and secret, under the key.
     key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
