@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
+import functools
 import json
 import os
 import socket
@@ -16,7 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devstack.cfn import load_template
+from devstack.cfn import Template, load_template
 from devstack.gateway import Gateway, HttpRequest
 from devstack.lambdas import Invokers
 from devstack.resources import Stack, create_resources, overrides_from_env
@@ -131,6 +133,12 @@ def local_env() -> dict[str, str]:
     return {"ALLOW_PRIVATE_URLS": "true", "RETRY_SCHEDULE": "0,0,0", "DELIVERY_TIMEOUT_SECONDS": "2"}
 
 
+@functools.cache
+def _template() -> Template:
+    """template.yaml, parsed once per process (each stack gets a copy of its own)."""
+    return load_template(ROOT / "template.yaml")
+
+
 @pytest.fixture(scope="session")
 def boto_session() -> boto3.Session:
     """One boto3 session for every test's stack: its clients are created once (moto's mock
@@ -150,7 +158,7 @@ def stack(
     """
     from webhook_resend.aws import clients
 
-    template = load_template(ROOT / "template.yaml")
+    template = copy.deepcopy(_template())
     overrides = overrides_from_env(template, local_env)
     built = create_resources(template, session=boto_session, parameter_overrides=overrides)
     for name, value in {**built.environment(), "ADMIN_TOKEN": ADMIN_TOKEN, **local_env}.items():
