@@ -19,10 +19,10 @@ import pytest
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.responses import SQSResponse
 
-from devstack import dynamodb_index, dynamodb_json, moto_dispatch, sqs_index
+from devstack import dynamodb_expressions, dynamodb_index, dynamodb_json, moto_dispatch, sqs_index, sqs_json
 from tests.unit.devstack import test_dynamodb_filter, test_dynamodb_index, test_sqs_index
 
-LAYERS = (dynamodb_index, dynamodb_json, moto_dispatch, sqs_index)
+LAYERS = (dynamodb_expressions, dynamodb_index, dynamodb_json, moto_dispatch, sqs_index, sqs_json)
 
 
 @pytest.fixture
