@@ -20,6 +20,7 @@ import moto.backends as moto_backends
 import moto.core.responses as moto_responses
 import pytest
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sqs.responses import SQSResponse
 
 from devstack import dynamodb_expressions, dynamodb_index, dynamodb_json, moto_dispatch, sqs_index, sqs_json
@@ -146,9 +147,28 @@ def test_sqs_answers_with_every_layer_are_moto_s(
         assert got == want, f"answer {number} differs"
 
 
+HOSTS = (
+    "sqs.us-east-1.amazonaws.com",
+    "dynamodb.eu-west-1.amazonaws.com",
+    "events.us-east-1.amazonaws.com",
+    "scheduler.us-east-1.amazonaws.com",
+    "s3.amazonaws.com",
+    "bucket.s3.amazonaws.com",
+    "dynamodb",
+    "sqs",
+    "moto_api",
+    "localhost:5000",
+    "nowhere.example.com",
+    "",
+    None,
+)
+
+
 def test_dispatch_answers_what_moto_lists(moto_as_released: None) -> None:
     modules = list(moto_backends.list_of_moto_modules())
     names = {cls: moto_responses.method_names_from_class(cls) for cls in (DynamoHandler, SQSResponse)}
+    app = DomainDispatcherApplication(create_backend_app)
+    backends = [app.get_backend_for_host(host) for host in HOSTS]
     moto_dispatch.install()
 
     assert "dynamodb" in modules
@@ -158,3 +178,10 @@ def test_dispatch_answers_what_moto_lists(moto_as_released: None) -> None:
         assert "query" in listed or "send_message_batch" in listed
         assert moto_responses.method_names_from_class(cls) == listed
         assert moto_responses.method_names_from_class(cls) == listed
+    assert backends[:3] == ["sqs", "dynamodb", "events"]
+    assert backends[-3:] == [None, None, None]
+    for _ in range(2):  # found, then kept
+        assert [app.get_backend_for_host(host) for host in HOSTS] == backends
+        assert [
+            DomainDispatcherApplication(create_backend_app).get_backend_for_host(h) for h in HOSTS
+        ] == backends
