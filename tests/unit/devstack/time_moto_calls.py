@@ -2,6 +2,7 @@
 with the devstack layers of main (`--layers`) and with every layer (not a test).
 
     .venv/bin/python tests/unit/devstack/time_moto_calls.py [ROUNDS] [--profile CALL [--tottime]]
+        [--all-only] [--root DIR]
 
 The calls go through the project's own code where it makes them (`SqsPublisher` for
 SendMessageBatch, `Store.commit` for the consumer's TransactWriteItems), with boto3 routed into
@@ -17,7 +18,9 @@ moto's application for each call (werkzeug's test client included, the same in b
 Modes alternate round by round ("main": the layers main has, "all": every layer, main's and
 NEW_LAYERS); each figure is the median over the rounds of the mean CPU per call of a round.
 `--profile CALL` prints a cProfile of moto's answers to CALL with every layer instead
-(`--tottime`: sorted by own time).
+(`--tottime`: sorted by own time). `--all-only` times every layer only; with `--root DIR` (a
+checkout of another commit: `git archive <commit> devstack tests template.yaml | tar -x -C DIR`)
+every layer of that checkout's `devstack`, for a baseline in the same session: alternate runs.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).parents[3]
+ROOT = Path(sys.argv[sys.argv.index("--root") + 1]) if "--root" in sys.argv else Path(__file__).parents[3]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "layers" / "common"))
 
@@ -229,17 +232,25 @@ def main(argv: list[str]) -> None:
         pstats.Stats(moto.profile).sort_stats(*sort).print_stats(60)
         return
 
-    figures: dict[str, dict[str, list[float]]] = {"main": {}, "all": {}}
-    for mode in ("main", "all"):  # a warm-up round of each
+    modes = ("all",) if "--all-only" in argv else ("main", "all")
+    figures: dict[str, dict[str, list[float]]] = {mode: {} for mode in modes}
+    for mode in modes:  # a warm-up round of each
         _layers(MAIN_LAYERS if mode == "main" else None)
         one_round()
     for _ in range(rounds):
-        for mode in ("main", "all"):
+        for mode in modes:
             _layers(MAIN_LAYERS if mode == "main" else None)
             for name, spent in one_round().items():
                 figures[mode].setdefault(name, []).append(spent)
     _layers(None)
-    print(f"moto CPU per call, us (median of {rounds} rounds of {CALLS_PER_ROUND} calls; commit: a quarter)")
+    print(
+        f"moto CPU per call, us (median of {rounds} rounds of {CALLS_PER_ROUND} calls; commit: a quarter)"
+        f" with devstack from {ROOT}"
+    )
+    if modes == ("all",):
+        for name in operations:
+            print(f"{name:12s}{statistics.median(figures['all'][name]) * 1e6:10.0f}")
+        return
     print(f"{'call':12s}{'main':>10s}{'all':>10s}{'ratio':>8s}")
     for name in operations:
         before = statistics.median(figures["main"][name]) * 1e6
