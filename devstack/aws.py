@@ -39,7 +39,7 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from devstack import dynamodb_index, dynamodb_json, moto_dispatch, sqs_index
+from devstack import dynamodb_expressions, dynamodb_index, dynamodb_json, moto_dispatch, sqs_index, sqs_json
 
 # The X-Amz-Target of every DynamoDB (and DynamoDB Streams) call: "DynamoDB_20120810.UpdateItem"
 _DYNAMODB_TARGET = "DynamoDB"
@@ -153,11 +153,15 @@ class MotoServer(ThreadedMotoServer):
             sqs_index.install()
             moto_dispatch.install()
             dynamodb_json.install()
+            dynamodb_expressions.install()
+            sqs_json.install()
         else:
             dynamodb_index.uninstall()
             sqs_index.uninstall()
             moto_dispatch.uninstall()
             dynamodb_json.uninstall()
+            dynamodb_expressions.uninstall()
+            sqs_json.uninstall()
         app = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
         if self._verbose:
             handler: type[MotoRequestHandler] = MotoRequestHandler

@@ -1,15 +1,18 @@
-"""devstack.moto_dispatch and devstack.dynamodb_json leave every answer moto's own.
+"""Every devstack layer together leaves every answer moto's own (devstack.moto_dispatch,
+devstack.dynamodb_json, devstack.sqs_json and devstack.dynamodb_expressions are tested here).
 
-The DynamoDB comparison scripts (test_dynamodb_index's request shapes and writes, and
+The DynamoDB comparison scripts (test_dynamodb_index's request shapes and writes,
 test_dynamodb_filter's filters over items holding strings, numbers in many forms, booleans, nulls,
-string and number sets, lists and maps) and the SQS script (test_sqs_index) run through moto's HTTP
-application as released and with every devstack layer installed (as `make run` has them); every
-answer is compared as bytes (SQS's with its timestamps masked). moto's own dispatch answers are
-compared with the cached ones directly.
+string and number sets, lists and maps, and test_dynamodb_expressions' conditional writes) and the
+SQS script (test_sqs_index) run through moto's HTTP application as released and with every
+devstack layer installed (as `make run` has them); every answer is compared as bytes (SQS's with
+its timestamps masked), and the SQS test checks that each answer devstack.sqs_json compiles was
+answered so. moto's own dispatch answers are compared with the cached ones directly.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,12 +20,18 @@ import moto.backends as moto_backends
 import moto.core.responses as moto_responses
 import pytest
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sqs.responses import SQSResponse
 
-from devstack import dynamodb_index, dynamodb_json, moto_dispatch, sqs_index
-from tests.unit.devstack import test_dynamodb_filter, test_dynamodb_index, test_sqs_index
+from devstack import dynamodb_expressions, dynamodb_index, dynamodb_json, moto_dispatch, sqs_index, sqs_json
+from tests.unit.devstack import (
+    test_dynamodb_expressions,
+    test_dynamodb_filter,
+    test_dynamodb_index,
+    test_sqs_index,
+)
 
-LAYERS = (dynamodb_index, dynamodb_json, moto_dispatch, sqs_index)
+LAYERS = (dynamodb_expressions, dynamodb_index, dynamodb_json, moto_dispatch, sqs_index, sqs_json)
 
 
 @pytest.fixture
@@ -83,19 +92,83 @@ def test_dynamodb_filter_answers_with_every_layer_are_moto_s(
         assert got == want, f"answer {number} differs"
 
 
-def test_sqs_answers_with_every_layer_are_moto_s(moto_as_released: None) -> None:
-    expected = test_sqs_index.run()
+def test_dynamodb_condition_answers_with_every_layer_are_moto_s(moto_as_released: None) -> None:
+    expected = test_dynamodb_expressions.unpatched_answers()
     install_all()
-    answered = test_sqs_index.run()
+    answered = test_dynamodb_index.run(test_dynamodb_expressions.expression_script())
 
     assert len(answered) == len(expected)
+    assert sum(1 for _, body in expected if b"ConditionalCheckFailed" in body) > 20
     for number, (want, got) in enumerate(zip(expected, answered, strict=True)):
         assert got == want, f"answer {number} differs"
+
+
+def test_sqs_answers_with_every_layer_are_moto_s(
+    moto_as_released: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = test_sqs_index.run()
+    install_all()
+    answers: Counter[tuple[str, str]] = Counter()  # (operation, "compiled" or "moto's walk")
+    compiled_for = sqs_json._for
+
+    def counting(serializer: Any) -> Any:
+        convert = compiled_for(serializer)
+        if convert is None:
+            return None
+
+        def counted(result: Any) -> Any:
+            try:
+                serialized = convert(result)
+            except sqs_json._NotPlain:
+                answers[(serializer.operation_name, "moto's walk")] += 1
+                raise
+            answers[(serializer.operation_name, "compiled")] += 1
+            return serialized
+
+        return counted
+
+    monkeypatch.setattr(sqs_json, "_for", counting)
+    answered = test_sqs_index.run()
+
+    # every operation devstack.sqs_json compiles was answered so, and compared; a binary message
+    # attribute took moto's walk
+    assert {operation for operation, way in answers if way == "compiled"} == sqs_json.OPERATIONS
+    assert answers[("ReceiveMessage", "moto's walk")] >= 1
+    assert answers[("SendMessageBatch", "compiled")] >= 4
+    assert len(answered) == len(expected)
+    for kind in (
+        b'"MessageAttributes": {',
+        b'"SequenceNumber": "',
+        b'"AWSTraceHeader": "',
+        b'"SenderFault": true',
+    ):
+        assert any(kind in answer for answer in expected)
+    for number, (want, got) in enumerate(zip(expected, answered, strict=True)):
+        assert got == want, f"answer {number} differs"
+
+
+HOSTS = (
+    "sqs.us-east-1.amazonaws.com",
+    "dynamodb.eu-west-1.amazonaws.com",
+    "events.us-east-1.amazonaws.com",
+    "scheduler.us-east-1.amazonaws.com",
+    "s3.amazonaws.com",
+    "bucket.s3.amazonaws.com",
+    "dynamodb",
+    "sqs",
+    "moto_api",
+    "localhost:5000",
+    "nowhere.example.com",
+    "",
+    None,
+)
 
 
 def test_dispatch_answers_what_moto_lists(moto_as_released: None) -> None:
     modules = list(moto_backends.list_of_moto_modules())
     names = {cls: moto_responses.method_names_from_class(cls) for cls in (DynamoHandler, SQSResponse)}
+    app = DomainDispatcherApplication(create_backend_app)
+    backends = [app.get_backend_for_host(host) for host in HOSTS]
     moto_dispatch.install()
 
     assert "dynamodb" in modules
@@ -105,3 +178,10 @@ def test_dispatch_answers_what_moto_lists(moto_as_released: None) -> None:
         assert "query" in listed or "send_message_batch" in listed
         assert moto_responses.method_names_from_class(cls) == listed
         assert moto_responses.method_names_from_class(cls) == listed
+    assert backends[:3] == ["sqs", "dynamodb", "events"]
+    assert backends[-3:] == [None, None, None]
+    for _ in range(2):  # found, then kept
+        assert [app.get_backend_for_host(host) for host in HOSTS] == backends
+        assert [
+            DomainDispatcherApplication(create_backend_app).get_backend_for_host(h) for h in HOSTS
+        ] == backends

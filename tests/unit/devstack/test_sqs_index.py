@@ -4,7 +4,9 @@ without walking the queue.
 The same script (the calls the local stack's pollers and the functions make: SendMessage,
 SendMessageBatch, ReceiveMessage with a visibility timeout, DeleteMessageBatch with a handle
 deleted twice and one never given, ChangeMessageVisibility to 0 and past the 12 h limit (moto's own check), a
-redrive to a dead-letter queue after maxReceiveCount, GetQueueAttributes) runs through moto's HTTP
+redrive to a dead-letter queue after maxReceiveCount, GetQueueAttributes; then message and system
+attributes, binary ones, a batch with a failed entry, delays, ChangeMessageVisibilityBatch, a FIFO
+queue: `_attributes_fifo_and_batches`) runs through moto's HTTP
 application unpatched and patched, with moto's random numbers seeded alike; the answers are
 compared with their millisecond timestamps masked.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -130,8 +132,137 @@ def run() -> list[bytes]:
         call("DeleteMessage", {"QueueUrl": queue, "ReceiptHandle": handle})
     call("GetQueueAttributes", attributes)
     call("GetQueueAttributes", {"QueueUrl": dlq, "AttributeNames": ["All"]})
+    _attributes_fifo_and_batches(call)
     get_backend("sqs").reset()
     return answers
+
+
+def _attributes_fifo_and_batches(call: Callable[[str, dict[str, Any]], dict[str, Any]]) -> None:
+    """Message attributes (string, number, binary) and system attributes, a batch with a failed
+    entry, a delayed message, ChangeMessageVisibilityBatch with failures, a FIFO queue's sequence
+    numbers, deduplication and group ids, empty receives: the answers devstack.sqs_json compiles
+    its walk for, and ones it leaves to moto's (binary values)."""
+    kind = {
+        "kind": {"DataType": "String", "StringValue": "pair"},
+        "n": {"DataType": "Number", "StringValue": "7"},
+    }
+    trace = {
+        "AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-5759e988-bd862e3fe1be46a994272793"}
+    }
+    queue = call("CreateQueue", {"QueueName": "attrs"})["QueueUrl"]
+    call("SendMessage", {"QueueUrl": queue, "MessageBody": "with attributes", "MessageAttributes": kind})
+    call(
+        "SendMessage",
+        {"QueueUrl": queue, "MessageBody": "traced", "MessageSystemAttributes": trace, "DelaySeconds": 0},
+    )
+    call(
+        "SendMessageBatch",
+        {
+            "QueueUrl": queue,
+            "Entries": [
+                {"Id": "a", "MessageBody": "bé☃", "MessageAttributes": kind},
+                {"Id": "b", "MessageBody": "plain", "MessageGroupId": "tn-1"},
+                {"Id": "c", "MessageBody": "too late", "DelaySeconds": 901},
+                {"Id": "d", "MessageBody": '{"json": [1, 2]}', "DelaySeconds": 0},
+            ],
+        },
+    )
+    call(
+        "ReceiveMessage",
+        {
+            "QueueUrl": queue,
+            "MaxNumberOfMessages": 10,
+            "MessageAttributeNames": ["All"],
+            "VisibilityTimeout": 0,
+        },
+    )
+    call("SendMessage", {"QueueUrl": queue, "MessageBody": "late", "DelaySeconds": 600})
+    got = call(
+        "ReceiveMessage",
+        {
+            "QueueUrl": queue,
+            "MaxNumberOfMessages": 10,
+            "AttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+            "VisibilityTimeout": 0,
+        },
+    )
+    handles = [m["ReceiptHandle"] for m in got.get("Messages", [])]
+    call(
+        "ChangeMessageVisibilityBatch",
+        {
+            "QueueUrl": queue,
+            "Entries": [
+                {"Id": "ok", "ReceiptHandle": handles[0], "VisibilityTimeout": 30},
+                {"Id": "too-long", "ReceiptHandle": handles[1], "VisibilityTimeout": 43201},
+                {"Id": "unknown", "ReceiptHandle": "never-given", "VisibilityTimeout": 30},
+            ],
+        },
+    )
+    call(
+        "ReceiveMessage",
+        {
+            "QueueUrl": queue,
+            "MaxNumberOfMessages": 2,
+            "MessageSystemAttributeNames": ["SenderId", "SentTimestamp"],
+        },
+    )
+    call(
+        "DeleteMessageBatch",
+        {"QueueUrl": queue, "Entries": [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]},
+    )
+    blob = {"blob": {"DataType": "Binary", "BinaryValue": "AAEC/w=="}}
+    call("SendMessage", {"QueueUrl": queue, "MessageBody": "binary", "MessageAttributes": {**kind, **blob}})
+    call(
+        "SendMessageBatch",
+        {"QueueUrl": queue, "Entries": [{"Id": "x", "MessageBody": "binary too", "MessageAttributes": blob}]},
+    )
+    call("ReceiveMessage", {"QueueUrl": queue, "MaxNumberOfMessages": 10, "MessageAttributeNames": ["All"]})
+    call("ReceiveMessage", {"QueueUrl": queue, "MaxNumberOfMessages": 10})  # nothing visible: {}
+    call("GetQueueAttributes", {"QueueUrl": queue, "AttributeNames": ["All"]})
+    call("GetQueueAttributes", {"QueueUrl": queue, "AttributeNames": ["DelaySeconds", "VisibilityTimeout"]})
+
+    fifo = call("CreateQueue", {"QueueName": "ordered.fifo", "Attributes": {"FifoQueue": "true"}})["QueueUrl"]
+    call(
+        "SendMessageBatch",
+        {
+            "QueueUrl": fifo,
+            "Entries": [
+                {
+                    "Id": f"f{i}",
+                    "MessageBody": f"f{i}",
+                    "MessageGroupId": f"g{i % 2}",
+                    "MessageDeduplicationId": f"d{i}",
+                }
+                for i in range(4)
+            ],
+        },
+    )
+    call(
+        "SendMessage",
+        {"QueueUrl": fifo, "MessageBody": "again", "MessageGroupId": "g0", "MessageDeduplicationId": "d0"},
+    )
+    call(
+        "SendMessage",
+        {
+            "QueueUrl": fifo,
+            "MessageBody": "one",
+            "MessageGroupId": "g1",
+            "MessageDeduplicationId": "d9",
+            "MessageAttributes": kind,
+        },
+    )
+    got = call("ReceiveMessage", {"QueueUrl": fifo, "MaxNumberOfMessages": 10, "AttributeNames": ["All"]})
+    call(
+        "DeleteMessageBatch",
+        {
+            "QueueUrl": fifo,
+            "Entries": [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got["Messages"])
+            ],
+        },
+    )
+    call("GetQueueAttributes", {"QueueUrl": fifo, "AttributeNames": ["All"]})
 
 
 def test_answers_are_unpatched_moto_s(unpatched_at_first: None) -> None:
