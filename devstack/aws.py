@@ -14,8 +14,11 @@ Its DynamoDB also answers a Query in time that grows with what the Query reads, 
 the items a TransactWriteItems touches (`devstack.dynamodb_index`), where moto sorts the whole
 table for every Query page and copies it for every transaction, and every request skips moto's
 listing of its own package directory and of the response class's methods
-(`devstack.moto_dispatch`), and DynamoDB's answers skip moto's generic walk of every attribute
-value (`devstack.dynamodb_json`).
+(`devstack.moto_dispatch`, which also remembers each host's backend), DynamoDB's answers skip
+moto's generic walk of every attribute value (`devstack.dynamodb_json`), condition expressions
+are tokenised and parsed once per text (`devstack.dynamodb_expressions`), SQS's answers take a
+walk worked out once per answer shape (`devstack.sqs_json`), and connections stay open between
+requests (`_KeepAliveRequestHandler`).
 Unless `verbose`, it does not log a line per request either (werkzeug's default): those lines
 would bury everything else `make run` and the tests print.
 """
