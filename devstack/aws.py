@@ -44,6 +44,9 @@ from werkzeug.wrappers import Response
 
 from devstack import dynamodb_expressions, dynamodb_index, dynamodb_json, moto_dispatch, sqs_index, sqs_json
 
+# The local stack's layers over moto, installed together by a fast MotoServer.
+LAYERS = (dynamodb_index, sqs_index, moto_dispatch, dynamodb_json, dynamodb_expressions, sqs_json)
+
 # The X-Amz-Target of every DynamoDB (and DynamoDB Streams) call: "DynamoDB_20120810.UpdateItem"
 _DYNAMODB_TARGET = "DynamoDB"
 
@@ -148,47 +151,41 @@ class MotoServer(ThreadedMotoServer):
         super().__init__(*args, **kwargs)
         self.fast = fast
 
-    def _server_entry(self) -> None:
-        # ThreadedMotoServer._server_entry (moto 5.2.5, pinned), with the application wrapped and
-        # the handler chosen: moto has no hook for either.
-        if self.fast:
-            dynamodb_index.install()
-            sqs_index.install()
-            moto_dispatch.install()
-            dynamodb_json.install()
-            dynamodb_expressions.install()
-            sqs_json.install()
-        else:
-            dynamodb_index.uninstall()
-            sqs_index.uninstall()
-            moto_dispatch.uninstall()
-            dynamodb_json.uninstall()
-            dynamodb_expressions.uninstall()
-            sqs_json.uninstall()
-        app = OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    def _app(self) -> Callable[..., Iterable[bytes]]:
+        for layer in LAYERS:
+            if self.fast:
+                layer.install()
+            else:
+                layer.uninstall()
+        return OneDynamoDBRequestAtATime(DomainDispatcherApplication(create_backend_app))
+
+    def _handler(self) -> type[MotoRequestHandler]:
         if self._verbose:
-            handler: type[MotoRequestHandler] = MotoRequestHandler
-        else:
-            handler = _KeepAliveRequestHandler if self.fast else _QuietRequestHandler
-        self._server = make_server(self._ip_address, self._port, app, threaded=True, request_handler=handler)
+            return MotoRequestHandler
+        return _KeepAliveRequestHandler if self.fast else _QuietRequestHandler
+
+    def _server_entry(self) -> None:
+        # ThreadedMotoServer._server_entry (moto 5.2.5, pinned), with the application and the
+        # handler chosen: moto has no hook for either.
+        app = self._app()
+        self._server = make_server(
+            self._ip_address, self._port, app, threaded=True, request_handler=self._handler()
+        )
         self._server_ready_event.set()
         self._server.serve_forever()
 
 
-class ReleasedMotoServer(ThreadedMotoServer):
+class ReleasedMotoServer(MotoServer):
     """moto's own server as released (no layers, no DynamoDB lock), but for its connections,
     which stay open between requests (`_KeepAliveRequestHandler`), as AWS's endpoints keep them
     and boto3 reuses them: with werkzeug's handler every boto3 call paid for a new TCP connection,
     which a deployed function does not. The benchmarks' baselines and subjects run against it."""
 
-    def _server_entry(self) -> None:
-        # ThreadedMotoServer._server_entry (moto 5.2.5, pinned) with the handler chosen.
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(
-            self._ip_address, self._port, app, threaded=True, request_handler=_KeepAliveRequestHandler
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever()
+    def _app(self) -> Callable[..., Iterable[bytes]]:
+        return DomainDispatcherApplication(create_backend_app)
+
+    def _handler(self) -> type[MotoRequestHandler]:
+        return _KeepAliveRequestHandler
 
 
 # The child's program: a moto server until its standard input closes (the parent stopping it, or

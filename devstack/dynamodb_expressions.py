@@ -32,16 +32,15 @@ value or a reserved word, redundant parentheses) byte for byte with moto as rele
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from moto.dynamodb.comparisons import ConditionExpressionParser
 
+from devstack.patches import Layer, Patch
+
 MAX_TEXTS = 4096  # distinct expressions kept (each cache); the project writes a few dozen
-_lock = threading.Lock()
-_installed = False
 _Parser = ConditionExpressionParser
 _Node = ConditionExpressionParser.Node
 _LITERAL = ConditionExpressionParser.Kind.LITERAL
@@ -75,7 +74,6 @@ def _patched_lex(original: Callable[[Any], deque[Any]]) -> Callable[[Any], deque
         # What _lex_one_node builds for each token: a literal whose value is its text, no children.
         return deque(_Node(nonterminal, _LITERAL, token, token, []) for nonterminal, token in tokens)
 
-    _lex_condition_expression.__wrapped__ = original  # type: ignore[attr-defined]
     return _lex_condition_expression
 
 
@@ -140,32 +138,19 @@ def _patched_parse(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         self.expr_attr_values_found.extend(parsed.values_found)
         return self._make_op_condition(node)
 
-    parse.__wrapped__ = original  # type: ignore[attr-defined]
     return parse
 
 
-def install() -> None:
-    """Patch moto's condition-expression parser (5.2.5) in this process; idempotent."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        _Parser._lex_condition_expression = _patched_lex(_Parser._lex_condition_expression)  # type: ignore[method-assign]
-        _Parser.parse = _patched_parse(_Parser.parse)  # type: ignore[method-assign]
-        _installed = True
+def _forget() -> None:
+    _tokens.clear()
+    _trees.clear()
 
 
-def installed() -> bool:
-    return _installed
-
-
-def uninstall() -> None:
-    global _installed
-    with _lock:
-        if not _installed:
-            return
-        _Parser._lex_condition_expression = _Parser._lex_condition_expression.__wrapped__  # type: ignore[attr-defined,method-assign]
-        _Parser.parse = _Parser.parse.__wrapped__  # type: ignore[attr-defined,method-assign]
-        _tokens.clear()
-        _trees.clear()
-        _installed = False
+# moto's condition-expression parser (5.2.5), patched in this process by `install()` (idempotent),
+# put back by `uninstall()`, which forgets what was kept.
+_layer = Layer(
+    Patch(_Parser, "_lex_condition_expression", _patched_lex),
+    Patch(_Parser, "parse", _patched_parse),
+    on_uninstall=_forget,
+)
+install, installed, uninstall = _layer.install, _layer.installed, _layer.uninstall

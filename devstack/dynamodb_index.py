@@ -41,12 +41,14 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import moto.dynamodb.models as moto_dynamodb_models
 from moto.dynamodb.comparisons import get_comparison_func
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 
 from devstack.dynamodb_filter import compile_filter
+from devstack.patches import Layer, Patch
 
 ITEM_SIZE_MAX = 400_000  # DynamoDB's (and moto's LimitedSizeDict's) largest item, in bytes
 _SORTABLE_TYPES = frozenset({"S", "N"})
@@ -600,7 +602,6 @@ def _patched_query(original: Callable[..., Any]) -> Callable[..., Any]:
                 ]
             return results, scanned_count, last_evaluated_key
 
-    query.__wrapped__ = original  # type: ignore[attr-defined]
     return query
 
 
@@ -612,7 +613,6 @@ def _patched_put_item(original: Callable[..., Item]) -> Callable[..., Item]:
             _touch(self, (item.hash_key, item.range_key if self.range_key_attr is not None else None))
             return item
 
-    put_item.__wrapped__ = original  # type: ignore[attr-defined]
     return put_item
 
 
@@ -624,7 +624,6 @@ def _patched_delete_item(original: Callable[..., Item | None]) -> Callable[..., 
             finally:
                 _touch(self, (hash_key, range_key if self.range_key_attr is not None else None))
 
-    delete_item.__wrapped__ = original  # type: ignore[attr-defined]
     return delete_item
 
 
@@ -653,7 +652,6 @@ def _patched_update_item(original: Callable[..., Item]) -> Callable[..., Item]:
                     else:
                         _touch(table, primary)
 
-    update_item.__wrapped__ = original  # type: ignore[attr-defined]
     return update_item
 
 
@@ -733,51 +731,18 @@ def _patched_transact_write_items(original: Callable[..., None]) -> Callable[...
             finally:
                 _transaction.active = False
 
-    transact_write_items.__wrapped__ = original  # type: ignore[attr-defined]
     return transact_write_items
 
 
-_installed = False
-
-
-def install() -> None:
-    """Patch moto's DynamoDB (5.2.5) in this process; idempotent."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        import moto.dynamodb.models as models
-
-        models.copy = _CopyModule(models.copy)  # type: ignore[assignment]
-        Table.query = _patched_query(Table.query)  # type: ignore[method-assign]
-        Table.put_item = _patched_put_item(Table.put_item)  # type: ignore[method-assign]
-        Table.delete_item = _patched_delete_item(Table.delete_item)  # type: ignore[method-assign]
-        DynamoDBBackend.update_item = _patched_update_item(DynamoDBBackend.update_item)  # type: ignore[method-assign]
-        DynamoDBBackend.transact_write_items = _patched_transact_write_items(  # type: ignore[method-assign]
-            DynamoDBBackend.transact_write_items
-        )
-        _installed = True
-
-
-def installed() -> bool:
-    return _installed
-
-
-def uninstall() -> None:
-    """Undo `install()` (tests compare patched and unpatched moto in one process)."""
-    global _installed
-    with _lock:
-        if not _installed:
-            return
-        import moto.dynamodb.models as models
-
-        models.copy = models.copy._real  # type: ignore[attr-defined]
-        for owner, name in (
-            (Table, "query"),
-            (Table, "put_item"),
-            (Table, "delete_item"),
-            (DynamoDBBackend, "update_item"),
-            (DynamoDBBackend, "transact_write_items"),
-        ):
-            setattr(owner, name, getattr(owner, name).__wrapped__)
-        _installed = False
+# moto's DynamoDB (5.2.5), patched in this process by `install()` (idempotent), put back by
+# `uninstall()` (tests compare patched and unpatched moto in one process).
+_layer = Layer(
+    Patch(moto_dynamodb_models, "copy", _CopyModule),
+    Patch(Table, "query", _patched_query),
+    Patch(Table, "put_item", _patched_put_item),
+    Patch(Table, "delete_item", _patched_delete_item),
+    Patch(DynamoDBBackend, "update_item", _patched_update_item),
+    Patch(DynamoDBBackend, "transact_write_items", _patched_transact_write_items),
+    lock=_lock,
+)
+install, installed, uninstall = _layer.install, _layer.installed, _layer.uninstall

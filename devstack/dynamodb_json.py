@@ -19,14 +19,13 @@ with moto as released.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from moto.core.serialize import BaseJSONSerializer
 
-_lock = threading.Lock()
-_installed = False
+from devstack.patches import Layer, Patch
+
 _STRINGS = frozenset({"S", "N"})
 _BOOLS = frozenset({"BOOL", "NULL"})
 _STRING_LISTS = frozenset({"SS", "NS"})
@@ -82,32 +81,10 @@ def _patched_structure(original: Callable[..., None]) -> Callable[..., None]:
                 return
         original(self, serialized, value, shape, key)
 
-    _serialize_type_structure.__wrapped__ = original  # type: ignore[attr-defined]
     return _serialize_type_structure
 
 
-def install() -> None:
-    """Patch moto's JSON serialiser (5.2.5) in this process; idempotent."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        BaseJSONSerializer._serialize_type_structure = _patched_structure(  # type: ignore[method-assign]
-            BaseJSONSerializer._serialize_type_structure
-        )
-        _installed = True
-
-
-def installed() -> bool:
-    return _installed
-
-
-def uninstall() -> None:
-    global _installed
-    with _lock:
-        if not _installed:
-            return
-        BaseJSONSerializer._serialize_type_structure = (  # type: ignore[method-assign]
-            BaseJSONSerializer._serialize_type_structure.__wrapped__  # type: ignore[attr-defined]
-        )
-        _installed = False
+# moto's JSON serialiser (5.2.5), patched in this process by `install()` (idempotent), put back by
+# `uninstall()`.
+_layer = Layer(Patch(BaseJSONSerializer, "_serialize_type_structure", _patched_structure))
+install, installed, uninstall = _layer.install, _layer.installed, _layer.uninstall

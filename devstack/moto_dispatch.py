@@ -25,7 +25,6 @@ time (`devstack.aws`), spend less time holding that lock too.
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -34,9 +33,7 @@ import moto.backends as moto_backends
 import moto.core.responses as moto_responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-_lock = threading.Lock()
-_installed = False
-_originals: dict[str, Callable[..., Any]] = {}
+from devstack.patches import Layer, Patch
 
 
 def _cached_modules(original: Callable[[], Iterable[str]]) -> Callable[[], Iterable[str]]:
@@ -78,40 +75,14 @@ def _cached_backend_for_host(original: Callable[[Any, str | None], Any]) -> Call
                 hosts[host] = backend
         return backend
 
-    get_backend_for_host.__wrapped__ = original  # type: ignore[attr-defined]
     return get_backend_for_host
 
 
-def install() -> None:
-    """Patch moto's request dispatch (5.2.5) in this process; idempotent."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        _originals["list_of_moto_modules"] = moto_backends.list_of_moto_modules
-        _originals["method_names_from_class"] = moto_responses.method_names_from_class
-        moto_backends.list_of_moto_modules = _cached_modules(moto_backends.list_of_moto_modules)  # type: ignore[assignment]
-        moto_responses.method_names_from_class = _cached_method_names(  # type: ignore[assignment]
-            moto_responses.method_names_from_class
-        )
-        DomainDispatcherApplication.get_backend_for_host = _cached_backend_for_host(  # type: ignore[method-assign]
-            DomainDispatcherApplication.get_backend_for_host
-        )
-        _installed = True
-
-
-def installed() -> bool:
-    return _installed
-
-
-def uninstall() -> None:
-    global _installed
-    with _lock:
-        if not _installed:
-            return
-        moto_backends.list_of_moto_modules = _originals.pop("list_of_moto_modules")  # type: ignore[assignment]
-        moto_responses.method_names_from_class = _originals.pop("method_names_from_class")  # type: ignore[assignment]
-        DomainDispatcherApplication.get_backend_for_host = (  # type: ignore[method-assign]
-            DomainDispatcherApplication.get_backend_for_host.__wrapped__  # type: ignore[attr-defined]
-        )
-        _installed = False
+# moto's request dispatch (5.2.5), patched in this process by `install()` (idempotent), put back
+# by `uninstall()`.
+_layer = Layer(
+    Patch(moto_backends, "list_of_moto_modules", _cached_modules),
+    Patch(moto_responses, "method_names_from_class", _cached_method_names),
+    Patch(DomainDispatcherApplication, "get_backend_for_host", _cached_backend_for_host),
+)
+install, installed, uninstall = _layer.install, _layer.installed, _layer.uninstall

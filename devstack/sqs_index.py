@@ -27,6 +27,8 @@ from moto.sqs import models as sqs_models
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import Message, Queue, SQSBackend
 
+from devstack.patches import Layer, Patch
+
 _handles: dict[str, Message] = {}
 
 
@@ -60,7 +62,6 @@ def _patched_mark_received(original: Callable[..., None]) -> Callable[..., None]
         if self.receipt_handle is not None:
             _handles[self.receipt_handle] = self
 
-    mark_received.__wrapped__ = original  # type: ignore[attr-defined]
     return mark_received
 
 
@@ -82,7 +83,6 @@ def _patched_queue_delete_message(original: Callable[..., None]) -> Callable[...
             if handle is not None:
                 _handles.pop(handle, None)
 
-    delete_message.__wrapped__ = original  # type: ignore[attr-defined]
     return delete_message
 
 
@@ -106,7 +106,6 @@ def _patched_change_message_visibility(original: Callable[..., None]) -> Callabl
         if message.visible and message in queue.pending_messages:
             queue.pending_messages.remove(message)
 
-    change_message_visibility.__wrapped__ = original  # type: ignore[attr-defined]
     return change_message_visibility
 
 
@@ -119,7 +118,6 @@ def _patched_send_message(original: Callable[..., Message]) -> Callable[..., Mes
         finally:
             _sending.active = outer
 
-    send_message.__wrapped__ = original  # type: ignore[attr-defined]
     return send_message
 
 
@@ -135,7 +133,6 @@ def _patched_retention(original: Callable[..., bool]) -> Callable[..., bool]:
         retain_until = value + message.sent_timestamp / 1000  # type: ignore[operator]
         return not retain_until <= sqs_models.unix_time()
 
-    is_message_valid_based_on_retention_period.__wrapped__ = original  # type: ignore[attr-defined]
     return is_message_valid_based_on_retention_period
 
 
@@ -148,7 +145,6 @@ def _patched_receive_message(original: Callable[..., list[Message]]) -> Callable
         finally:
             _receiving.active = outer
 
-    receive_message.__wrapped__ = original  # type: ignore[attr-defined]
     return receive_message
 
 
@@ -162,7 +158,6 @@ def _patched_wait_for_messages(original: Callable[..., None]) -> Callable[..., N
         finally:
             _receiving.active = outer
 
-    wait_for_messages.__wrapped__ = original  # type: ignore[attr-defined]
     return wait_for_messages
 
 
@@ -203,51 +198,16 @@ def _patched_attributes(original: property) -> property:
     return patched
 
 
-_installed = False
-_lock = threading.Lock()
-
-
-def install() -> None:
-    """Patch moto's SQS (5.2.5) in this process; idempotent."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        Message.mark_received = _patched_mark_received(Message.mark_received)  # type: ignore[method-assign]
-        Queue.delete_message = _patched_queue_delete_message(Queue.delete_message)  # type: ignore[method-assign]
-        SQSBackend.change_message_visibility = _patched_change_message_visibility(  # type: ignore[method-assign]
-            SQSBackend.change_message_visibility
-        )
-        SQSBackend.send_message = _patched_send_message(SQSBackend.send_message)  # type: ignore[method-assign]
-        SQSBackend.receive_message = _patched_receive_message(SQSBackend.receive_message)  # type: ignore[method-assign]
-        Queue.wait_for_messages = _patched_wait_for_messages(Queue.wait_for_messages)  # type: ignore[method-assign]
-        SQSBackend.is_message_valid_based_on_retention_period = _patched_retention(  # type: ignore[method-assign]
-            SQSBackend.is_message_valid_based_on_retention_period
-        )
-        Queue.attributes = _patched_attributes(Queue.__dict__["attributes"])  # type: ignore[method-assign]
-        Queue.messages = _patched_messages(Queue.__dict__["messages"])  # type: ignore[method-assign]
-        _installed = True
-
-
-def installed() -> bool:
-    return _installed
-
-
-def uninstall() -> None:
-    global _installed
-    with _lock:
-        if not _installed:
-            return
-        for owner, name in (
-            (Message, "mark_received"),
-            (Queue, "delete_message"),
-            (SQSBackend, "change_message_visibility"),
-            (SQSBackend, "send_message"),
-            (SQSBackend, "receive_message"),
-            (Queue, "wait_for_messages"),
-            (SQSBackend, "is_message_valid_based_on_retention_period"),
-        ):
-            setattr(owner, name, getattr(owner, name).__wrapped__)
-        for name in ("attributes", "messages"):
-            setattr(Queue, name, Queue.__dict__[name].fget.__wrapped__)
-        _installed = False
+# moto's SQS (5.2.5), patched in this process by `install()` (idempotent), put back by `uninstall()`.
+_layer = Layer(
+    Patch(Message, "mark_received", _patched_mark_received),
+    Patch(Queue, "delete_message", _patched_queue_delete_message),
+    Patch(SQSBackend, "change_message_visibility", _patched_change_message_visibility),
+    Patch(SQSBackend, "send_message", _patched_send_message),
+    Patch(SQSBackend, "receive_message", _patched_receive_message),
+    Patch(Queue, "wait_for_messages", _patched_wait_for_messages),
+    Patch(SQSBackend, "is_message_valid_based_on_retention_period", _patched_retention),
+    Patch(Queue, "attributes", _patched_attributes),
+    Patch(Queue, "messages", _patched_messages),
+)
+install, installed, uninstall = _layer.install, _layer.installed, _layer.uninstall

@@ -22,7 +22,6 @@ compares the SQS script's answers (test_sqs_index) byte for byte with moto as re
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,8 +29,8 @@ from botocore import xform_name
 from moto.core import serialize as moto_serialize
 from moto.core.serialize import BaseJSONSerializer, JSONSerializer, XFormedAttributePicker
 
-_lock = threading.Lock()
-_installed = False
+from devstack.patches import Layer, Patch
+
 OPERATIONS = frozenset(
     {
         "SendMessage",
@@ -235,27 +234,7 @@ def _patched_serialize_result(original: Callable[..., Any]) -> Callable[..., Any
     return _serialize_result
 
 
-def install() -> None:
-    """Patch moto's JSON serialiser (5.2.5) in this process; idempotent."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        # BaseJSONSerializer inherits _serialize_result; the patch is its own, deleted to uninstall.
-        BaseJSONSerializer._serialize_result = _patched_serialize_result(  # type: ignore[method-assign]
-            BaseJSONSerializer._serialize_result
-        )
-        _installed = True
-
-
-def installed() -> bool:
-    return _installed
-
-
-def uninstall() -> None:
-    global _installed
-    with _lock:
-        if not _installed:
-            return
-        del BaseJSONSerializer._serialize_result
-        _installed = False
+# moto's JSON serialiser (5.2.5), patched in this process by `install()` (idempotent): the patch is
+# BaseJSONSerializer's own (it inherits _serialize_result), deleted by `uninstall()`.
+_layer = Layer(Patch(BaseJSONSerializer, "_serialize_result", _patched_serialize_result))
+install, installed, uninstall = _layer.install, _layer.installed, _layer.uninstall
