@@ -374,6 +374,9 @@ async function openJob(id, { fromHash = false } = {}) {
   setText("job-title", `Job ${id}`);
   $("job-counters").replaceChildren();
   $("job-progress").replaceChildren();
+  // The job's actions wait for the job (renderJob enables what its status allows): a click before
+  // it is read would act on nothing.
+  for (const action of ["job-pause", "job-resume", "job-cancel", "job-resend-failed"]) $(action).disabled = true;
   if (!fromHash) history.replaceState(null, "", `#job=${encodeURIComponent(id)}`);
   $("job-title").focus();
   await refreshJob();
