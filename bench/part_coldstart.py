@@ -28,6 +28,11 @@ runs from compiled bytecode, as `make build` ships the code (one discarded pass 
 into a directory of the run's: PYTHONPYCACHEPREFIX). Repeats run round-robin so drift spreads
 evenly; medians are reported. One more run per module with `-X importtime` attributes the time to
 packages (self time summed per top-level package).
+
+Two informative rows time HTTP stacks alone (STACKS), in the same rounds: the delivery function's
+own (its sender module and first client, after boto3 and the sender's other imports, so the figure
+is the HTTP stack's share of that function's cold start) and httpx's AsyncClient on its default
+transport (the stack part_transports turned down for its CPU per request).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ SNIPPET = (
     "import sys, time\n"
     "{layer_only}"
     "sys.path[:0] = {paths!r}\n"
+    "{before}"
     "t, c = time.perf_counter(), time.process_time()\n"
     "import {module}\n"
     "entry_ms = (time.perf_counter() - t) * 1000\n"
@@ -99,24 +105,43 @@ DISCOVER = (
 # What functions/deliver/deliver.py's handler builds on its first batch before the first POST:
 # its HttpSender (httpx client over the httpx-aiohttp transport) and, on the first request, the
 # transport's aiohttp session. Built and closed here without sending anything.
-DELIVER_BUILD = """\
+CLIENT_BUILD = """\
 import asyncio
-from webhook_resend.aws import clients
 from webhook_resend.delivery.sender import HttpSender, default_transport
-async def _first_client():
-    settings = clients.settings()
-    transport = default_transport(settings.allow_private_urls)
-    sender = HttpSender(
-        settings.delivery_timeout_seconds,
-        transport_factory=lambda: transport,
-        allow_private=settings.allow_private_urls,
-    )
+{settings}async def _first_client():
+    transport = default_transport({private})
+    sender = HttpSender({timeout}, transport_factory=lambda: transport, allow_private={private})
     async with sender:
         transport.client = transport.get_client()
 asyncio.run(_first_client())
 """
+DELIVER_BUILD = CLIENT_BUILD.format(
+    settings="from webhook_resend.aws import clients\nsettings = clients.settings()\n",
+    private="settings.allow_private_urls",
+    timeout="settings.delivery_timeout_seconds",
+)
 BUILDS = {"deliver": DELIVER_BUILD}
 BOTO3_CLIENT = "import boto3\nboto3.client('dynamodb')\n"
+# HTTP stacks alone, informative (no function): what is imported before the timer starts, the module
+# timed, and what is built after it. "sender": the delivery function's own (its sender module and
+# the client its first batch builds, as above), after boto3 and what the sender imports besides
+# HTTP (Pydantic, the settings model, the URL policy), so its figure is the HTTP stack's share of
+# the delivery function's cold start. "httpx_default": httpx's AsyncClient on its default
+# transport (httpcore), built the same way, after boto3: the lighter stack the benchmark turned
+# down (part_transports: its CPU per request).
+STACKS = {
+    "sender": (
+        "import boto3, pydantic, webhook_resend.settings, webhook_resend.urlpolicy\n",
+        "webhook_resend.delivery.sender",
+        CLIENT_BUILD.format(settings="", private="False", timeout="10.0"),
+    ),
+    "httpx_default": (
+        "import boto3\n",
+        "httpx",
+        "import asyncio\nasync def _first_client():\n    async with httpx.AsyncClient():\n"
+        "        pass\nasyncio.run(_first_client())\n",
+    ),
+}
 # Refuses top-level modules found only in the virtualenv's site-packages and not installed by the
 # layer's requirements (the deployed layer does not have them).
 LAYER_ONLY = """\
@@ -244,12 +269,15 @@ def import_once(
     modules: list[str],
     build: str = "",
     importtime: bool = False,
+    before: str = "",
 ) -> Timed:
     command = [sys.executable]
     if importtime:
         command += ["-X", "importtime"]
     layer_only = LAYER_ONLY.format(allowed=sorted(allowed)) if allowed else ""
-    snippet = SNIPPET.format(paths=paths, module=module, layer_only=layer_only, modules=modules, build=build)
+    snippet = SNIPPET.format(
+        paths=paths, module=module, layer_only=layer_only, modules=modules, build=build, before=before
+    )
     done = _run([*command, "-c", snippet], cwd, env, f"import {module}")
     lines = done.stdout.strip().splitlines()
     return Timed(
@@ -331,6 +359,13 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
         failed.setdefault(name, set()).update(timed.failed)
         return timed
 
+    def stack_once(name: str) -> Timed:
+        before, module, build = STACKS[name]
+        env = lambda_env(None, ROOT, pycache)
+        timed = import_once(module, [str(LAYER)], ROOT, env, allowed, [], build, before=before)
+        blocked.update(timed.blocked)
+        return timed
+
     # The stack's environment (table and queue names, settings) and moto, for the discovery.
     with moto_stack(out_of_process=True):
         for name, (logical_id, code_dir, module) in found.items():
@@ -340,6 +375,8 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
             targets[name] = (logical_id, code_dir, module, modules, BUILDS.get(module, ""))
         for name in targets:
             once(name)  # bytecode written, files in the page cache
+        for name in STACKS:
+            stack_once(name)
         # Round-robin, each function right after an `import boto3` of its own: the machine's load
         # (other developers' test suites) changes from second to second, and a pair run back to
         # back sees the same load, so the difference of a pair moves far less than either figure.
@@ -351,6 +388,8 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
                 runs.setdefault("boto3", []).append(boto3)
                 runs.setdefault(name, []).append(once(name))
                 paired[name].append(runs[name][-1].total_ms - boto3.total_ms)
+            for name in STACKS:
+                runs.setdefault(f"stack_{name}", []).append(stack_once(name))
         logs = {name: once(name, importtime=True).log for name in found}
 
     def median(name: str, field: str = "total_ms") -> float:
@@ -413,6 +452,25 @@ def _measure(repeats: int, pycache: Path) -> PartResult:
         out.figures[f"import_entry_ms_{name}"] = round(entry, 1)
         out.figures[f"import_cpu_ms_{name}"] = round(median(name, "cpu_ms"), 1)
         out.figures[f"import_first_call_modules_{name}"] = len(modules)
+    deliver_over = statistics.median(paired["deliver"]) if "deliver" in paired else None
+    for name, (before, module, _) in STACKS.items():
+        value = median(f"stack_{name}")
+        out.add(
+            Row(
+                f"import_http_stack_ms_{name}",
+                round(value, 1),
+                "ms",
+                note=f"informative: {module} imported and its client built (nothing sent), timed alone after "
+                + before.removeprefix("import ").strip()
+                + f"; CPU {median(f'stack_{name}', 'cpu_ms'):.0f} ms"
+                + f"; the budget over boto3 is {BUDGET_MS:g} ms"
+                + (
+                    f", the delivery function's whole figure +{deliver_over:.0f} ms"
+                    if deliver_over is not None and name == "sender"
+                    else ""
+                ),
+            )
+        )
     out.notes.append(
         f"cold start: fresh interpreter per run, sys.path = [function dir, layers/common] + venv, Lambda "
         f"environment, warm bytecode caches; each figure is the entry module plus what the function's first "
