@@ -16,6 +16,8 @@ import pytest
 
 from devstack.cfn import Resolver, load_template
 from webhook_resend.aws.scheduler import RETRY_POLICY
+from webhook_resend.models.messages import SCHEDULE_INPUT_KEY
+from webhook_resend.resends.schedules import SCHEDULED_TIME
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "template.yaml")
@@ -659,6 +661,16 @@ def test_template_schedule_retries_as_the_code_does_then_dead_letters(schedule: 
 
     assert target["RetryPolicy"] == RETRY_POLICY
     assert _get_att_target(target["DeadLetterConfig"]["Arn"], "Arn") == SCHEDULE_DLQ
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_template_schedule_fires_carry_their_scheduled_time_so_a_retried_fire_starts_one_job(
+    schedule: str,
+) -> None:
+    # As POST /schedules gives every schedule it creates (webhook_resend.resends.schedules).
+    payload = json.loads(_props(schedule)["Target"]["Input"])[SCHEDULE_INPUT_KEY]
+
+    assert payload["scheduled_time"] == SCHEDULED_TIME
 
 
 def test_template_scheduler_role_may_send_to_the_schedule_dead_letter_queue() -> None:
