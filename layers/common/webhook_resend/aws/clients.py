@@ -12,17 +12,36 @@ from webhook_resend.aws.publisher import SqsPublisher
 from webhook_resend.aws.scheduler import Scheduler
 from webhook_resend.settings import Settings, get_settings
 
+# DynamoDB, SQS and Scheduler answer in tens of milliseconds (a transaction of a hundred items in
+# well under a second). botocore waits 60 s for a connection and 60 s for an answer by default, so
+# one stalled connection would hold a call past most of the functions' timeouts (29 s for the API,
+# 60 s for the delivery consumer), and the invocation would die whole instead of retrying: with
+# these, a stalled attempt gives up in seconds and the standard retry mode tries again on a new one.
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 5
+MAX_RETRIES = 5  # after the first attempt (botocore's `max_attempts` counts retries)
+
+
+def client_config(*, validate: bool = True) -> Any:
+    """Standard retries and bounded waits; `validate=False` skips botocore's client-side check of
+    every parameter (the service checks them anyway), which costs more CPU than building the
+    request itself for a transaction of a hundred items."""
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "max_attempts": MAX_RETRIES},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        parameter_validation=validate,
+    )
+
 
 @cache
 def boto_client(service: str, *, validate: bool = True) -> Any:
-    """A client with standard retries; `validate=False` skips botocore's client-side check of
-    every parameter (the service checks them anyway), which costs more CPU than building the
-    request itself for a transaction of a hundred items."""
+    """The container's client of `service`, configured by `client_config`."""
     import boto3
-    from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, parameter_validation=validate)
-    return boto3.client(service, config=config)
+    return boto3.client(service, config=client_config(validate=validate))
 
 
 @cache
