@@ -664,20 +664,30 @@ def test_faults_dynamodb_throttling_under_the_event_source_ends_exactly_right(
 
 # -- (c) DynamoDB throttling the resend API's job write ------------------------------------------------------
 def _throttle_job_puts() -> list[dict[str, Any]]:
+    # A job is written alone, or in one transaction with its outbox (resends/outbox.py).
     client = clients.boto_client("dynamodb")
-    real = client.put_item
+    real_put, real_transaction = client.put_item, client.transact_write_items
     refused: list[dict[str, Any]] = []
+
+    def throttled(operation: str, kwargs: dict[str, Any]) -> Exception:
+        refused.append(kwargs)
+        return client.exceptions.ProvisionedThroughputExceededException(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, operation
+        )
 
     def put_item(**kwargs: Any) -> Any:
         if kwargs["Item"].get("sk", {}).get("S") == "JOB":
-            refused.append(kwargs)
-            raise client.exceptions.ProvisionedThroughputExceededException(
-                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
-                "PutItem",
-            )
-        return real(**kwargs)
+            raise throttled("PutItem", kwargs)
+        return real_put(**kwargs)
+
+    def transact_write_items(**kwargs: Any) -> Any:
+        puts = [a["Put"]["Item"] for a in kwargs["TransactItems"] if "Put" in a]
+        if any(item.get("sk", {}).get("S") == "JOB" for item in puts):
+            raise throttled("TransactWriteItems", kwargs)
+        return real_transaction(**kwargs)
 
     client.put_item = put_item
+    client.transact_write_items = transact_write_items
     return refused
 
 

@@ -28,6 +28,7 @@ from tests.dataforseo_seed import (
     TIME,
     UNKNOWN_ID,
 )
+from webhook_resend.aws.dynamodb import Outbox
 from webhook_resend.aws.publisher import PublishResult
 from webhook_resend.models.messages import CALLBACK, PairMessage
 from webhook_resend.models.records import Job, Task
@@ -52,6 +53,7 @@ class FakeStore:
         self.tasks: dict[tuple[str, str], Task] = {}
         self.jobs: dict[str, Job] = {}
         self.unqueued: dict[str, int] = {}
+        self.outboxes: dict[str, Outbox] = {}
 
     def add(self, tenant_id: str, task: Task) -> None:
         self.tasks[(tenant_id, task.id)] = task
@@ -59,15 +61,22 @@ class FakeStore:
     def get_tasks(self, tenant_id: str, task_ids: Sequence[str]) -> dict[str, Task]:
         return {i: self.tasks[(tenant_id, i)] for i in task_ids if (tenant_id, i) in self.tasks}
 
-    def put_job(self, tenant_id: str, job: Job, expires_at: int) -> bool:
+    def put_job(self, tenant_id: str, job: Job, expires_at: int, outbox: Outbox | None = None) -> bool:
         assert tenant_id == TENANT
         if job.id in self.jobs:
             return False
         self.jobs[job.id] = job
+        if outbox is not None:
+            self.outboxes[job.id] = outbox
         return True
 
-    def unqueue(self, tenant_id: str, job_id: str, count: int) -> None:
+    def unqueue(self, tenant_id: str, job_id: str, count: int, *, outbox: bool = False) -> None:
         self.unqueued[job_id] = self.unqueued.get(job_id, 0) + count
+        if outbox:
+            self.drop_outbox(tenant_id, job_id)
+
+    def drop_outbox(self, tenant_id: str, job_id: str) -> bool:
+        return self.outboxes.pop(job_id, None) is not None
 
 
 class FakePublisher:
@@ -121,6 +130,7 @@ def test_webhook_resend_answers_the_seed_envelope(store: FakeStore, publisher: F
     assert answer["tasks_error"] == 1
     assert [t["status_code"] for t in answer["tasks"]] == [20100, 20100, 40503]
     assert answer["resend_id"] in store.jobs
+    assert store.outboxes == {}  # written with the job, deleted once its pairs were queued
 
 
 # -- a task entry -----------------------------------------------------------------------------------

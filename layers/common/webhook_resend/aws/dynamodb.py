@@ -190,6 +190,31 @@ class ParkedPair:
 
 
 @dataclass(frozen=True)
+class Outbox:
+    """What a job's start still has to queue (see resends/outbox.py): `body`, its fan-out messages
+    as JSON text, written with the job and deleted once they are queued; due for the waker's sweep
+    at `due_on`, should the start die first."""
+
+    tenant_id: str
+    job_id: str
+    due_on: str  # canonical time
+    body: str
+    expires_at: int = 0  # TTL (epoch seconds); 0 when read back
+
+    def record(self) -> dict[str, Any]:
+        ids = (self.tenant_id, self.job_id)
+        return {
+            **keys.outbox(*ids),
+            "gsi4pk": keys.outbox_index_pk(keys.outbox_shard(*ids)),
+            "gsi4sk": keys.outbox_index_sk(self.due_on, *ids),
+            # `message` and `due_on`: the attributes the index projects (as for parked pairs).
+            "message": self.body,
+            "due_on": self.due_on,
+            "expires_at": self.expires_at,
+        }
+
+
+@dataclass(frozen=True)
 class BudgetAnswer:
     """What one conditional write of a rate budget did (see delivery/pacing.py): `taken`, and the
     budget's next free slot after it, or as found when refused (None: the budget has no item)."""
@@ -667,9 +692,17 @@ class Store:
         return [_webhook_from(r) for r in self._query("pk = :pk", {":pk": keys.webhooks_pk(tenant_id)})]
 
     # -- jobs -------------------------------------------------------------------------------------
-    def put_job(self, tenant_id: str, job: Job, expires_at: int, walk: Walk | None = None) -> bool:
+    def put_job(
+        self,
+        tenant_id: str,
+        job: Job,
+        expires_at: int,
+        walk: Walk | None = None,
+        outbox: Outbox | None = None,
+    ) -> bool:
         """Write a new job (with `walk`, one that selects asynchronously: see the selections block
-        below); False when a job of that id exists already."""
+        below; with `outbox`, what its start is about to queue, in the same transaction); False
+        when a job of that id exists already."""
         record = {
             **keys.job(tenant_id, job.id),
             # The sparse index of the tenant's jobs, newest first (GET /resends).
@@ -679,8 +712,19 @@ class Store:
             **(_walk_attributes(walk) if walk else {}),
             "expires_at": expires_at,
         }
+        beside = []
         if walk is not None:
-            return self._put_selecting_job(tenant_id, job.id, record, walk, expires_at)
+            beside.append(
+                {
+                    **keys.selection(tenant_id, job.id),
+                    "selection": walk.selection.model_dump_json(),
+                    "expires_at": expires_at,
+                }
+            )
+        if outbox is not None:
+            beside.append(outbox.record())
+        if beside:
+            return self._put_new([record, *beside])
         try:
             self._client.put_item(
                 TableName=self._table, Item=to_attrs(record), ConditionExpression="attribute_not_exists(pk)"
@@ -689,20 +733,96 @@ class Store:
             return False
         return True
 
+    def _put_new(self, records: Sequence[dict[str, Any]]) -> bool:
+        """A job and the items beside it, all new, in one transaction; False when one exists."""
+        new = "attribute_not_exists(pk)"
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": to_attrs(r), "ConditionExpression": new}}
+                    for r in records
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as exc:
+            if _cancelled_by_condition(exc):
+                return False
+            raise
+        return True
+
     def get_job(self, tenant_id: str, job_id: str) -> Job | None:
         record = self._get(keys.job(tenant_id, job_id), consistent=True)
         return _job_from(record) if record else None
 
-    def unqueue(self, tenant_id: str, job_id: str, count: int) -> None:
-        """Take pairs that could not be queued out of the job, so its counters stay true."""
+    def unqueue(self, tenant_id: str, job_id: str, count: int, *, outbox: bool = False) -> None:
+        """Take pairs that could not be queued out of the job, so its counters stay true; with
+        `outbox`, delete the job's outbox in the same transaction (its sweep must never queue
+        pairs the job no longer counts)."""
         if count <= 0:
+            if outbox:
+                self.drop_outbox(tenant_id, job_id)
             return
-        self._client.update_item(
-            TableName=self._table,
-            Key=to_attrs(keys.job(tenant_id, job_id)),
-            UpdateExpression="ADD total_queued :minus, pending :minus SET last_counted_on = :now",
-            ExpressionAttributeValues=to_attrs({":minus": -count, ":now": clock.now_text()}),
-        )
+        update = {
+            "TableName": self._table,
+            "Key": to_attrs(keys.job(tenant_id, job_id)),
+            "UpdateExpression": "ADD total_queued :minus, pending :minus SET last_counted_on = :now",
+            "ExpressionAttributeValues": to_attrs({":minus": -count, ":now": clock.now_text()}),
+        }
+        if not outbox:
+            self._client.update_item(**update)
+            return
+        delete = {"TableName": self._table, "Key": to_attrs(keys.outbox(tenant_id, job_id))}
+        self._client.transact_write_items(TransactItems=[{"Update": update}, {"Delete": delete}])
+
+    # -- outboxes (resends/outbox.py) -------------------------------------------------------------
+    def drop_outbox(self, tenant_id: str, job_id: str) -> bool:
+        """Delete the job's outbox: its start queued what it held. False when the delete failed
+        (the sweep then queues it again, later: duplicates the consumer absorbs)."""
+        try:
+            self._client.delete_item(TableName=self._table, Key=to_attrs(keys.outbox(tenant_id, job_id)))
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("outbox not deleted", extra={"job_id": job_id, "error": _error_code(exc)})
+            return False
+        return True
+
+    def replace_outbox(self, outbox: Outbox) -> None:
+        """Write the job's outbox anew (what its start has still to queue changed)."""
+        self._client.put_item(TableName=self._table, Item=to_attrs(outbox.record()))
+
+    def get_outbox(self, tenant_id: str, job_id: str) -> Outbox | None:
+        record = self._get(keys.outbox(tenant_id, job_id), consistent=True)
+        if record is None:
+            return None
+        return Outbox(tenant_id, job_id, record["due_on"], record["message"])
+
+    def due_outboxes(
+        self, shard: int, now: str, limit: int, start: dict[str, Any] | None = None
+    ) -> tuple[list[Outbox], dict[str, Any] | None]:
+        """One page of a shard's outboxes due at or before `now`, soonest first, and where the
+        next page starts."""
+        request = self._due_request(keys.outbox_index_pk(shard), now, limit)
+        if start:
+            request["ExclusiveStartKey"] = start
+        answer = self._client.query(**request)
+        found = []
+        for attrs in answer.get("Items", []):
+            record = from_attrs(attrs)
+            tenant_id, _, job_id = str(record["pk"]).partition("#JOB#")
+            found.append(Outbox(tenant_id, job_id, record["due_on"], record["message"]))
+        return found, answer.get("LastEvaluatedKey")
+
+    def sweep_outbox(self, outbox: Outbox) -> bool:
+        """Delete an outbox its sweep queued, only while it holds the due time that was read;
+        False when it changed or went meanwhile."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=to_attrs(keys.outbox(outbox.tenant_id, outbox.job_id)),
+                ConditionExpression="due_on = :due",
+                ExpressionAttributeValues={":due": {"S": outbox.due_on}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     # -- deliveries -------------------------------------------------------------------------------
     def get_records(self, key_list: Sequence[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -1243,16 +1363,17 @@ class Store:
     ) -> tuple[list[ParkedPair], dict[str, Any] | None]:
         """One page of a shard's parked pairs due at or before `now`, soonest first (a Query of
         the index that reads only what is due), and where the next page starts."""
-        request: dict[str, Any] = {
+        return self._parked_page(self._due_request(keys.parked_index_pk(shard), now, limit), start)
+
+    def _due_request(self, index_pk: str, now: str, limit: int) -> dict[str, Any]:
+        """A Query of one partition of `parked_by_due` for what is due at or before `now`."""
+        return {
             "TableName": self._table,
             "IndexName": keys.PARKED_INDEX,
             "KeyConditionExpression": "gsi4pk = :pk AND gsi4sk < :bound",
-            "ExpressionAttributeValues": to_attrs(
-                {":pk": keys.parked_index_pk(shard), ":bound": keys.parked_due_bound(now)}
-            ),
+            "ExpressionAttributeValues": to_attrs({":pk": index_pk, ":bound": keys.parked_due_bound(now)}),
             "Limit": limit,
         }
-        return self._parked_page(request, start)
 
     def held_parked(
         self, tenant_id: str, job_id: str, shard: int, limit: int, start: dict[str, Any] | None = None
@@ -1372,35 +1493,6 @@ class Store:
         return self._delete(keys.schedule(tenant_id, name))
 
     # -- selections: a job's asynchronous walk (resends/selections.py) ----------------------------
-    def _put_selecting_job(
-        self, tenant_id: str, job_id: str, record: dict[str, Any], walk: Walk, expires_at: int
-    ) -> bool:
-        """The job and what it selects, both new, in one transaction."""
-        selection = {
-            **keys.selection(tenant_id, job_id),
-            "selection": walk.selection.model_dump_json(),
-            "expires_at": expires_at,
-        }
-        new = "attribute_not_exists(pk)"
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self._table, "Item": to_attrs(record), "ConditionExpression": new}},
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_attrs(selection),
-                            "ConditionExpression": new,
-                        }
-                    },
-                ]
-            )
-        except self._client.exceptions.TransactionCanceledException as exc:
-            if _cancelled_by_condition(exc):
-                return False
-            raise
-        return True
-
     def get_walk(self, tenant_id: str, job_id: str) -> tuple[Job, Walk | None] | None:
         """The job and where its selection stands (None for a job selected at once), read
         consistently; None when there is no such job."""

@@ -166,6 +166,27 @@ def selection(tenant_id: str, job_id: str) -> dict[str, str]:
     return {"pk": f"{tenant_id}#JOB#{job_id}", "sk": "SELECTION"}
 
 
+def outbox(tenant_id: str, job_id: str) -> dict[str, str]:
+    # Beside its job record: what the job's start still has to queue (resends/outbox.py), written
+    # with the job and deleted once it is queued.
+    return {"pk": f"{tenant_id}#JOB#{job_id}", "sk": "OUTBOX"}
+
+
+# An outbox is also an entry of the parked pairs' index (`parked_by_due`, which projects its
+# `message` and `due_on`), under partitions of its own that the waker's sweep reads.
+def outbox_index_pk(shard: int) -> str:
+    return f"OUTBOX#{shard:02d}"
+
+
+def outbox_index_sk(due_on: str, tenant_id: str, job_id: str) -> str:
+    return f"{due_on}#{tenant_id}#{job_id}"
+
+
+def outbox_shard(tenant_id: str, job_id: str) -> int:
+    digest = hashlib.blake2b(f"{tenant_id}#{job_id}".encode(), digest_size=4)
+    return int.from_bytes(digest.digest(), "big") % PARK_SHARDS
+
+
 def selection_step(tenant_id: str, job_id: str, step: int) -> dict[str, str]:
     # Beside its job record: the pairs one step of a selection counted, kept so that a
     # redelivered step sends exactly those (resends/selections.py).

@@ -5,7 +5,7 @@ queued, the job is corrected to exactly what was queued, and the caller is told.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from webhook_resend import clock
@@ -15,6 +15,8 @@ from webhook_resend.models.base import Source, new_id
 from webhook_resend.models.messages import PairMessage
 from webhook_resend.models.records import Job, job_status
 from webhook_resend.observability import logger
+from webhook_resend.resends import outbox
+from webhook_resend.resends.outbox import FanoutMessage
 
 # The last error of a pair whose SendMessageBatch call failed without an answer.
 UNKNOWN_PUBLISH = "not queued: SQS did not answer; recorded failed so that it is never sent"
@@ -51,8 +53,11 @@ def start_job(
     total_queued: int,
     retention_days: int,
     job_id: str | None = None,
+    work: Callable[[Job], Sequence[FanoutMessage]] | None = None,
 ) -> Job:
-    """Write a new job with every pair pending (a job of no pair is completed at once).
+    """Write a new job with every pair pending (a job of no pair is completed at once); with
+    `work`, the fan-out messages that carry its pairs, written with it as its outbox (see
+    resends/outbox.py): the caller deletes it once they are queued.
 
     With `job_id` (derived from what started it, e.g. a schedule's fire time), a second start of
     the same job raises DuplicateJobError and writes nothing.
@@ -72,7 +77,9 @@ def start_job(
         failed=0,
         pending=total_queued,
     )
-    if not store.put_job(tenant_id, job, clock.expires_at(retention_days, now)):
+    expires_at = clock.expires_at(retention_days, now)
+    box = outbox.new(tenant_id, job.id, work(job), now, expires_at) if work and total_queued else None
+    if not store.put_job(tenant_id, job, expires_at, outbox=box):
         raise DuplicateJobError(job.id)
     return job
 
@@ -96,7 +103,12 @@ def fan_out(
     the queue, so they stay counted and are ended `failed` through the exactly-once protocol
     (a copy that did reach the queue then finds its pair counted and is never sent).
     """
-    job = start_job(store, tenant_id, source, event, total_items, len(pairs), retention_days)
+
+    def work(job: Job) -> list[FanoutMessage]:
+        subjects = [(p.subject_id, p.webhook_id) for p in pairs]
+        return list(outbox.pages_of(tenant_id, job.id, job.created_on, kind, event, subjects))  # type: ignore[arg-type]
+
+    job = start_job(store, tenant_id, source, event, total_items, len(pairs), retention_days, work=work)
     created_on = job.created_on
     messages = [
         PairMessage(
@@ -112,8 +124,10 @@ def fan_out(
     ]
     result = publisher.publish(messages)
     if not result.not_sent:
+        if pairs:
+            store.drop_outbox(tenant_id, job.id)
         return FanOut(job=job, queued=list(pairs), unqueued=[])
-    take_back(store, tenant_id, job.id, len(result.failed), result.unknown, retention_days)
+    take_back(store, tenant_id, job.id, len(result.failed), result.unknown, retention_days, drop_outbox=True)
     not_sent = {(m.subject_id, m.webhook_id) for m in result.not_sent}
     return FanOut(
         job=job,
@@ -130,10 +144,14 @@ def take_back(
     refused: int,
     unknown: Sequence[PairMessage],
     retention_days: int,
+    *,
+    drop_outbox: bool = False,
 ) -> None:
     """Correct a job after a publish: `refused` pairs were never queued (taken out of its count);
-    the `unknown` ones may be in the queue, so they end `failed`, counted once, never sent."""
-    store.unqueue(tenant_id, job_id, refused)
+    the `unknown` ones may be in the queue, so they end `failed`, counted once, never sent. With
+    `drop_outbox`, the job's outbox goes in the same write as the refused pairs (its sweep must never
+    queue what the job no longer counts)."""
+    store.unqueue(tenant_id, job_id, refused, outbox=drop_outbox)
     if unknown:
         now = clock.now()
         unwritten = store.end_failed(

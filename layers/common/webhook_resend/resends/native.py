@@ -190,16 +190,28 @@ def start_resend(
             webhooks=selection.webhooks,
         ).model_dump()
     total = selection.total_queued
+
+    def work(job: Job) -> list[PageMessage]:
+        return pages(job.id, tenant_id, job.created_on, body, selection)
+
     job = start_job(
-        store, tenant_id, source, body.event, selection.total_items, total, retention_days, job_id
+        store,
+        tenant_id,
+        source,
+        body.event,
+        selection.total_items,
+        total,
+        retention_days,
+        job_id,
+        work=work,
     )
-    created_on = job.created_on
-    work = pages(job.id, tenant_id, created_on, body, selection)
-    result = pages_out.publish(work)
+    result = pages_out.publish(work(job))
+    if not result.not_sent and total:
+        store.drop_outbox(tenant_id, job.id)
     if result.not_sent:
         refused = sum(page.size for page in result.failed)
         unknown = [pair for page in result.unknown for pair in page.messages()]
-        take_back(store, tenant_id, job.id, refused, unknown, retention_days)
+        take_back(store, tenant_id, job.id, refused, unknown, retention_days, drop_outbox=True)
         raise QueueingError(
             job_id=job.id,
             queued=total - refused - len(unknown),

@@ -59,6 +59,7 @@ from webhook_resend.models.records import (
     Walk,
 )
 from webhook_resend.observability import logger
+from webhook_resend.resends import outbox
 from webhook_resend.resends.filters import ItemFilter, parse_item_filter
 from webhook_resend.resends.jobs import UNKNOWN_PUBLISH, DuplicateJobError, take_back
 
@@ -150,17 +151,8 @@ def start(
         pending=counted,
     )
     first = SelectionMessage(tenant_id=tenant_id, job_id=job.id, step=0, phase="count")
-    if not store.put_job(
-        tenant_id, job, clock.expires_at(retention_days, now), Walk(state=SELECTING, selection=selection)
-    ):
-        found = store.get_walk(tenant_id, job.id)
-        walk = found[1] if found else None
-        if walk is not None and walk.state == SELECTING and walk.step == 0:
-            pages_out.publish([first])
-        raise DuplicateJobError(job.id)
-    refused = unknown = 0
-    if task_ids:
-        tasks = PageMessage(
+    tasks = (
+        PageMessage(
             tenant_id=tenant_id,
             job_id=job.id,
             created_on=created_on,
@@ -168,20 +160,38 @@ def start(
             subject_ids=list(task_ids),
             webhook_ids=[CALLBACK],
         )
+        if task_ids
+        else None
+    )
+    expires_at = clock.expires_at(retention_days, now)
+    # Its start's work, resumed by the waker's sweep should this start die (resends/outbox.py).
+    box = outbox.new(tenant_id, job.id, [tasks, first] if tasks else [first], now, expires_at)
+    if not store.put_job(tenant_id, job, expires_at, Walk(state=SELECTING, selection=selection), box):
+        found = store.get_walk(tenant_id, job.id)
+        walk = found[1] if found else None
+        if walk is not None and walk.state == SELECTING and walk.step == 0:
+            pages_out.publish([first])
+        raise DuplicateJobError(job.id)
+    refused = unknown = 0
+    if tasks is not None:
         result = pages_out.publish([tasks])
         if result.not_sent:
             refused = sum(page.size for page in result.failed)
             unknown_pairs = [pair for page in result.unknown for pair in page.messages()]
             unknown = len(unknown_pairs)
+            # What is left to queue is the first step; then the refused tasks leave the job.
+            store.replace_outbox(outbox.new(tenant_id, job.id, [first], now, expires_at))
             take_back(store, tenant_id, job.id, refused, unknown_pairs, retention_days)
     if pages_out.publish([first]).not_sent:
         queued = counted - refused
         state = SELECTED if queued > 0 else REJECTED
         store.end_walk(tenant_id, job.id, 0, state, NOT_STARTED)
+        store.drop_outbox(tenant_id, job.id)
         logger.error("selection not started", extra={"job_id": job.id})
         raise SelectionNotStartedError(
             job_id=job.id, queued=queued - unknown, refused=refused + unknown, ended=unknown
         )
+    store.drop_outbox(tenant_id, job.id)
     if refused or unknown:
         raise QueueingError(
             job_id=job.id, queued=counted - refused - unknown, refused=refused + unknown, ended=unknown
