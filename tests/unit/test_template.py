@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from devstack.cfn import Resolver, load_template
+from webhook_resend.aws import keys
 from webhook_resend.aws.scheduler import RETRY_POLICY
 from webhook_resend.models.messages import SCHEDULE_INPUT_KEY
 from webhook_resend.resends.schedules import SCHEDULED_TIME
@@ -434,6 +435,17 @@ def test_template_functions_get_allow_private_urls_from_the_parameter() -> None:
 
 
 # -- data ---------------------------------------------------------------------------------------------
+def test_template_items_index_projects_the_filterable_attributes_only() -> None:
+    # SPEC §10: a selection reads an index whose projection holds only what filters read (about
+    # 200 bytes an item), never the payload; and every attribute a filter reads is there.
+    from webhook_resend.resends.filters import ITEM_FILTER_FIELDS
+
+    [index] = [i for i in _props("DataTable")["GlobalSecondaryIndexes"] if i["IndexName"] == keys.ITEMS_INDEX]
+
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    assert set(index["Projection"]["NonKeyAttributes"]) == ITEM_FILTER_FIELDS
+
+
 def test_template_data_table_has_ttl() -> None:
     ttl = _props("DataTable")["TimeToLiveSpecification"]
 
