@@ -60,6 +60,13 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _receive_count(record: dict[str, Any]) -> int:
+    try:
+        return max(1, int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)))
+    except (TypeError, ValueError):
+        return 1
+
+
 class MessageNotDone(Exception):
     """Raised for a message the batch did not finish: the processor reports it as failed."""
 
@@ -79,7 +86,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ),
     )
     batch = [
-        Incoming(r["messageId"], r["receiptHandle"], r["body"])
+        Incoming(r["messageId"], r["receiptHandle"], r["body"], _receive_count(r))
         for r in event.get("Records", [])
         if r.get("messageId")
     ]

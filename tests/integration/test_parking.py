@@ -19,6 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from devstack.sqs import sqs_event
 from tests.conftest import Api, LocalAws, Receiver
 from tests.parked import all_due_parked
 from webhook_resend import clock
@@ -168,6 +169,53 @@ def test_parking_a_503_with_an_hours_retry_after_parks_the_pair_and_completes_th
     assert (record["status"], record["attempts"], record["next_attempt_on"]) == ("retrying", 1, parked.due_on)
     job = _job(api, token, job_id)
     assert (job["pending"], job["delivered"], job["failed"]) == (1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("receive", "parked"),
+    [
+        pytest.param(1, False, id="first-receive"),
+        pytest.param(17, False, id="three-receives-left"),
+        pytest.param(18, True, id="two-receives-left"),
+        pytest.param(20, True, id="last-receive"),
+    ],
+)
+def test_parking_a_short_wait_on_the_messages_last_receives_parks_it_rather_than_dead_lettering(
+    receive: int,
+    parked: bool,
+    api: Api,
+    token: str,
+    receiver: Receiver,
+    stack: LocalAws,
+    sqs: Any,
+    queue: str,
+    visibility_changes: list[int],
+) -> None:
+    # Given a receiver answering 429 with a minute's Retry-After, and the pair's message received
+    # for the `receive`th time of the queue's 20 (DeliveryMaxReceiveCount) before the dead-letter queue
+    receiver.script("/hook", [(429, {"Retry-After": "60"}), 200])
+    job_id = _one_pair(api, token, f"{receiver.url}/hook")
+    [message] = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"])["Messages"]
+    message["Attributes"]["ApproximateReceiveCount"] = str(receive)
+    assert clients.settings().delivery_max_receive_count == 20
+
+    # When its batch is worked
+    event = sqs_event([message], str(stack.stack.get_att("DeliveryQueue", "Arn")))
+    answer = stack.invoke("DeliverFunction", event)
+
+    # Then a wait of a minute is the message's visibility while receives are left; on its last
+    # two receives the pair is parked for that minute and its message is done: SQS never
+    # dead-letters a pair that only waits (SPEC §12), and no attempt is used up either way
+    not_done = [f["itemIdentifier"] for f in answer["batchItemFailures"]]
+    due = all_due_parked(clock.now() + timedelta(minutes=2))
+    if parked:
+        assert (not_done, visibility_changes) == ([], [])
+        assert [(p.message.job_id, p.reason) for p in due] == [(job_id, "deferred")]
+    else:
+        assert (not_done, visibility_changes) == ([message["MessageId"]], [60])
+        assert due == []
+    record = _record(api, token, job_id)
+    assert (record["status"], record["attempts"]) == ("retrying", 1)
 
 
 def test_parking_a_wait_of_exactly_the_threshold_keeps_the_visibility_timeout(

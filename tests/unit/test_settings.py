@@ -21,6 +21,7 @@ def test_settings_from_env_table_name_only_uses_defaults():
         "delivery_timeout_seconds": 10.0,
         "delivery_retention_days": 30,
         "park_after_seconds": 900,
+        "delivery_max_receive_count": 20,
         "fanout_queue_url": "",
         "default_rate_limit": 0,
         "idempotency_table_name": "",

@@ -25,6 +25,9 @@ class Settings(BaseModel):
     delivery_retention_days: int = Field(default=30, ge=1, le=365, alias="DELIVERY_RETENTION_DAYS")
     # A retry further away than this waits parked in DynamoDB, not in flight in SQS (SPEC §10).
     park_after_seconds: int = Field(default=900, ge=0, le=900, alias="PARK_AFTER_SECONDS")
+    # The delivery queue's maxReceiveCount: a message on its last receives is parked rather than
+    # handed back, however short its wait, so waits never dead-letter a pair (SPEC §12).
+    delivery_max_receive_count: int = Field(default=20, ge=2, le=100, alias="DELIVERY_MAX_RECEIVE_COUNT")
     fanout_queue_url: str = Field(default="", alias="FANOUT_QUEUE_URL")
     # Requests a second to each URL of a webhook without a rate_limit of its own (0: unlimited).
     default_rate_limit: int = Field(default=0, ge=0, le=1000, alias="DEFAULT_RATE_LIMIT")

@@ -41,6 +41,9 @@ from webhook_resend.settings import Settings
 
 # Seconds before a message comes back when its writes failed or its attempt was not started.
 SOON = 5
+# Receives of a message kept for what parking cannot help: from maxReceiveCount - RECEIVES_KEPT on,
+# a pair that waits is parked rather than handed back to SQS (Deliverer._last_receives).
+RECEIVES_KEPT = 2
 # Room left in the invocation after the last attempt, to write the results.
 COMMIT_MARGIN_SECONDS = 3.0
 # An attempt that waited for its rate slot (up to pacing.INLINE_SECONDS) is sent only if its job,
@@ -57,6 +60,7 @@ class Incoming:
     message_id: str
     receipt_handle: str
     body: str
+    receive_count: int = 1  # SQS's ApproximateReceiveCount: this receive included
 
 
 @dataclass
@@ -743,11 +747,18 @@ class Deliverer:
                 # its parked item sorts by when it was held.
                 waiting.append((w, parking.Wait(w.message, now), "paused"))
             elif w.deferred:
-                result.failed_message_ids.append(message_id)
-                result.visibility[w.incoming.receipt_handle] = self._soon()
+                if self._last_receives(w):
+                    waiting.append((w, parking.Wait(w.message, now + timedelta(seconds=SOON)), "retry"))
+                else:
+                    result.failed_message_ids.append(message_id)
+                    result.visibility[w.incoming.receipt_handle] = self._soon()
             elif message_id in delays:
                 delay, reason, must_park = min(delays[message_id])
-                if must_park or parking.should_park(delay, self._settings.park_after_seconds):
+                if (
+                    must_park
+                    or parking.should_park(delay, self._settings.park_after_seconds)
+                    or (reason != "retry" and self._last_receives(w))
+                ):
                     waiting.append((w, parking.Wait(w.message, now + timedelta(seconds=delay)), reason))
                 else:
                     result.failed_message_ids.append(message_id)
@@ -756,6 +767,17 @@ class Deliverer:
         if parked:
             self._release_if_moved(parked, result)
         return result
+
+    def _last_receives(self, w: Work) -> bool:
+        """Whether the pair's message is on its last receives before SQS dead-letters it. A wait
+        that uses up no attempt (a 429/503's deferral, a rate limit's, a batch out of time) is
+        then parked rather than handed back, and the waker sends it back as a new message: such
+        waits may last a day (SPEC §12) and must never dead-letter a pair. A retry's backoff is
+        not: attempts end a pair `failed` before its receives run out (DeliveryMaxReceiveCount
+        above the retry schedule's length), and a queue configured otherwise dead-letters it, as
+        its dead-letter function expects. RECEIVES_KEPT receives stay for what parking cannot
+        help (a batch that dies, a commit that fails)."""
+        return w.incoming.receive_count >= self._settings.delivery_max_receive_count - RECEIVES_KEPT
 
     def _cancelled(self, w: Work) -> PairOutcome:
         """A pair of a cancelled job ends `cancelled` without an attempt: each of its records not
