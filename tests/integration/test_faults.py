@@ -22,6 +22,7 @@ from devstack.sqs import sqs_event
 from tests.conftest import Api, LocalAws, Receiver, closed_port_url
 from tests.counters import assert_counters_add_up
 from webhook_resend.aws import clients, dynamodb
+from webhook_resend.resends import jobs
 
 BULK = "/content_items/bulk/webhooks"
 EVENT = "content_item.changed"
@@ -389,6 +390,11 @@ def test_faults_sqs_failing_entirely_answers_503_and_the_job_counts_nothing(
     assert _depth(sqs, queue) == (0, 0)
     job = _job(api, token, reply.json["resend_id"])
     assert (job["total_queued"], job["pending"], job["delivered"], job["failed"]) == (0, 0, 0, 0)
+    # Nothing could be queued: rejected, saying why (SPEC §11), and listed so
+    assert (job["status"], job["reason"]) == ("rejected", jobs.REFUSED)
+    listed = api.request("GET", "/resends?status=rejected", token=token)
+    assert [j["id"] for j in listed.json["data"]] == [job["id"]]
+    assert api.request("GET", "/resends?status=completed", token=token).json["data"] == []
 
 
 def test_faults_sqs_failing_under_the_dataforseo_route_reports_it(

@@ -70,7 +70,7 @@ class FakeStore:
             self.outboxes[job.id] = outbox
         return True
 
-    def unqueue(self, tenant_id: str, job_id: str, count: int, *, outbox: bool = False) -> None:
+    def unqueue(self, tenant_id: str, job_id: str, count: int, reason: str, *, outbox: bool = False) -> None:
         self.unqueued[job_id] = self.unqueued.get(job_id, 0) + count
         if outbox:
             self.drop_outbox(tenant_id, job_id)

@@ -121,6 +121,8 @@ def test_dead_letters_interrupted_names_the_step_and_the_receives() -> None:
         pytest.param(3, None, 3, 0, "running", id="selected-at-once-pending"),
         pytest.param(0, None, 3, 0, "completed", id="selected-at-once-done"),
         pytest.param(0, None, 0, 0, "completed", id="nothing-to-queue"),
+        pytest.param(0, None, 2, 1, "completed", id="started-done-some-taken-back"),
+        pytest.param(0, None, 0, 3, "rejected", id="started-everything-refused"),
         pytest.param(0, "selecting", 5, 0, "selecting", id="selecting-all-ended-so-far"),
         pytest.param(4, "selecting", 5, 0, "selecting", id="selecting-pending"),
         pytest.param(4, "selected", 5, 0, "running", id="selected-pending"),

@@ -369,7 +369,7 @@ _WALK_ATTRIBUTES = {"state", "walk_step", "walk_phase", "walk_owner", "walk_curs
 # Job list filters by status (GET /resends): the status is derived from the stored state and the
 # counters (models.records.job_status), so each is a FilterExpression over both.
 _ENDED = "(attribute_not_exists(#state) OR #state = :selected)"
-_ALL_TAKEN_BACK = "(#state = :selected AND total_queued <= :zero AND taken_back > :zero)"
+_ALL_TAKEN_BACK = f"({_ENDED} AND total_queued <= :zero AND taken_back > :zero)"
 _STATUS_FILTERS = {
     "selecting": "#state = :selecting",
     "running": f"{_ENDED} AND pending > :zero",
@@ -753,10 +753,11 @@ class Store:
         record = self._get(keys.job(tenant_id, job_id), consistent=True)
         return _job_from(record) if record else None
 
-    def unqueue(self, tenant_id: str, job_id: str, count: int, *, outbox: bool = False) -> None:
-        """Take pairs that could not be queued out of the job, so its counters stay true; with
-        `outbox`, delete the job's outbox in the same transaction (its sweep must never queue
-        pairs the job no longer counts)."""
+    def unqueue(self, tenant_id: str, job_id: str, count: int, reason: str, *, outbox: bool = False) -> None:
+        """Take pairs that could not be queued out of the job, so its counters stay true, saying
+        why (`taken_back` counts them: a job that queued none is rejected); with `outbox`, delete
+        the job's outbox in the same transaction (its sweep must never queue pairs the job no
+        longer counts)."""
         if count <= 0:
             if outbox:
                 self.drop_outbox(tenant_id, job_id)
@@ -764,8 +765,11 @@ class Store:
         update = {
             "TableName": self._table,
             "Key": to_attrs(keys.job(tenant_id, job_id)),
-            "UpdateExpression": "ADD total_queued :minus, pending :minus SET last_counted_on = :now",
-            "ExpressionAttributeValues": to_attrs({":minus": -count, ":now": clock.now_text()}),
+            "UpdateExpression": "ADD total_queued :minus, pending :minus, taken_back :count "
+            "SET last_counted_on = :now, reason = :reason",
+            "ExpressionAttributeValues": to_attrs(
+                {":minus": -count, ":count": count, ":now": clock.now_text(), ":reason": reason}
+            ),
         }
         if not outbox:
             self._client.update_item(**update)

@@ -148,11 +148,12 @@ CANCELLED_ERROR = "the resend was cancelled before this was delivered"
 
 
 def job_status(pending: int, state: str | None = None, total_queued: int = 0, taken_back: int = 0) -> str:
-    """The status of a job: its stored state, else what the counters say. A selection whose every
-    pair SQS refused (all taken back) queued nothing: rejected."""
+    """The status of a job: its stored state, else what the counters say. A job whose every pair
+    SQS refused (all taken back, by its selection or its start) queued nothing: rejected (SPEC
+    §11); one that selected nothing is completed."""
     if state not in (None, SELECTED):
         return state
-    if state == SELECTED and total_queued <= 0 and taken_back > 0:
+    if total_queued <= 0 and taken_back > 0:
         return REJECTED
     return "completed" if pending <= 0 else "running"
 

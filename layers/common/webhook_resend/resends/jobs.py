@@ -20,6 +20,8 @@ from webhook_resend.resends.outbox import FanoutMessage
 
 # The last error of a pair whose SendMessageBatch call failed without an answer.
 UNKNOWN_PUBLISH = "not queued: SQS did not answer; recorded failed so that it is never sent"
+# A job's reason once pairs SQS refused were taken out of it (all of them: the job is rejected).
+REFUSED = "SQS refused some of the selected pairs: they were taken out of the job, never queued"
 
 
 class DuplicateJobError(Exception):
@@ -151,7 +153,7 @@ def take_back(
     the `unknown` ones may be in the queue, so they end `failed`, counted once, never sent. With
     `drop_outbox`, the job's outbox goes in the same write as the refused pairs (its sweep must never
     queue what the job no longer counts)."""
-    store.unqueue(tenant_id, job_id, refused, outbox=drop_outbox)
+    store.unqueue(tenant_id, job_id, refused, REFUSED, outbox=drop_outbox)
     if unknown:
         now = clock.now()
         unwritten = store.end_failed(

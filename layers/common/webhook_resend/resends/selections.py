@@ -61,14 +61,13 @@ from webhook_resend.models.records import (
 from webhook_resend.observability import logger
 from webhook_resend.resends import outbox
 from webhook_resend.resends.filters import ItemFilter, parse_item_filter
-from webhook_resend.resends.jobs import UNKNOWN_PUBLISH, DuplicateJobError, take_back
+from webhook_resend.resends.jobs import REFUSED, UNKNOWN_PUBLISH, DuplicateJobError, take_back
 
 PAGE_SUBJECTS = 1000  # items one queue step selects at most: ≤ 37 KB of ids kept beside the job
 FAILED_RECORDS = 1000  # failed delivery records one queue step of a resend by outcome reads
 COUNT_QUERIES = 25  # Select=COUNT Queries one count step takes at most (each reads up to 1 MB)
 READ_QUERIES = 8  # index Queries one queue step takes at most, to fill its page
 TIME_RESERVE_SECONDS = 60.0  # a count step takes no further Query with less time than this left
-REFUSED = "SQS refused some of the selected pairs: they were taken out of the job, never queued"
 NOT_STARTED = "the selection could not start: SQS did not take its first step"
 
 
