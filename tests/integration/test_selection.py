@@ -5,6 +5,7 @@ matching entries only."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -143,6 +144,35 @@ def test_selection_page_is_the_slice_of_the_matches(store: Store, skip: int, lim
     assert (
         page_item_ids(store, TENANT, item_filter, skip, limit) == _expected(item_filter)[skip : skip + limit]
     )
+
+
+def test_selection_page_of_a_dense_filter_reads_as_far_as_its_last_match(
+    store: Store, meter: QueryMeter
+) -> None:
+    # Given a filter every entry matches: the page asks DynamoDB for what it still wants (SPEC
+    # §10: a Prepr page costs skip + limit, not a MB of the index per Query)
+    item_filter = parse_item_filter({})
+
+    page = page_item_ids(store, TENANT, item_filter, 3, 9)
+
+    assert page == _expected(item_filter)[3:12]
+    assert meter.items == 12  # of the index's 60 entries
+    assert [call.get("Limit") for call in meter.calls] == [12]
+
+
+def test_selection_page_of_a_selective_filter_reads_further_each_query(
+    store: Store, meter: QueryMeter
+) -> None:
+    item_filter = parse_item_filter(FILTERS["tags-eq"])
+    expected = _expected(item_filter)
+
+    page = page_item_ids(store, TENANT, item_filter, 0, len(expected))
+
+    assert page == expected
+    limits = [call.get("Limit") for call in meter.calls]
+    assert len(limits) > 1  # the first Query, reading as many entries as there are matches, fell short
+    assert limits[0] == len(expected)
+    assert all(later == min(earlier * 4, 10_000) for earlier, later in itertools.pairwise(limits))
 
 
 def test_selection_page_reads_no_further_than_its_last_match(store: Store, meter: QueryMeter) -> None:
