@@ -594,6 +594,35 @@ def test_selection_of_pairs_sqs_refused_every_one_of_is_rejected(
     assert delivery_queue.depth() == 0
 
 
+def test_selection_of_pairs_sqs_refused_every_one_of_is_announced_rejected_once(
+    api: Api,
+    token: str,
+    two_hooks: list[dict[str, Any]],
+    steps: Steps,
+    small_pages: int,
+    delivery_queue: Queue,
+    receiver: Receiver,
+    deliveries: Callable[..., int],
+) -> None:
+    # Given a tenant with a notify_url, and SQS refusing every pair its selection queues
+    reply = api.request("PUT", "/settings", json_body={"notify_url": f"{receiver.url}/ops"}, token=token)
+    assert reply.status == 200, reply.body
+    posts = _ten_items(api, token)
+    started = _started(api, token, POSTS)
+
+    # When the selection is walked, then every queue is worked
+    with SendFaults(_refusing(delivery_queue.url, set(posts))):
+        steps.walk()
+    deliveries()
+
+    # Then the job is rejected and resend.rejected is sent once (SPEC §13: no consumer batch ends
+    # a job that queued nothing, so the step that took its last pairs back announces it)
+    events = [json.loads(r.body) for r in receiver.to("/ops")]
+    assert [(e["type"], e["data"]["job"]["id"], e["data"]["job"]["status"]) for e in events] == [
+        ("resend.rejected", started["id"], "rejected")
+    ]
+
+
 def test_selection_pairs_sqs_did_not_answer_for_end_failed_once_never_sent(
     api: Api,
     token: str,

@@ -201,6 +201,10 @@ class DeadLetters:
             state = SELECTED if job.total_queued > 0 else REJECTED
             reason = interrupted(message.step, receives)
             self._store.end_walk(message.tenant_id, message.job_id, walk.step, state, reason)
+            if self._notifier is not None:
+                # Its end, announced once, if nothing is pending (no consumer batch will): the
+                # pairs of earlier pages all ended, or it queued nothing (rejected).
+                self._notifier.jobs_counted([(message.tenant_id, message.job_id)])
         return Ended(job_found=True, pairs=pairs, ended=ended)
 
     # -- one round --------------------------------------------------------------------------------

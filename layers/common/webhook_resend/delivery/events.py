@@ -35,10 +35,12 @@ from webhook_resend.models.messages import EventMessage
 from webhook_resend.models.records import (
     CANCELLED,
     PAUSED,
+    REJECTED,
     SELECTED,
     SELECTING,
     EventDelivery,
     OperationalEventType,
+    job_status,
 )
 from webhook_resend.observability import logger
 
@@ -138,6 +140,9 @@ def announce_job_end(
         return None
     if record.get("state") == CANCELLED:
         event_type = "resend.cancelled"
+    elif _status_of(record) == REJECTED:
+        # Nothing could be queued (every pair refused): whoever saw the job end, it is rejected.
+        event_type = "resend.rejected"
     claimed = store.claim_job_end(
         tenant_id, job_id, event_type, clock.now_text(), drained=drained, record=record
     )
@@ -145,6 +150,12 @@ def announce_job_end(
         return None  # another batch won: it sends
     data = job_end_data(claimed)
     return notify(store, publisher, tenant_id, event_type, data, keep_days=keep_days, tenants=tenants)
+
+
+def _status_of(record: Mapping[str, Any]) -> str:
+    counts = (int(record.get(k, 0)) for k in ("pending", "total_queued", "taken_back"))
+    pending, total_queued, taken_back = counts
+    return job_status(pending, record.get("state"), total_queued, taken_back)
 
 
 @dataclass(frozen=True)

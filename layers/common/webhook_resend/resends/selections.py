@@ -352,7 +352,10 @@ class Selections:
         sent = self._publish(message, page, first=True) if page and pairs else 0
         if cursor is not None:
             self._next(message, "queue", cursor)
-        elif not pairs:
+        else:
+            # The selection's end: announced here when nothing is pending (it selected nothing,
+            # or SQS refused this last page's pairs after every earlier pair had ended), as no
+            # consumer batch will; else by the batch that ends its last pair.
             self._announce(message, "resend.completed")
         return StepDone(CLAIM, items=items, pairs=pairs, sent=sent)
 
@@ -454,6 +457,8 @@ class Selections:
                 sent = self._publish(message, page, first=False)
         if walk.state == SELECTING:
             self._next(message, walk.phase, walk.cursor)
+        else:
+            self._announce(message, "resend.completed")  # as at the end of _queue_step
         return StepDone(RESUME, sent=sent)
 
     def _publish(self, message: SelectionMessage, page: PageMessage, *, first: bool) -> int:
