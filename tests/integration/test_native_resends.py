@@ -648,6 +648,7 @@ def failures(api: Api, token: str, receiver: Receiver, deliveries: Callable[...,
         "worse": worse,
         "items": items,
         "extra": extra,
+        "jobs": {"changed": changed["id"], "published": published["id"]},
         "before": before,
         "after": _canonical(datetime.now(UTC) + timedelta(seconds=1)),
         "counts": {path: len(receiver.to(path)) for path in ("/ok", "/bad", "/worse")},
@@ -711,6 +712,56 @@ def test_resend_by_outcome_narrowed_by_event(
     [request] = receiver.to("/bad")[failures["counts"]["/bad"] :]
     assert json.loads(request.body)["event"] == PUBLISHED
     assert len(receiver.to("/worse")) == failures["counts"]["/worse"]
+
+
+def test_resend_by_outcome_narrowed_to_one_job_requeues_exactly_its_failed_pairs(
+    api: Api, token: str, failures: dict[str, Any], receiver: Receiver, deliveries: Callable[..., int]
+) -> None:
+    # Given two jobs whose pairs failed to the same webhook (`bad`): the console's "Resend
+    # failed" of one of them must not resend the other's (SPEC §14: a job's failed pairs)
+    body = {"delivery_status": "failed", "since": failures["before"], "job_id": failures["jobs"]["published"]}
+
+    dry = _resend(api, token, {**body, "dry_run": True})
+    started = _started(api, token, body)
+    deliveries()
+
+    assert dry.status == 200, dry.body
+    assert (dry.json["total_items"], dry.json["total_queued"]) == (1, 1)
+    [record] = _records(api, token, started["id"])
+    assert (record["subject_id"], record["webhook_id"], record["event"]) == (
+        failures["extra"],
+        failures["bad"]["id"],
+        PUBLISHED,
+    )
+    changed = {**body, "job_id": failures["jobs"]["changed"], "dry_run": True}
+    assert _resend(api, token, changed).json["total_queued"] == 6
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param({"job_id": "00000000-0000-4000-8000-00000000dead"}, "no resend job", id="unknown-job"),
+        pytest.param({"job_id": "not-a-uuid"}, "", id="not-a-uuid"),
+    ],
+)
+def test_resend_by_outcome_of_a_job_that_is_not_the_tenants_is_a_422_naming_job_id(
+    api: Api, token: str, body: dict[str, Any], message: str
+) -> None:
+    reply = _resend(api, token, {"delivery_status": "failed", "since": "2024-01-01T00:00:00Z", **body})
+
+    assert reply.status == 422, reply.body
+    assert "job_id" in reply.body.decode()
+    assert message in reply.body.decode()
+
+
+def test_resend_job_id_without_delivery_status_is_a_422(api: Api, token: str) -> None:
+    item = _put_item(api, token, 0)
+    reply = _resend(
+        api, token, {"event": EVENT, "item_ids": [item], "job_id": "00000000-0000-4000-8000-000000000001"}
+    )
+
+    assert reply.status == 422, reply.body
+    assert "job_id only applies with delivery_status" in reply.body.decode()
 
 
 def test_resend_by_outcome_since_after_the_failures_selects_nothing(

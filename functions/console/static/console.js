@@ -11,8 +11,6 @@ const settled = (job) => FINAL_JOB.has(job.status) && !(job.pending > 0);
 const REFRESH_MS = 2000;
 // Resending a job's failures narrows a failed-since resend to the webhooks its failed records
 // name; this many pages of 1,000 records are read to find them.
-const FAILED_PAGES_MAX = 10;
-const WEBHOOK_IDS_MAX = 100;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const $ = (id) => document.getElementById(id);
@@ -456,58 +454,29 @@ async function jobAction(action) {
   await refreshJob();
 }
 
-// The webhooks a job's failed deliveries name (read from at most FAILED_PAGES_MAX pages).
-async function failedWebhooks(id) {
-  const found = new Set();
-  let cursor = null;
-  for (let page = 0; page < FAILED_PAGES_MAX; page += 1) {
-    const answer = await api("GET", `/resends/${encodeURIComponent(id)}/deliveries`, {
-      query: { status: "failed", limit: 1000, cursor },
-    });
-    for (const record of answer.data) found.add(record.webhook_id);
-    cursor = answer.next_cursor;
-    if (!cursor) return { ids: [...found], complete: true };
-  }
-  return { ids: [...found], complete: false };
-}
-
 async function previewFailed() {
   const job = state.job;
   if (!job || !job.created_on) return;
   state.failedBody = null;
   $("failed-preview").hidden = false;
   $("failed-queue").disabled = true;
-  setText("failed-summary", "Reading the job's failed deliveries…");
+  setText("failed-summary", "Counting the job's failed pairs…");
   try {
-    const { ids, complete } = await failedWebhooks(job.id);
-    const callbacks = ids.filter((id) => !UUID.test(id));
-    if (!complete) {
-      setText("failed-summary", `The job has more than ${fmt(FAILED_PAGES_MAX * 1000)} failed deliveries: the console cannot tell every webhook they belong to. Use POST /resends with delivery_status "failed" and the webhook_ids you mean.`);
-      return;
-    }
-    if (callbacks.length) {
-      setText("failed-summary", "Some failures are task callbacks, which a failed-since resend cannot narrow to; resend those tasks with POST /v3/appendix/webhook_resend.");
-      return;
-    }
-    if (!ids.length) {
-      setText("failed-summary", "The job has no failed delivery left to resend.");
-      return;
-    }
-    if (ids.length > WEBHOOK_IDS_MAX) {
-      setText("failed-summary", `The failures name ${ids.length} webhooks; a resend narrows to at most ${WEBHOOK_IDS_MAX}.`);
-      return;
-    }
-    const body = { delivery_status: "failed", since: job.created_on, webhook_ids: ids.sort() };
-    if (job.event) body.event = job.event;
+    // Exactly this job's failed pairs (webhooks and task callbacks alike): job_id narrows the
+    // resend by outcome to the job, since its creation.
+    const body = { delivery_status: "failed", since: job.created_on, job_id: job.id };
     const dry = await api("POST", "/resends", { body: { ...body, dry_run: true } });
     state.failedBody = body;
     // One key per preview: queuing again after an answer that never came cannot queue twice.
     state.failedKey = newIdempotencyKey();
+    const webhooks = Object.keys(dry.webhooks || {});
     setText(
       "failed-summary",
-      `Would queue ${fmt(dry.total_queued)} pairs (${fmt(dry.total_items)} items) that failed since ${job.created_on}` +
-        ` for webhook${ids.length > 1 ? "s" : ""} ${ids.join(", ")}${job.event ? `, event ${job.event}` : ""}` +
-        " (failures of later jobs to these webhooks included).",
+      dry.total_queued > 0
+        ? `Would queue ${fmt(dry.total_queued)} pairs (${fmt(dry.total_items)} items) that failed in this job` +
+            (webhooks.length ? ` to webhook${webhooks.length > 1 ? "s" : ""} ${webhooks.join(", ")}` : "") +
+            "."
+        : "The job has no failed pair left to resend.",
     );
     $("failed-queue").disabled = !(dry.total_queued > 0);
   } catch (error) {

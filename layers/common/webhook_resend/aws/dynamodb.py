@@ -1088,13 +1088,19 @@ class Store:
         return records, answer.get("LastEvaluatedKey")
 
     def _failed_request(
-        self, key_condition: str, values: dict[str, Any], webhook_ids: Sequence[str], event: str | None
+        self,
+        key_condition: str,
+        values: dict[str, Any],
+        webhook_ids: Sequence[str],
+        event: str | None,
+        of_job: str | None = None,
     ) -> dict[str, Any]:
-        """A Query of the failed-deliveries index, narrowed by DynamoDB to `webhook_ids` and `event`.
+        """A Query of the failed-deliveries index, narrowed by DynamoDB to `webhook_ids`, `event`
+        and the job `of_job`.
 
-        Records do not repeat the ids their key holds; the index's sort key holds the webhook id
-        between separators (keys.failed_index_sk), where no other id of the same record can
-        equal it (distinct random UUIDs, or "callback")."""
+        Records do not repeat the ids their key holds; the index's sort key holds the job and
+        webhook ids between separators (keys.failed_index_sk), where no other id of the same
+        record can equal them (distinct random UUIDs, or "callback")."""
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": keys.FAILED_INDEX,
@@ -1113,6 +1119,9 @@ class Store:
             conditions.append("#event = :event")
             values[":event"] = event
             request["ExpressionAttributeNames"] = {"#event": "event"}
+        if of_job:
+            conditions.append("contains(gsi3sk, :job)")
+            values[":job"] = f"#{of_job}#"
         if conditions:
             request["FilterExpression"] = " AND ".join(conditions)
         request["ExpressionAttributeValues"] = to_attrs(values)
@@ -1125,14 +1134,16 @@ class Store:
         *,
         webhook_ids: Sequence[str] = (),
         event: str | None = None,
+        of_job: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """The tenant's delivery records that ended failed at or after `since` (an index Query),
-        narrowed by DynamoDB to `webhook_ids` and `event` when given."""
+        narrowed by DynamoDB to `webhook_ids`, `event` and the job `of_job` when given."""
         request = self._failed_request(
             "gsi3pk = :pk AND gsi3sk >= :since",
             {":pk": keys.failed_index_pk(tenant_id), ":since": since},
             webhook_ids,
             event,
+            of_job,
         )
         while True:
             answer = self._client.query(**request)
@@ -1741,13 +1752,15 @@ class Store:
         *,
         webhook_ids: Sequence[str] = (),
         event: str | None = None,
+        of_job: str | None = None,
         start: dict[str, Any] | None = None,
         limit: int | None = None,
         count: bool = False,
     ) -> tuple[list[dict[str, Any]] | int, dict[str, Any] | None]:
         """One page of the tenant's failed delivery records from `until` back to `since`, newest
-        first, narrowed by DynamoDB to `webhook_ids` and `event` (as `failed_since` does): the
-        records (or with `count`, their number: Select=COUNT) and where the next page starts."""
+        first, narrowed by DynamoDB to `webhook_ids`, `event` and `of_job` (as `failed_since`
+        does): the records (or with `count`, their number: Select=COUNT) and where the next page
+        starts."""
         request = self._failed_request(
             "gsi3pk = :pk AND gsi3sk BETWEEN :since AND :until",
             {
@@ -1758,6 +1771,7 @@ class Store:
             },
             webhook_ids,
             event,
+            of_job,
         )
         request["ScanIndexForward"] = False
         if start:

@@ -193,6 +193,8 @@ class ResendIn(StrictModel):
     webhook_ids: Annotated[list[UuidText], Field(min_length=1, max_length=100)] | None = None
     delivery_status: Literal["failed"] | None = None
     since: Time = None
+    # With delivery_status: only the failed pairs of this job (the console's "resend failed").
+    job_id: UuidText | None = None
     dry_run: bool = False
 
     @model_validator(mode="after")
@@ -206,6 +208,8 @@ class ResendIn(StrictModel):
             raise ValueError("since is required with delivery_status")
         if self.since is not None and not by_outcome:
             raise ValueError("since only applies with delivery_status")
+        if self.job_id is not None and not by_outcome:
+            raise ValueError("job_id only applies with delivery_status")
         if self.item_ids and self.filter is not None:
             raise ValueError("give item_ids or filter, not both")
         if not (by_outcome or self.item_ids or self.task_ids or self.filter is not None):

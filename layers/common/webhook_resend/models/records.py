@@ -171,7 +171,7 @@ class JobPage(Model):
 class Selection(Model):
     """What an asynchronous selection walks (stored beside its job as JSON): the items index under
     a filter, crossed with `webhook_ids`; or the failed-deliveries index from `since` up to `until`
-    (the job's creation), narrowed to `webhook_ids` (all when empty) and `event`."""
+    (the job's creation), narrowed to `webhook_ids` (all when empty), `event` and `of_job`."""
 
     kind: Literal["filter", "failed"]
     event: str | None = None
@@ -179,6 +179,7 @@ class Selection(Model):
     webhook_ids: list[str] = []
     since: str | None = None
     until: str | None = None
+    of_job: str | None = None  # a resend by outcome of one job's failed pairs only
     max_pairs: int
 
 

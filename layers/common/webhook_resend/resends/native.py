@@ -92,7 +92,11 @@ def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
         # DynamoDB narrows the records to the webhooks and the event asked for.
         latest: dict[tuple[str, str, str], str | None] = {}
         failed = store.failed_since(
-            tenant_id, body.since or "", webhook_ids=sorted(set(body.webhook_ids or [])), event=body.event
+            tenant_id,
+            body.since or "",
+            webhook_ids=sorted(set(body.webhook_ids or [])),
+            event=body.event,
+            of_job=body.job_id,
         )
         for record in failed:
             key = (record.get("kind", "item"), record["subject_id"], record["webhook_id"])
@@ -161,6 +165,8 @@ def start_resend(
 
     `job_id` names the job (see `start_job`): DuplicateJobError when it was started already.
     """
+    if body.job_id is not None and store.get_job(tenant_id, body.job_id) is None:
+        raise InvalidInputError(FieldProblem("job_id", f"no resend job with id {body.job_id}"))
     if not body.dry_run and (body.filter is not None or body.delivery_status == "failed"):
         job = start_selection(
             store,
@@ -242,6 +248,7 @@ def start_selection(
             event=body.event,
             webhook_ids=sorted(set(body.webhook_ids or [])),
             since=body.since,
+            of_job=body.job_id,
             max_pairs=max_pairs,
         )
         return selections.start(

@@ -306,6 +306,7 @@ class Selections:
                     selection.until or "",
                     webhook_ids=selection.webhook_ids,
                     event=selection.event,
+                    of_job=selection.of_job,
                     start=start,
                     count=True,
                 )
@@ -405,6 +406,7 @@ class Selections:
             selection.until or "",
             webhook_ids=selection.webhook_ids,
             event=selection.event,
+            of_job=selection.of_job,
             start=message.start,
             limit=FAILED_RECORDS,
         )
