@@ -251,6 +251,27 @@ def test_resend_by_item_and_task_ids_queues_both(
     assert len(receiver.to("/one")) == 1
 
 
+def test_resend_of_a_jobs_failed_pairs_resends_its_task_callbacks_too(
+    api: Api, token: str, receiver: Receiver, deliveries: Callable[..., int]
+) -> None:
+    # Given a job whose task's pingback failed (400), and a receiver that then answers 200
+    receiver.script("/ping", [400, 200])
+    task = _task(api, token, {"pingback_url": f"{receiver.url}/ping?id=$id"})
+    first = _started(api, token, {"task_ids": [task]})
+    deliveries()
+    assert _job(api, token, first["id"])["failed"] == 1
+
+    # When the job's failed pairs are resent
+    body = {"delivery_status": "failed", "since": first["created_on"], "job_id": first["id"]}
+    again = _started(api, token, body)
+    deliveries()
+
+    # Then the callback is sent again, and delivered
+    job = _job(api, token, again["id"])
+    assert (job["status"], job["total_queued"], job["delivered"]) == ("completed", 1, 1)
+    assert [r.query for r in receiver.to("/ping")] == [f"id={task}"] * 2
+
+
 # -- by filter, beyond one page -------------------------------------------------------------------------
 def test_resend_by_filter_queues_every_matching_item_across_pages(
     api: Api,
