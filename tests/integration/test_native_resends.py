@@ -22,7 +22,7 @@ import pytest
 from devstack.sqs import SqsEventSource, mappings_of
 from tests.conftest import Api, LocalAws, Receiver, Reply
 from tests.counters import assert_counters_add_up
-from webhook_resend.resends import selections
+from webhook_resend.resends import native, selections
 
 EVENT = "content_item.changed"
 PUBLISHED = "content_item.published"
@@ -810,6 +810,23 @@ def test_resend_by_outcome_dry_run_counts_the_failed_pairs(
     assert (reply.json["total_items"], reply.json["total_queued"]) == (4, 7)
     assert len(_jobs(stack)) == jobs_before
     assert _depth(stack, "FanoutQueue") == _depth(stack, "DeliveryQueue") == 0
+
+
+def test_resend_by_outcome_dry_run_that_cannot_read_its_selection_in_time_is_a_422(
+    api: Api, token: str, stack: LocalAws, failures: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a dry run whose time is up after every record it reads (its budget is 15 s)
+    monkeypatch.setattr(native, "DRY_RUN_SECONDS", -1.0)
+    monkeypatch.setattr(native, "DEADLINE_EVERY", 1)
+    jobs_before = len(_jobs(stack))
+
+    reply = _resend(api, token, {"delivery_status": "failed", "since": failures["before"], "dry_run": True})
+
+    # Then the API answers a clear 422 in bounded time, not a timeout, and writes nothing
+    assert reply.status == 422, reply.body
+    assert "selects more than a dry run reads in" in reply.body.decode()
+    assert "1 records or entries read" in reply.body.decode()
+    assert len(_jobs(stack)) == jobs_before
 
 
 def test_resend_by_outcome_requeues_a_pair_that_failed_twice_once(

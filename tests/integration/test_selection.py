@@ -6,6 +6,7 @@ matching entries only."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.conftest import LocalAws
 from webhook_resend.aws import clients
-from webhook_resend.aws.dynamodb import Store
+from webhook_resend.aws.dynamodb import DeadlinePassed, Store
 from webhook_resend.models.records import ContentItem
 from webhook_resend.resends.filters import ItemFilter, parse_item_filter
 from webhook_resend.resends.selection import count_items, page_item_ids, select_item_ids
@@ -173,6 +174,20 @@ def test_selection_page_of_a_selective_filter_reads_further_each_query(
     assert len(limits) > 1  # the first Query, reading as many entries as there are matches, fell short
     assert limits[0] == len(expected)
     assert all(later == min(earlier * 4, 10_000) for earlier, later in itertools.pairwise(limits))
+
+
+def test_selection_count_past_its_deadline_stops_between_queries(store: Store, meter: QueryMeter) -> None:
+    # Given DynamoDB counting 10 entries a Query, and a deadline already passed
+    real = meter._real
+    meter._real = lambda **kwargs: real(**{**kwargs, "Limit": 10})
+
+    with pytest.raises(DeadlinePassed) as passed:
+        count_items(store, TENANT, parse_item_filter({}), deadline=time.monotonic() - 1)
+
+    # Then it stopped after its first Query, saying what it had counted
+    assert passed.value.read == 10
+    assert len(meter.calls) == 1
+    assert count_items(store, TENANT, parse_item_filter({})) == len(_expected(parse_item_filter({})))
 
 
 def test_selection_page_reads_no_further_than_its_last_match(store: Store, meter: QueryMeter) -> None:

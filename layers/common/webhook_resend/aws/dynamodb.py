@@ -189,6 +189,14 @@ class ParkedPair:
         return keys.parked(m.tenant_id, m.job_id, m.subject_id, m.webhook_id)
 
 
+class DeadlinePassed(Exception):
+    """A read given a deadline ran past it; `read`: what it had read (counted) by then."""
+
+    def __init__(self, read: int) -> None:
+        super().__init__(read)
+        self.read = read
+
+
 @dataclass(frozen=True)
 class Outbox:
     """What a job's start still has to queue (see resends/outbox.py): `body`, its fan-out messages
@@ -633,9 +641,12 @@ class Store:
         lo: str | None = None,
         hi: str | None = None,
         query_filter: QueryFilter | None = None,
+        *,
+        deadline: float | None = None,
     ) -> int:
         """How many index entries pass `query_filter` (Select=COUNT: DynamoDB answers numbers,
-        not entries)."""
+        not entries). With `deadline` (time.monotonic()), DeadlinePassed once it has passed
+        between two Queries."""
         request = self._item_index_request(tenant_id, lo, hi, query_filter)
         if request is None:
             return 0
@@ -646,6 +657,8 @@ class Store:
             total += int(answer.get("Count", 0))
             if "LastEvaluatedKey" not in answer:
                 return total
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlinePassed(total)
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     # -- tasks ------------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ or by past outcome, however many pairs that selects, it validates the request, w
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from webhook_resend.aws.dynamodb import Store
+from webhook_resend.aws.dynamodb import DeadlinePassed, Store
 from webhook_resend.aws.publisher import SqsPublisher
 from webhook_resend.errors import FieldProblem, InvalidInputError, QueueingError
 from webhook_resend.models.base import Model, Source
@@ -22,10 +23,13 @@ from webhook_resend.models.records import Job, Selection
 from webhook_resend.resends import selections
 from webhook_resend.resends.filters import parse_item_filter
 from webhook_resend.resends.jobs import start_job, take_back
-from webhook_resend.resends.selection import count_items, select_webhooks
+from webhook_resend.resends.selection import DEADLINE_EVERY, count_items, select_webhooks
 
 PAGE_SUBJECTS = 1000  # subjects per fan-out page: ≤ 37 KB of ids in one SQS message
 PAGE_PAIRS = 1000  # explicit pairs per page (resend by outcome)
+# What a dry run (and a resend by ids) may spend reading what it selects: the API answers within
+# its 29 s whatever a dry run selects (SPEC §10), a clear 422 past this.
+DRY_RUN_SECONDS = 15.0
 
 
 class DryRun(Model):
@@ -84,7 +88,22 @@ def _valid_tasks(store: Store, tenant_id: str, task_ids: list[str]) -> list[str]
 
 
 def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
-    """Select every pair the body asks for; InvalidInputError for anything that does not exist."""
+    """Select every pair the body asks for; InvalidInputError for anything that does not exist,
+    and for a dry run that could not read what it selects within DRY_RUN_SECONDS."""
+    try:
+        return _plan(store, tenant_id, body, time.monotonic() + DRY_RUN_SECONDS)
+    except DeadlinePassed as passed:
+        raise InvalidInputError(
+            FieldProblem(
+                "body",
+                f"selects more than a dry run reads in {DRY_RUN_SECONDS:g} s ({passed.read} records or "
+                "entries read): narrow it (since, webhook_ids, event, job_id, the filter), or start the "
+                "resend, which selects asynchronously however much it selects",
+            )
+        ) from None
+
+
+def _plan(store: Store, tenant_id: str, body: ResendIn, deadline: float) -> Plan:
     result = Plan()
     if body.delivery_status == "failed":
         # One pair per (subject, webhook), as a job counts them; if it failed for several
@@ -98,16 +117,20 @@ def plan(store: Store, tenant_id: str, body: ResendIn) -> Plan:
             event=body.event,
             of_job=body.job_id,
         )
-        for record in failed:
+        for read, record in enumerate(failed, 1):
             key = (record.get("kind", "item"), record["subject_id"], record["webhook_id"])
             latest.pop(key, None)
             latest[key] = record.get("event")
+            if read % DEADLINE_EVERY == 0 and time.monotonic() > deadline:
+                raise DeadlinePassed(read)
         result.pairs = [(kind, subject, webhook, event) for (kind, subject, webhook), event in latest.items()]
         return result
     if body.filter is not None:
         # Only a dry run comes here (a resend by filter selects asynchronously, start_selection):
         # DynamoDB counts the matches, no entry is transferred.
-        result.counted_items = count_items(store, tenant_id, parse_item_filter(body.filter))
+        result.counted_items = count_items(
+            store, tenant_id, parse_item_filter(body.filter), deadline=deadline
+        )
     elif body.item_ids:
         wanted = list(dict.fromkeys(body.item_ids))
         found = set(store.get_items(tenant_id, wanted))

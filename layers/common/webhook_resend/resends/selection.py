@@ -4,7 +4,9 @@ stable order (`created_on`, then `id`) every page and resend shares.
 
 from __future__ import annotations
 
-from webhook_resend.aws.dynamodb import Store
+import time
+
+from webhook_resend.aws.dynamodb import DeadlinePassed, Store
 from webhook_resend.errors import FieldProblem, InvalidInputError
 from webhook_resend.models.records import Webhook
 from webhook_resend.resends.filters import Compiled, ItemFilter
@@ -38,6 +40,9 @@ def select_webhooks(
     return sorted(chosen, key=lambda w: (w.created_on, w.id))
 
 
+# Entries read between two looks at a deadline (a look is a clock read; a page is ~5,000 entries).
+DEADLINE_EVERY = 1000
+
 # What a selection reads of an index entry when it needs the ids only, plus what a residual
 # filter (see `ItemFilter.compiled`) may look at.
 _ID_ONLY = ("id",)
@@ -56,16 +61,22 @@ def select_item_ids(store: Store, tenant_id: str, item_filter: ItemFilter) -> li
     return [entry["id"] for entry in entries if compiled.keeps(entry)]
 
 
-def count_items(store: Store, tenant_id: str, item_filter: ItemFilter) -> int:
+def count_items(
+    store: Store, tenant_id: str, item_filter: ItemFilter, *, deadline: float | None = None
+) -> int:
     """How many items match the filter: DynamoDB counts (Select=COUNT) and answers a number,
-    unless part of the filter is evaluated here (a residual), which needs the entries."""
+    unless part of the filter is evaluated here (a residual), which needs the entries. With
+    `deadline` (time.monotonic()), DeadlinePassed once it has passed."""
     lo, hi = item_filter.sort_key_range()
     compiled = item_filter.compiled()
     if compiled.residual.is_empty:
-        return store.count_item_index(tenant_id, lo, hi, compiled.condition)
-    return sum(
-        1 for entry in store.iter_item_index(tenant_id, lo, hi, compiled.condition) if compiled.keeps(entry)
-    )
+        return store.count_item_index(tenant_id, lo, hi, compiled.condition, deadline=deadline)
+    total = 0
+    for read, entry in enumerate(store.iter_item_index(tenant_id, lo, hi, compiled.condition), 1):
+        total += compiled.keeps(entry)
+        if deadline is not None and read % DEADLINE_EVERY == 0 and time.monotonic() > deadline:
+            raise DeadlinePassed(read)
+    return total
 
 
 # How much further each Query of a page reads than the one before, when the one before came back
