@@ -19,6 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from devstack import lambdas
 from devstack.sqs import sqs_event
 from tests.conftest import Api, LocalAws, Receiver
 from tests.parked import all_due_parked
@@ -216,6 +217,45 @@ def test_parking_a_short_wait_on_the_messages_last_receives_parks_it_rather_than
         assert due == []
     record = _record(api, token, job_id)
     assert (record["status"], record["attempts"]) == ("retrying", 1)
+
+
+@pytest.mark.parametrize(("receive", "parked"), [(1, False), (18, True)], ids=["first", "two-left"])
+def test_parking_a_batch_out_of_time_on_the_messages_last_receives_parks_its_unattempted_pair(
+    receive: int,
+    parked: bool,
+    api: Api,
+    token: str,
+    receiver: Receiver,
+    stack: LocalAws,
+    sqs: Any,
+    queue: str,
+    visibility_changes: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an invocation with 2 s left, too little to start an attempt (its 1 s timeout plus the
+    # commit's margin after the reads), on the pair message's `receive`th receive of 20
+    job_id = _one_pair(api, token, f"{receiver.url}/hook")
+    [message] = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"])["Messages"]
+    message["Attributes"]["ApproximateReceiveCount"] = str(receive)
+    monkeypatch.setattr(lambdas.LambdaContext, "get_remaining_time_in_millis", lambda self: 2000)
+
+    answer = stack.invoke(
+        "DeliverFunction", sqs_event([message], str(stack.stack.get_att("DeliveryQueue", "Arn")))
+    )
+
+    # Then nothing was sent; the pair comes back soon as its message, or, on its last receives,
+    # parked (its message done): a batch out of time never dead-letters a pair either
+    assert receiver.to("/hook") == []
+    not_done = [f["itemIdentifier"] for f in answer["batchItemFailures"]]
+    due = all_due_parked(clock.now() + timedelta(minutes=2))
+    if parked:
+        assert (not_done, visibility_changes) == ([], [])
+        assert [(p.message.job_id, p.reason) for p in due] == [(job_id, "retry")]
+    else:
+        assert (not_done, due) == ([message["MessageId"]], [])
+        [seconds] = visibility_changes
+        assert 5 <= seconds <= 10  # SOON, with its jitter
+    assert _job(api, token, job_id)["pending"] == 1
 
 
 def test_parking_a_wait_of_exactly_the_threshold_keeps_the_visibility_timeout(
