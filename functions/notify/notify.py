@@ -37,6 +37,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         settings,
         sender_factory(settings),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        events_out=clients.event_publisher(),
     )
     batch = [
         Incoming(r["messageId"], r["receiptHandle"], r["body"])

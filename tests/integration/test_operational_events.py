@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from standardwebhooks import Webhook
 
 from tests.conftest import Api, LocalAws, Receiver
 from tests.counters import assert_counters_add_up
+from webhook_resend import clock
 
 BULK = "/content_items/bulk/webhooks"
 EVENT = "content_item.changed"
@@ -571,3 +573,56 @@ def test_events_are_listed_only_to_their_tenant(
     assert len(_events(api, tenant["token"])) == 1
     assert _events(api, other_tenant["token"]) == []
     assert receiver.to("/other-ops") == []
+
+
+def test_events_a_wait_of_hours_is_a_delayed_copy_never_a_message_in_flight(
+    api: Api,
+    tenant: dict[str, Any],
+    receiver: Receiver,
+    stack: LocalAws,
+    sqs: Any,
+    deliveries: Callable[..., int],
+    sqs_clock: Callable[[float], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a notify_url that answers 503 with an hour's Retry-After, then 200
+    token = tenant["token"]
+    _set_notify_url(api, token, f"{receiver.url}/ops")
+    receiver.script("/ops", [(503, {"Retry-After": "3600"}), 200])
+    job = _resend(api, token, _webhook(api, token, [f"{receiver.url}/hook"])["id"], _put_items(api, token, 1))
+    events_queue = str(stack.stack.ref("EventsQueue"))
+
+    def depth() -> tuple[int, int, int]:
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        found = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=names)["Attributes"]
+        return (int(found[names[0]]), int(found[names[1]]), int(found[names[2]]))
+
+    # When the job completes and its event is tried once
+    deliveries()
+
+    # Then the event waits as a copy SQS delays 15 minutes (none in flight), its record retrying
+    assert len(receiver.to("/ops")) == 1
+    assert depth() == (0, 0, 1)
+    [record] = _events(api, token)
+    assert (record["status"], record["attempts"]) == ("retrying", 1)
+
+    # And when the copy comes back with the hour still ahead, it is sent on again, not tried
+    sqs_clock(901)
+    deliveries()
+    assert len(receiver.to("/ops")) == 1
+    assert depth() == (0, 0, 1)
+
+    # And once the hour has passed, the next copy is tried and the event delivered
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(seconds=3601))
+    sqs_clock(901)
+    deliveries()
+    assert len(receiver.to("/ops")) == 2
+    [record] = _events(api, token)
+    assert (record["status"], record["attempts"]) == ("delivered", 2)
+    assert depth() == (0, 0, 0)
+    assert _job(api, token, job["resend_id"])["status"] == "completed"

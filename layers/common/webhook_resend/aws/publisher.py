@@ -87,7 +87,7 @@ class SqsPublisher:
         self._concurrency = concurrency
 
     def _send_batch(
-        self, batch: list[tuple[Message, str]]
+        self, batch: list[tuple[Message, str]], delay_seconds: int = 0
     ) -> tuple[list[Message], list[Message], list[Message], int]:
         pending = {str(i): entry for i, entry in enumerate(batch)}
         sent: list[Message] = []
@@ -105,6 +105,8 @@ class SqsPublisher:
                 group = group_of(message)
                 if group:
                     entry["MessageGroupId"] = group
+                if delay_seconds:
+                    entry["DelaySeconds"] = delay_seconds
                 entries.append(entry)
             calls += 1
             try:
@@ -125,14 +127,17 @@ class SqsPublisher:
         failed = refused + [message for key, (message, _) in pending.items() if key not in ambiguous]
         return sent, failed, unknown, calls
 
-    def publish(self, messages: Sequence[Message]) -> PublishResult[Message]:
+    def publish(self, messages: Sequence[Message], *, delay_seconds: int = 0) -> PublishResult[Message]:
+        """Send the messages, ten a SendMessageBatch; with `delay_seconds` (at most 900, SQS's
+        most), each is received no sooner than that."""
         groups = batches([(m, m.model_dump_json()) for m in messages])
         result: PublishResult[Message] = PublishResult()
         if not groups:
             return result
         workers = max(1, min(self._concurrency, len(groups)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for sent, failed, unknown, calls in pool.map(self._send_batch, groups):
+            sends = pool.map(lambda group: self._send_batch(group, delay_seconds), groups)
+            for sent, failed, unknown, calls in sends:
                 result.sent.extend(sent)
                 result.failed.extend(failed)
                 result.unknown.extend(unknown)

@@ -2,8 +2,12 @@
 notify_url, record the attempt on the event's own record, and say which messages come back when.
 
 Retried like a delivery: 2xx delivered; 408, 429, 5xx, timeouts and connection errors retried on
-`RETRY_SCHEDULE` (a `Retry-After` honoured), each wait the message's visibility timeout; other
-answers fail at once. A record that ended is never rewritten nor sent again. The URL and the
+`RETRY_SCHEDULE` (a `Retry-After` honoured); other answers fail at once. A wait of up to
+15 minutes is the message's visibility timeout; a longer one (the schedule's hours, a
+12-hour Retry-After) is a copy of the message sent with SQS's longest delay (15 minutes) while
+the message itself is done, and sent on again, as long as the record's next attempt is still
+ahead: no event is in flight for more than 15 minutes, nor uses up receives while it waits
+(SPEC §10). A record that ended is never rewritten nor sent again. The URL and the
 secret are read at each attempt: a notify_url changed meanwhile gets the event, a cleared one ends
 it failed. Nothing here touches a job.
 """
@@ -22,6 +26,7 @@ from pydantic import ValidationError
 
 from webhook_resend import clock
 from webhook_resend.aws.dynamodb import Store
+from webhook_resend.aws.publisher import SqsPublisher
 from webhook_resend.delivery import backoff, signing
 from webhook_resend.delivery.deliverer import (
     COMMIT_MARGIN_SECONDS,
@@ -37,6 +42,19 @@ from webhook_resend.models.records import EventDelivery
 from webhook_resend.observability import logger
 from webhook_resend.settings import Settings
 
+# SQS's longest message delay and the longest wait an event's message spends in flight.
+DELAY_MAX = 900
+# A record's next attempt this close is due: a delayed copy may come back a moment early.
+DUE_SLACK_SECONDS = 2
+
+
+def _seconds_ahead(record: EventDelivery) -> int:
+    """Seconds until the record's next attempt, when it waits for one (0: due now)."""
+    if record.status != "retrying" or not record.next_attempt_on:
+        return 0
+    ahead = (clock.parse(record.next_attempt_on) - clock.now()).total_seconds()
+    return int(ahead) + 1 if ahead > DUE_SLACK_SECONDS else 0
+
 
 class EventSender:
     def __init__(
@@ -47,12 +65,25 @@ class EventSender:
         *,
         time_left: Callable[[], float] = lambda: float("inf"),
         rng: random.Random | None = None,
+        events_out: SqsPublisher | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._sender_factory = sender_factory
         self._time_left = time_left
         self._rng = rng or random.Random()
+        self._events_out = events_out
+
+    def _wait(self, incoming: Incoming, message: EventMessage, seconds: int, result: BatchResult) -> None:
+        """The event is next tried in `seconds`: a wait the message's visibility covers, or else
+        a copy delayed by SQS (at most DELAY_MAX) while this message is done; should the copy
+        not go, this message comes back after DELAY_MAX and waits on from there."""
+        if seconds > DELAY_MAX and self._events_out is not None:
+            sent = self._events_out.publish([message], delay_seconds=min(seconds, DELAY_MAX))
+            if not sent.not_sent:
+                return
+        result.failed_message_ids.append(incoming.message_id)
+        result.visibility[incoming.receipt_handle] = min(seconds, DELAY_MAX)
 
     def _back_soon(self, incoming: Incoming, result: BatchResult) -> None:
         result.failed_message_ids.append(incoming.message_id)
@@ -75,8 +106,14 @@ class EventSender:
                 logger.warning("event not read", extra={"error": type(exc).__name__})
                 self._back_soon(incoming, result)
                 continue
-            if prepared is not None:
-                todo.append((incoming, message, *prepared))
+            if prepared is None:
+                continue
+            ahead = _seconds_ahead(prepared[0])
+            if ahead > 0:
+                # A copy sent on with a delay, or a message back early: still waiting.
+                self._wait(incoming, message, ahead, result)
+                continue
+            todo.append((incoming, message, *prepared))
         if not todo:
             return result
         async with self._sender_factory() as sender:
@@ -101,8 +138,7 @@ class EventSender:
                 self._back_soon(incoming, result)
                 continue
             if saved and delay is not None:
-                result.failed_message_ids.append(incoming.message_id)
-                result.visibility[incoming.receipt_handle] = delay
+                self._wait(incoming, message, delay, result)
         return result
 
     def _expires_at(self) -> int:
