@@ -17,11 +17,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import Api, LocalAws, Receiver
 from tests.counters import assert_counters_add_up
 from webhook_resend import clock
-from webhook_resend.aws import clients, publisher
+from webhook_resend.aws import clients, dynamodb, publisher
 from webhook_resend.resends import outbox
 
 BULK = "/content_items/bulk/webhooks"
@@ -266,3 +267,44 @@ def test_outbox_goes_with_the_pairs_sqs_refused_so_the_sweep_never_queues_them(
     deliveries()
     assert _end(api, token, job_id) == ("completed", 2, 2, 0)
     assert _per_item(receiver) == Counter({1: 1, 2: 1})
+
+
+def test_outbox_whose_delete_fails_leaves_the_sweep_of_the_others_whole(
+    api: Api,
+    tenant: dict[str, Any],
+    token: str,
+    receiver: Receiver,
+    stack: LocalAws,
+    deliveries: Callable[..., int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given two Prepr pages whose starts died before queuing, and DynamoDB failing the first
+    # delete of a swept outbox
+    item_ids = _items(api, token, 2)
+    webhook_id = _webhook(api, token, f"{receiver.url}/hook")
+    for item_id in item_ids:
+        _dies_after(monkeypatch, 0)
+        with pytest.raises(LambdaDied):
+            _bulk(api, token, [item_id], webhook_id)
+    real = dynamodb.Store.sweep_outbox
+    failures = {"left": 1}
+
+    def sweep_outbox(self: dynamodb.Store, box: Any) -> bool:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "DeleteItem")
+        return real(self, box)
+
+    monkeypatch.setattr(dynamodb.Store, "sweep_outbox", sweep_outbox)
+
+    # When the waker sweeps once both are due
+    _later(monkeypatch, outbox.GRACE_SECONDS + 1)
+    swept = _sweep(stack)
+
+    # Then both jobs were resumed; the one outbox not deleted is swept again by the next run, and
+    # each item is delivered once all the same
+    assert (swept["found"], swept["resumed"], failures["left"]) == (2, 2, 0)
+    assert _sweep(stack)["found"] == 1
+    deliveries()
+    assert _per_item(receiver) == Counter({0: 1, 1: 1})
+    assert [job["status"] for job in _jobs(api, token)] == ["completed", "completed"]

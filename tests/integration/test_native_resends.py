@@ -22,7 +22,7 @@ import pytest
 from devstack.sqs import SqsEventSource, mappings_of
 from tests.conftest import Api, LocalAws, Receiver, Reply
 from tests.counters import assert_counters_add_up
-from webhook_resend.resends import native, selections
+from webhook_resend.resends import native, selection, selections
 
 EVENT = "content_item.changed"
 PUBLISHED = "content_item.published"
@@ -817,7 +817,7 @@ def test_resend_by_outcome_dry_run_that_cannot_read_its_selection_in_time_is_a_4
 ) -> None:
     # Given a dry run whose time is up after every record it reads (its budget is 15 s)
     monkeypatch.setattr(native, "DRY_RUN_SECONDS", -1.0)
-    monkeypatch.setattr(native, "DEADLINE_EVERY", 1)
+    monkeypatch.setattr(selection, "DEADLINE_EVERY", 1)
     jobs_before = len(_jobs(stack))
 
     reply = _resend(api, token, {"delivery_status": "failed", "since": failures["before"], "dry_run": True})

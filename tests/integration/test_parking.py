@@ -68,6 +68,16 @@ def _one_pair(api: Api, token: str, url: str) -> str:
     return str(reply.json["resend_id"])
 
 
+def _worked_on_receive(stack: LocalAws, sqs: Any, queue: str, receive: int) -> tuple[str, list[str]]:
+    """The one queued pair message worked by the deliver function as if SQS received it for the
+    `receive`th time; (its message id, the ids the function reported not done)."""
+    [message] = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"])["Messages"]
+    message["Attributes"]["ApproximateReceiveCount"] = str(receive)
+    event = sqs_event([message], str(stack.stack.get_att("DeliveryQueue", "Arn")))
+    answer = stack.invoke("DeliverFunction", event)
+    return message["MessageId"], [f["itemIdentifier"] for f in answer["batchItemFailures"]]
+
+
 def _job(api: Api, token: str, job_id: str) -> dict[str, Any]:
     reply = api.request("GET", f"/resends/{job_id}", token=token)
     assert reply.status == 200, reply.body
@@ -196,24 +206,20 @@ def test_parking_a_short_wait_on_the_messages_last_receives_parks_it_rather_than
     # for the `receive`th time of the queue's 20 (DeliveryMaxReceiveCount) before the dead-letter queue
     receiver.script("/hook", [(429, {"Retry-After": "60"}), 200])
     job_id = _one_pair(api, token, f"{receiver.url}/hook")
-    [message] = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"])["Messages"]
-    message["Attributes"]["ApproximateReceiveCount"] = str(receive)
     assert clients.settings().delivery_max_receive_count == 20
 
     # When its batch is worked
-    event = sqs_event([message], str(stack.stack.get_att("DeliveryQueue", "Arn")))
-    answer = stack.invoke("DeliverFunction", event)
+    message_id, not_done = _worked_on_receive(stack, sqs, queue, receive)
 
     # Then a wait of a minute is the message's visibility while receives are left; on its last
     # two receives the pair is parked for that minute and its message is done: SQS never
     # dead-letters a pair that only waits (SPEC §12), and no attempt is used up either way
-    not_done = [f["itemIdentifier"] for f in answer["batchItemFailures"]]
     due = all_due_parked(clock.now() + timedelta(minutes=2))
     if parked:
         assert (not_done, visibility_changes) == ([], [])
         assert [(p.message.job_id, p.reason) for p in due] == [(job_id, "deferred")]
     else:
-        assert (not_done, visibility_changes) == ([message["MessageId"]], [60])
+        assert (not_done, visibility_changes) == ([message_id], [60])
         assert due == []
     record = _record(api, token, job_id)
     assert (record["status"], record["attempts"]) == ("retrying", 1)
@@ -235,24 +241,19 @@ def test_parking_a_batch_out_of_time_on_the_messages_last_receives_parks_its_una
     # Given an invocation with 2 s left, too little to start an attempt (its 1 s timeout plus the
     # commit's margin after the reads), on the pair message's `receive`th receive of 20
     job_id = _one_pair(api, token, f"{receiver.url}/hook")
-    [message] = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"])["Messages"]
-    message["Attributes"]["ApproximateReceiveCount"] = str(receive)
     monkeypatch.setattr(lambdas.LambdaContext, "get_remaining_time_in_millis", lambda self: 2000)
 
-    answer = stack.invoke(
-        "DeliverFunction", sqs_event([message], str(stack.stack.get_att("DeliveryQueue", "Arn")))
-    )
+    message_id, not_done = _worked_on_receive(stack, sqs, queue, receive)
 
     # Then nothing was sent; the pair comes back soon as its message, or, on its last receives,
     # parked (its message done): a batch out of time never dead-letters a pair either
     assert receiver.to("/hook") == []
-    not_done = [f["itemIdentifier"] for f in answer["batchItemFailures"]]
     due = all_due_parked(clock.now() + timedelta(minutes=2))
     if parked:
         assert (not_done, visibility_changes) == ([], [])
         assert [(p.message.job_id, p.reason) for p in due] == [(job_id, "retry")]
     else:
-        assert (not_done, due) == ([message["MessageId"]], [])
+        assert (not_done, due) == ([message_id], [])
         [seconds] = visibility_changes
         assert 5 <= seconds <= 10  # SOON, with its jitter
     assert _job(api, token, job_id)["pending"] == 1

@@ -307,13 +307,21 @@ def _progress(record: dict[str, Any], status: str, pending: int) -> dict[str, An
     return {"rate": round(per_second, 3), "eta": progress.eta(pending, per_second, running=True)}
 
 
+def status_of(record: Mapping[str, Any]) -> str:
+    """A job item's status, derived from its stored state and counters (models.records.job_status)."""
+    return job_status(
+        int(record.get("pending", 0)),
+        record.get("state"),
+        int(record.get("total_queued", 0)),
+        int(record.get("taken_back", 0)),
+    )
+
+
 def _job_from(record: dict[str, Any]) -> Job:
     counts = {
         k: int(record.get(k, 0)) for k in ("total_queued", "delivered", "failed", "cancelled", "pending")
     }
-    status = job_status(
-        counts["pending"], record.get("state"), counts["total_queued"], int(record.get("taken_back", 0))
-    )
+    status = status_of(record)
     # Derived, not written by a separate update: no window where a job is completed without its
     # completion time, which is its last count or the end of its selection, whichever came last
     # (for a cancelled job, once nothing is pending: its last count or the cancel).
@@ -775,20 +783,27 @@ class Store:
             if outbox:
                 self.drop_outbox(tenant_id, job_id)
             return
-        update = {
-            "TableName": self._table,
-            "Key": to_attrs(keys.job(tenant_id, job_id)),
-            "UpdateExpression": "ADD total_queued :minus, pending :minus, taken_back :count "
-            "SET last_counted_on = :now, reason = :reason",
-            "ExpressionAttributeValues": to_attrs(
-                {":minus": -count, ":count": count, ":now": clock.now_text(), ":reason": reason}
-            ),
-        }
+        update = self._take_back_update(tenant_id, job_id, count, reason, clock.now_text())
         if not outbox:
             self._client.update_item(**update)
             return
         delete = {"TableName": self._table, "Key": to_attrs(keys.outbox(tenant_id, job_id))}
         self._client.transact_write_items(TransactItems=[{"Update": update}, {"Delete": delete}])
+
+    def _take_back_update(
+        self, tenant_id: str, job_id: str, count: int, reason: str, now: str
+    ) -> dict[str, Any]:
+        """The job's update for `count` pairs SQS refused: out of its counts, counted in
+        `taken_back` (all of them: the job is rejected), `reason` saying so."""
+        return {
+            "TableName": self._table,
+            "Key": to_attrs(keys.job(tenant_id, job_id)),
+            "UpdateExpression": "ADD total_queued :minus, pending :minus, taken_back :count "
+            "SET reason = :reason, last_counted_on = :now",
+            "ExpressionAttributeValues": to_attrs(
+                {":minus": -count, ":count": count, ":reason": reason, ":now": now}
+            ),
+        }
 
     # -- outboxes (resends/outbox.py) -------------------------------------------------------------
     def drop_outbox(self, tenant_id: str, job_id: str) -> bool:
@@ -1655,15 +1670,7 @@ class Store:
             "ConditionExpression": "publishers = :one AND attribute_not_exists(published_on)",
             "ExpressionAttributeValues": to_attrs({":now": now, ":refused": refused, ":one": 1}),
         }
-        job_update = {
-            "TableName": self._table,
-            "Key": to_attrs(keys.job(tenant_id, job_id)),
-            "UpdateExpression": "ADD total_queued :minus, pending :minus, taken_back :refused "
-            "SET reason = :reason, last_counted_on = :now",
-            "ExpressionAttributeValues": to_attrs(
-                {":minus": -refused, ":refused": refused, ":reason": reason, ":now": now}
-            ),
-        }
+        job_update = self._take_back_update(tenant_id, job_id, refused, reason, now)
         try:
             self._client.transact_write_items(TransactItems=[{"Update": step_update}, {"Update": job_update}])
         except self._client.exceptions.TransactionCanceledException as exc:

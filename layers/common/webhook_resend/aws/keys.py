@@ -105,11 +105,15 @@ def parked(tenant_id: str, job_id: str, subject_id: str, webhook_id: str) -> dic
     return {"pk": pair_pk(tenant_id, job_id, subject_id), "sk": f"PARK#W#{webhook_id}"}
 
 
-def parked_shard(tenant_id: str, job_id: str, subject_id: str, webhook_id: str) -> int:
-    """The index partition a pair parks in: a stable hash of the pair, so parked pairs spread
-    over PARK_SHARDS partitions and none of them is hot."""
-    digest = hashlib.blake2b(f"{tenant_id}#{job_id}#{subject_id}#{webhook_id}".encode(), digest_size=4)
+def _shard(text: str) -> int:
+    """A stable hash of `text` over PARK_SHARDS partitions, so none of them is hot."""
+    digest = hashlib.blake2b(text.encode(), digest_size=4)
     return int.from_bytes(digest.digest(), "big") % PARK_SHARDS
+
+
+def parked_shard(tenant_id: str, job_id: str, subject_id: str, webhook_id: str) -> int:
+    """The index partition a pair parks in: a stable hash of the pair."""
+    return _shard(f"{tenant_id}#{job_id}#{subject_id}#{webhook_id}")
 
 
 def parked_index_pk(shard: int) -> str:
@@ -183,8 +187,7 @@ def outbox_index_sk(due_on: str, tenant_id: str, job_id: str) -> str:
 
 
 def outbox_shard(tenant_id: str, job_id: str) -> int:
-    digest = hashlib.blake2b(f"{tenant_id}#{job_id}".encode(), digest_size=4)
-    return int.from_bytes(digest.digest(), "big") % PARK_SHARDS
+    return _shard(f"{tenant_id}#{job_id}")
 
 
 def selection_step(tenant_id: str, job_id: str, step: int) -> dict[str, str]:

@@ -746,18 +746,16 @@ class Deliverer:
                 # Held without an attempt until its job is resumed or cancelled: due now, so that
                 # its parked item sorts by when it was held.
                 waiting.append((w, parking.Wait(w.message, now), "paused"))
-            elif w.deferred:
-                if self._last_receives(w):
-                    waiting.append((w, parking.Wait(w.message, now + timedelta(seconds=SOON)), "retry"))
+            elif w.deferred or message_id in delays:
+                if w.deferred:  # its attempt never started: back soon, no attempt used up
+                    delay, reason, must_park, used_attempt = self._soon(), "retry", False, False
                 else:
-                    result.failed_message_ids.append(message_id)
-                    result.visibility[w.incoming.receipt_handle] = self._soon()
-            elif message_id in delays:
-                delay, reason, must_park = min(delays[message_id])
+                    delay, reason, must_park = min(delays[message_id])
+                    used_attempt = reason == "retry"
                 if (
                     must_park
                     or parking.should_park(delay, self._settings.park_after_seconds)
-                    or (reason != "retry" and self._last_receives(w))
+                    or (not used_attempt and self._last_receives(w))
                 ):
                     waiting.append((w, parking.Wait(w.message, now + timedelta(seconds=delay)), reason))
                 else:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from webhook_resend import clock
-from webhook_resend.aws.dynamodb import END_NOTIFIED, Store, failure_causes, job_document
+from webhook_resend.aws.dynamodb import END_NOTIFIED, Store, failure_causes, job_document, status_of
 from webhook_resend.aws.publisher import PublishResult
 from webhook_resend.models import progress
 from webhook_resend.models.messages import EventMessage
@@ -40,7 +40,6 @@ from webhook_resend.models.records import (
     SELECTING,
     EventDelivery,
     OperationalEventType,
-    job_status,
 )
 from webhook_resend.observability import logger
 
@@ -140,7 +139,7 @@ def announce_job_end(
         return None
     if record.get("state") == CANCELLED:
         event_type = "resend.cancelled"
-    elif _status_of(record) == REJECTED:
+    elif status_of(record) == REJECTED:
         # Nothing could be queued (every pair refused): whoever saw the job end, it is rejected.
         event_type = "resend.rejected"
     claimed = store.claim_job_end(
@@ -150,12 +149,6 @@ def announce_job_end(
         return None  # another batch won: it sends
     data = job_end_data(claimed)
     return notify(store, publisher, tenant_id, event_type, data, keep_days=keep_days, tenants=tenants)
-
-
-def _status_of(record: Mapping[str, Any]) -> str:
-    counts = (int(record.get(k, 0)) for k in ("pending", "total_queued", "taken_back"))
-    pending, total_queued, taken_back = counts
-    return job_status(pending, record.get("state"), total_queued, taken_back)
 
 
 @dataclass(frozen=True)

@@ -106,9 +106,9 @@ def fan_out(
     (a copy that did reach the queue then finds its pair counted and is never sent).
     """
 
-    def work(job: Job) -> list[FanoutMessage]:
+    def work(job: Job) -> Sequence[FanoutMessage]:
         subjects = [(p.subject_id, p.webhook_id) for p in pairs]
-        return list(outbox.pages_of(tenant_id, job.id, job.created_on, kind, event, subjects))  # type: ignore[arg-type]
+        return outbox.pages_of(tenant_id, job.id, job.created_on, kind, event, subjects)  # type: ignore[arg-type]
 
     job = start_job(store, tenant_id, source, event, total_items, len(pairs), retention_days, work=work)
     created_on = job.created_on
@@ -125,11 +125,9 @@ def fan_out(
         for pair in pairs
     ]
     result = publisher.publish(messages)
+    settle_start(store, tenant_id, job, len(result.failed), result.unknown, retention_days)
     if not result.not_sent:
-        if pairs:
-            store.drop_outbox(tenant_id, job.id)
         return FanOut(job=job, queued=list(pairs), unqueued=[])
-    take_back(store, tenant_id, job.id, len(result.failed), result.unknown, retention_days, drop_outbox=True)
     not_sent = {(m.subject_id, m.webhook_id) for m in result.not_sent}
     return FanOut(
         job=job,
@@ -137,6 +135,22 @@ def fan_out(
         unqueued=[p for p in pairs if (p.subject_id, p.webhook_id) in not_sent],
         ended=len(result.unknown),
     )
+
+
+def settle_start(
+    store: Store,
+    tenant_id: str,
+    job: Job,
+    refused: int,
+    unknown: Sequence[PairMessage],
+    retention_days: int,
+) -> None:
+    """After a start (`start_job` with its work) queued what it counted: its outbox goes, in the
+    same write as the pairs SQS refused (see `take_back`)."""
+    if refused or unknown:
+        take_back(store, tenant_id, job.id, refused, unknown, retention_days, drop_outbox=True)
+    elif job.total_queued:
+        store.drop_outbox(tenant_id, job.id)
 
 
 def take_back(

@@ -22,8 +22,8 @@ from webhook_resend.models.messages import CALLBACK, PageMessage
 from webhook_resend.models.records import Job, Selection
 from webhook_resend.resends import selections
 from webhook_resend.resends.filters import parse_item_filter
-from webhook_resend.resends.jobs import start_job, take_back
-from webhook_resend.resends.selection import DEADLINE_EVERY, count_items, select_webhooks
+from webhook_resend.resends.jobs import settle_start, start_job
+from webhook_resend.resends.selection import count_items, select_webhooks, until_deadline
 
 PAGE_SUBJECTS = 1000  # subjects per fan-out page: ≤ 37 KB of ids in one SQS message
 PAGE_PAIRS = 1000  # explicit pairs per page (resend by outcome)
@@ -117,12 +117,10 @@ def _plan(store: Store, tenant_id: str, body: ResendIn, deadline: float) -> Plan
             event=body.event,
             of_job=body.job_id,
         )
-        for read, record in enumerate(failed, 1):
+        for record in until_deadline(failed, deadline):
             key = (record.get("kind", "item"), record["subject_id"], record["webhook_id"])
             latest.pop(key, None)
             latest[key] = record.get("event")
-            if read % DEADLINE_EVERY == 0 and time.monotonic() > deadline:
-                raise DeadlinePassed(read)
         result.pairs = [(kind, subject, webhook, event) for (kind, subject, webhook), event in latest.items()]
         return result
     if body.filter is not None:
@@ -235,12 +233,10 @@ def start_resend(
         work=work,
     )
     result = pages_out.publish(work(job))
-    if not result.not_sent and total:
-        store.drop_outbox(tenant_id, job.id)
+    refused = sum(page.size for page in result.failed)
+    unknown = [pair for page in result.unknown for pair in page.messages()]
+    settle_start(store, tenant_id, job, refused, unknown, retention_days)
     if result.not_sent:
-        refused = sum(page.size for page in result.failed)
-        unknown = [pair for page in result.unknown for pair in page.messages()]
-        take_back(store, tenant_id, job.id, refused, unknown, retention_days, drop_outbox=True)
         raise QueueingError(
             job_id=job.id,
             queued=total - refused - len(unknown),

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from webhook_resend import clock
 from webhook_resend.aws import keys
 from webhook_resend.aws.dynamodb import Outbox, Store
@@ -157,7 +159,14 @@ def _resume(store: Store, pages_out: SqsPublisher, outbox: Outbox, report: Sweep
         )
         report.not_sent += 1
         return
-    store.sweep_outbox(outbox)
+    try:
+        store.sweep_outbox(outbox)
+    except (ClientError, BotoCoreError) as exc:
+        # Swept again by the next run (duplicates the consumer and the walk absorb); the other
+        # outboxes of this run go on.
+        logger.warning(
+            "swept outbox not deleted", extra={"job_id": outbox.job_id, "error": type(exc).__name__}
+        )
     report.resumed += 1
     logger.warning(
         "job start resumed from its outbox",

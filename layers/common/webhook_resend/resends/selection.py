@@ -5,6 +5,8 @@ stable order (`created_on`, then `id`) every page and resend shares.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from webhook_resend.aws.dynamodb import DeadlinePassed, Store
 from webhook_resend.errors import FieldProblem, InvalidInputError
@@ -40,6 +42,8 @@ def select_webhooks(
     return sorted(chosen, key=lambda w: (w.created_on, w.id))
 
 
+T = TypeVar("T")
+
 # Entries read between two looks at a deadline (a look is a clock read; a page is ~5,000 entries).
 DEADLINE_EVERY = 1000
 
@@ -71,12 +75,17 @@ def count_items(
     compiled = item_filter.compiled()
     if compiled.residual.is_empty:
         return store.count_item_index(tenant_id, lo, hi, compiled.condition, deadline=deadline)
-    total = 0
-    for read, entry in enumerate(store.iter_item_index(tenant_id, lo, hi, compiled.condition), 1):
-        total += compiled.keeps(entry)
+    entries = store.iter_item_index(tenant_id, lo, hi, compiled.condition)
+    return sum(1 for entry in until_deadline(entries, deadline) if compiled.keeps(entry))
+
+
+def until_deadline(items: Iterable[T], deadline: float | None) -> Iterator[T]:
+    """`items`, raising DeadlinePassed (with how many were read) once `deadline` (time.monotonic())
+    has passed, looked at every DEADLINE_EVERY items."""
+    for read, item in enumerate(items, 1):
+        yield item
         if deadline is not None and read % DEADLINE_EVERY == 0 and time.monotonic() > deadline:
             raise DeadlinePassed(read)
-    return total
 
 
 # How much further each Query of a page reads than the one before, when the one before came back
