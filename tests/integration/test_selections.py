@@ -794,6 +794,33 @@ def test_selection_step_dead_lettered_before_it_ran_rejects_a_job_that_queued_no
     assert _job(api, token, started["id"]) == job
 
 
+def test_selection_step_dead_lettered_before_it_ran_is_announced_rejected_once(
+    api: Api,
+    token: str,
+    two_hooks: list[dict[str, Any]],
+    stack: LocalAws,
+    steps: Steps,
+    receiver: Receiver,
+    deliveries: Callable[..., int],
+) -> None:
+    # Given a tenant with a notify_url, and a selection whose first step SQS dead-letters
+    reply = api.request("PUT", "/settings", json_body={"notify_url": f"{receiver.url}/ops"}, token=token)
+    assert reply.status == 200, reply.body
+    _ten_items(api, token)
+    started = _started(api, token, POSTS)
+    count = steps.take()
+
+    # When the dead-letter function ends the selection, twice (SQS may deliver it again), and the
+    # events queue is worked
+    _dead_letter(stack, count)
+    _dead_letter(stack, count)
+    deliveries()
+
+    # Then the job, which queued nothing, is announced rejected once (SPEC §13)
+    events = [json.loads(r.body) for r in receiver.to("/ops")]
+    assert [(e["type"], e["data"]["job"]["id"]) for e in events] == [("resend.rejected", started["id"])]
+
+
 def test_selection_step_dead_lettered_after_its_claim_ends_its_pairs_and_the_selection(
     api: Api,
     token: str,
